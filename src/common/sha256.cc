@@ -1,0 +1,48 @@
+#include "common/sha256.h"
+
+#include <openssl/evp.h>
+
+#include "common/check.h"
+
+namespace aiops::common {
+
+void Sha256::CtxDeleter::operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
+
+Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
+  // Allocation or digest-init failure is out of memory or a broken OpenSSL: a crash, not an error.
+  AIOPS_CHECK(ctx_ != nullptr);
+  AIOPS_CHECK(EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr) == 1);
+}
+
+void Sha256::Update(std::string_view data) {
+  AIOPS_CHECK(EVP_DigestUpdate(ctx_.get(), data.data(), data.size()) == 1);
+}
+
+Sha256Digest Sha256::Finish() {
+  Sha256Digest digest{};
+  unsigned int size = 0;
+  AIOPS_CHECK(EVP_DigestFinal_ex(ctx_.get(), digest.data(), &size) == 1);
+  AIOPS_CHECK(size == digest.size());
+  return digest;
+}
+
+Sha256Digest Sha256Of(std::string_view data) {
+  Sha256 hasher;
+  hasher.Update(data);
+  return hasher.Finish();
+}
+
+std::string ToHex(const Sha256Digest& digest) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(digest.size() * 2);
+  for (const uint8_t b : digest) {
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 0x0f]);
+  }
+  return out;
+}
+
+std::string Sha256Hex(std::string_view data) { return ToHex(Sha256Of(data)); }
+
+}  // namespace aiops::common

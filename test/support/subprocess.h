@@ -1,0 +1,33 @@
+// Runs a child process to completion and captures its output (test support only; the product
+// never spawns processes). Thread-compatible: each call is independent.
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <absl/status/statusor.h>
+#include <absl/time/time.h>
+
+namespace aiops::testing {
+
+struct ProcessResult {
+  int exit_code = -1;  // 128 + signal number when the child was killed by a signal
+  std::string out;
+  std::string err;
+};
+
+struct ProcessOptions {
+  std::map<std::string, std::string> env;  // added to (or overriding) the parent's environment
+  std::string stdin_data;
+  absl::Duration timeout = absl::Minutes(5);  // the child is killed (SIGKILL) when it expires
+};
+
+// Runs argv[0] (looked up in PATH) with `argv`. Returns kInvalidArgument for an empty argv,
+// kNotFound when the program cannot be started, kDeadlineExceeded on time-out (with the
+// captured output in the message). A non-zero exit is not an error: check exit_code.
+absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv,
+                                         const ProcessOptions& options = {});
+
+}  // namespace aiops::testing

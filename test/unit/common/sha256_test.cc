@@ -1,0 +1,36 @@
+#include "common/sha256.h"
+
+#include <string>
+
+#include <gtest/gtest.h>
+
+namespace aiops::common {
+namespace {
+
+// FIPS 180-2 test vectors.
+TEST(Sha256Test, MatchesFipsVectors) {
+  EXPECT_EQ("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", Sha256Hex(""));
+  EXPECT_EQ("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", Sha256Hex("abc"));
+  EXPECT_EQ("248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1",
+            Sha256Hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"));
+}
+
+TEST(Sha256Test, IncrementalUpdatesEqualOneShot) {
+  const std::string million(1'000'000, 'a');
+  Sha256 hasher;
+  for (size_t i = 0; i < million.size(); i += 4096) {
+    hasher.Update(std::string_view(million).substr(i, 4096));
+  }
+  const std::string expected = "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0";
+  EXPECT_EQ(expected, ToHex(hasher.Finish()));
+  EXPECT_EQ(expected, Sha256Hex(million));
+}
+
+TEST(Sha256Test, RawDigestIsThirtyTwoBytesMatchingHex) {
+  const Sha256Digest d = Sha256Of("abc");
+  EXPECT_EQ(0xbaU, d[0]);
+  EXPECT_EQ(0xadU, d[31]);
+}
+
+}  // namespace
+}  // namespace aiops::common
