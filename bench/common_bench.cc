@@ -9,7 +9,8 @@
 
 namespace {
 
-void BM_Crc32c(benchmark::State& state) {
+void BM_Crc32c(  // NOLINT(readability-identifier-naming): benchmark convention
+    benchmark::State& state) {
   const std::string data(static_cast<size_t>(state.range(0)), 'x');
   for (auto _ : state) {
     benchmark::DoNotOptimize(aiops::common::crc32c::Value(data));
@@ -18,7 +19,8 @@ void BM_Crc32c(benchmark::State& state) {
 }
 BENCHMARK(BM_Crc32c)->Arg(256)->Arg(4096)->Arg(65536);
 
-void BM_Sha256(benchmark::State& state) {
+void BM_Sha256(  // NOLINT(readability-identifier-naming): benchmark convention
+    benchmark::State& state) {
   const std::string data(static_cast<size_t>(state.range(0)), 'x');
   for (auto _ : state) {
     benchmark::DoNotOptimize(aiops::common::Sha256Of(data));

@@ -243,11 +243,12 @@ start_kcm() {
 }
 
 start_watchdog() {
-  # Runs in its own session, outliving this script; exits when the owner exits or on `stop`.
+  # Runs in its own session, outliving this script, until the owner exits (then it stops the
+  # control plane) or `stop` kills it.
   setsid bash -c '
     owner=$1; self=$2; dir=$3
-    while kill -0 "$owner" 2>/dev/null && [[ -f "$dir/pids/watchdog.pid" ]]; do sleep 0.5; done
-    [[ -f "$dir/pids/watchdog.pid" ]] && "$self" stop --dir "$dir" --from-watchdog
+    while kill -0 "$owner" 2>/dev/null; do sleep 0.5; done
+    "$self" stop --dir "$dir" --from-watchdog
   ' watchdog "$OWNER_PID" "$SELF" "$DIR" >> "$DIR/logs/watchdog.log" 2>&1 < /dev/null &
   echo "$! bash" > "$DIR/pids/watchdog.pid"
 }
@@ -344,7 +345,7 @@ cmd_stop() {
   [[ -n "$DIR" ]] || die "--dir is required"
   [[ -d "$DIR/pids" ]] || return 0
   stop_all
-  # Stopping the watchdog last: removing its PID file makes it exit without stopping again.
+  # The watchdog goes last, so that it still covers a stop that fails halfway.
   if [[ -f "$DIR/pids/watchdog.pid" ]]; then
     local pid; read -r pid _ < "$DIR/pids/watchdog.pid"
     rm -f "$DIR/pids/watchdog.pid"

@@ -18,8 +18,11 @@ using Sha256Digest = std::array<uint8_t, 32>;
 class Sha256 {
  public:
   Sha256();
+  ~Sha256() = default;
   Sha256(const Sha256&) = delete;
   Sha256& operator=(const Sha256&) = delete;
+  Sha256(Sha256&&) = default;
+  Sha256& operator=(Sha256&&) = default;
 
   void Update(std::string_view data);
   // Returns the digest; the hasher must not be used afterwards.

@@ -21,9 +21,12 @@
 // `lhs = *rexpr` when `rexpr` (an absl::StatusOr) is OK, else returns its status.
 #define AIOPS_ASSIGN_OR_RETURN(lhs, rexpr) \
   AIOPS_ASSIGN_OR_RETURN_IMPL(AIOPS_STATUS_CONCAT(aiops_statusor_, __LINE__), lhs, rexpr)
+// `statusor` names a variable and `lhs` is a declaration: neither can be parenthesized.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define AIOPS_ASSIGN_OR_RETURN_IMPL(statusor, lhs, rexpr) \
   auto statusor = (rexpr);                                \
   if (!statusor.ok()) {                                   \
     return std::move(statusor).status();                  \
   }                                                       \
   lhs = *std::move(statusor)
+// NOLINTEND(bugprone-macro-parentheses)

@@ -1,11 +1,14 @@
 // Proves the test control plane is a real Kubernetes: CRDs, custom objects with list and watch,
 // the controller manager reconciling Deployments, and authentication and authorization.
+#include <algorithm>
 #include <filesystem>
 #include <string>
 #include <thread>
 
+#include <absl/strings/numbers.h>
 #include <absl/strings/str_cat.h>
 #include <absl/strings/str_split.h>
+#include <absl/strings/strip.h>
 #include <absl/time/clock.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -21,7 +24,7 @@ namespace aiops::testing {
 namespace {
 
 using ::testing::HasSubstr;
-using json = nlohmann::json;
+using Json = nlohmann::json;
 
 constexpr char kCrd[] = R"(
 apiVersion: apiextensions.k8s.io/v1
@@ -46,9 +49,9 @@ spec:
               message: {type: string}
 )";
 
-const ControlPlaneInfo& Info() { return ControlPlaneEnvironment::Get().info(); }
+const ControlPlaneInfo& Cp() { return ControlPlaneEnvironment::Get().Info(); }
 
-json Probe(const std::string& name, const std::string& message) {
+Json Probe(const std::string& name, const std::string& message) {
   return {{"apiVersion", "harness.aiops.test/v1"},
           {"kind", "Probe"},
           {"metadata", {{"name", name}}},
@@ -69,7 +72,7 @@ bool Eventually(F condition, absl::Duration timeout) {
 }
 
 TEST(ControlPlaneTest, ServesThePinnedVersionToServerAndKubectl) {
-  KubeTestClient client(Info(), KubeTestClient::Auth::kToken);
+  KubeTestClient client(Cp(), KubeTestClient::Auth::kToken);
   auto version = client.Get("/version");
   ASSERT_TRUE(version.ok()) << version.status();
   ASSERT_EQ(200, version->status) << version->body;
@@ -79,7 +82,7 @@ TEST(ControlPlaneTest, ServesThePinnedVersionToServerAndKubectl) {
   auto kubectl = ControlPlaneEnvironment::Get().Kubectl({"version", "-o", "json"});
   ASSERT_TRUE(kubectl.ok()) << kubectl.status();
   ASSERT_EQ(0, kubectl->exit_code) << kubectl->err;
-  const json v = json::parse(kubectl->out, nullptr, false);
+  const Json v = Json::parse(kubectl->out, nullptr, false);
   ASSERT_FALSE(v.is_discarded()) << kubectl->out;
   EXPECT_EQ(server_version, v["clientVersion"]["gitVersion"]);
   EXPECT_EQ(server_version, v["serverVersion"]["gitVersion"]);
@@ -95,7 +98,7 @@ TEST(ControlPlaneTest, AppliesACrdThenCreatesListsAndWatchesCustomObjects) {
   ASSERT_TRUE(established.ok()) << established.status();
   ASSERT_EQ(0, established->exit_code) << established->err;
 
-  KubeTestClient client(Info(), KubeTestClient::Auth::kToken);
+  KubeTestClient client(Cp(), KubeTestClient::Auth::kToken);
   const std::string collection = "/apis/harness.aiops.test/v1/namespaces/default/probes";
   // The new resource can take a moment to be served after Established.
   ASSERT_TRUE(Eventually(
@@ -123,7 +126,7 @@ TEST(ControlPlaneTest, AppliesACrdThenCreatesListsAndWatchesCustomObjects) {
   std::vector<std::string> seen;
   auto watched = client.Watch(
       absl::StrCat(collection, "?watch=1&allowWatchBookmarks=true&resourceVersion=", list_rv),
-      [&](const json& event) {
+      [&](const Json& event) {
         const std::string type = event.value("type", "");
         if (type != "BOOKMARK") {
           seen.push_back(absl::StrCat(type, " ", event["object"]["metadata"].value("name", "")));
@@ -141,14 +144,14 @@ TEST(ControlPlaneTest, AppliesACrdThenCreatesListsAndWatchesCustomObjects) {
 }
 
 TEST(ControlPlaneTest, ControllerManagerCreatesReplicaSetAndPodsForADeployment) {
-  KubeTestClient client(Info(), KubeTestClient::Auth::kClientCert);
+  KubeTestClient client(Cp(), KubeTestClient::Auth::kClientCert);
   auto ns = client.Post(
       "/api/v1/namespaces",
       {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "rollout"}}}});
   ASSERT_TRUE(ns.ok()) << ns.status();
   ASSERT_EQ(201, ns->status) << ns->body;
 
-  const json deployment = {
+  const Json deployment = {
       {"apiVersion", "apps/v1"},
       {"kind", "Deployment"},
       {"metadata", {{"name", "web"}}},
@@ -170,8 +173,8 @@ TEST(ControlPlaneTest, ControllerManagerCreatesReplicaSetAndPodsForADeployment) 
         if (!rs.ok() || rs->status != 200) {
           return false;
         }
-        for (const json& item : rs->json["items"]) {
-          for (const json& owner : item["metadata"].value("ownerReferences", json::array())) {
+        for (const Json& item : rs->json["items"]) {
+          for (const Json& owner : item["metadata"].value("ownerReferences", Json::array())) {
             if (owner.value("uid", "") == deployment_uid && owner.value("controller", false)) {
               replicaset = item["metadata"]["name"];
               return true;
@@ -191,8 +194,8 @@ TEST(ControlPlaneTest, ControllerManagerCreatesReplicaSetAndPodsForADeployment) 
           return false;
         }
         pods_owned = 0;
-        for (const json& pod : pods->json["items"]) {
-          for (const json& owner : pod["metadata"].value("ownerReferences", json::array())) {
+        for (const Json& pod : pods->json["items"]) {
+          for (const Json& owner : pod["metadata"].value("ownerReferences", Json::array())) {
             pods_owned += owner.value("name", "") == replicaset ? 1U : 0U;
           }
         }
@@ -203,7 +206,7 @@ TEST(ControlPlaneTest, ControllerManagerCreatesReplicaSetAndPodsForADeployment) 
 }
 
 TEST(ControlPlaneTest, WrongTokenIsRejectedWith401AndAClearStatus) {
-  KubeTestClient client(Info(), std::string("not-a-valid-token"));
+  KubeTestClient client(Cp(), std::string("not-a-valid-token"));
   auto r = client.Get("/api/v1/namespaces");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(401, r->status);
@@ -220,28 +223,28 @@ TEST(ControlPlaneTest, WrongTokenIsRejectedWith401AndAClearStatus) {
 }
 
 TEST(ControlPlaneTest, RbacForbidsTheViewerAndAdmitsTokenAndCertificateAdmins) {
-  KubeTestClient viewer(Info(), KubeTestClient::Auth::kViewerToken);
+  KubeTestClient viewer(Cp(), KubeTestClient::Auth::kViewerToken);
   auto forbidden = viewer.Get("/api/v1/namespaces/kube-system/secrets");
   ASSERT_TRUE(forbidden.ok()) << forbidden.status();
   EXPECT_EQ(403, forbidden->status);
   EXPECT_THAT(forbidden->json.value("message", ""), HasSubstr("aiops-viewer"));
 
   for (auto auth : {KubeTestClient::Auth::kToken, KubeTestClient::Auth::kClientCert}) {
-    KubeTestClient admin(Info(), auth);
+    KubeTestClient admin(Cp(), auth);
     auto ok = admin.Get("/api/v1/namespaces/kube-system/secrets");
     ASSERT_TRUE(ok.ok()) << ok.status();
     EXPECT_EQ(200, ok->status) << ok->body;
   }
 
   // Anonymous requests get only the public health endpoints.
-  KubeTestClient anonymous(Info(), KubeTestClient::Auth::kNone);
+  KubeTestClient anonymous(Cp(), KubeTestClient::Auth::kNone);
   auto readyz = anonymous.Get("/readyz");
   ASSERT_TRUE(readyz.ok()) << readyz.status();
   EXPECT_EQ(200, readyz->status);
 }
 
 TEST(ControlPlaneTest, ApiServerRestartKeepsDataAndPort) {
-  KubeTestClient client(Info(), KubeTestClient::Auth::kToken);
+  KubeTestClient client(Cp(), KubeTestClient::Auth::kToken);
   auto cm = client.Post("/api/v1/namespaces/default/configmaps",
                         {{"apiVersion", "v1"},
                          {"kind", "ConfigMap"},
@@ -261,19 +264,28 @@ TEST(ControlPlaneTest, ApiServerRestartKeepsDataAndPort) {
 // A test process that dies without cleaning up (abort, kill -9) must leak no control-plane
 // process: the script's watchdog stops them when the owner disappears.
 TEST(ControlPlaneTest, WatchdogStopsEverythingWhenTheOwnerIsKilled) {
-  const std::string dir = absl::StrCat(::testing::TempDir(), "/aiops-orphan-", getpid());
-  const std::string script = ControlPlaneScript();
-  // The shell is the owner: it starts a control plane, then kills itself with SIGKILL.
-  auto run = RunProcess({"bash", "-c",
-                         absl::StrCat("bash '", script, "' start --no-controller-manager --dir '",
-                                      dir, "' --owner-pid $$ >/dev/null && kill -9 $$")});
+  const std::string dir =
+      std::filesystem::temp_directory_path() / absl::StrCat("aiops-orphan-", getpid());
+  // The owner is a detached `sleep`; the shell prints its PID once the control plane is up.
+  auto run =
+      RunProcess({"bash", "-c",
+                  absl::StrCat("sleep 600 >/dev/null 2>&1 & owner=$!; bash '", ControlPlaneScript(),
+                               "' start --no-controller-manager --dir '", dir,
+                               "' --owner-pid $owner >/dev/null && echo $owner")});
   ASSERT_TRUE(run.ok()) << run.status();
-  ASSERT_EQ(128 + SIGKILL, run->exit_code) << run->err;
+  ASSERT_EQ(0, run->exit_code) << run->err;
+  int owner = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(absl::StripAsciiWhitespace(run->out), &owner)) << run->out;
 
   auto processes_using_dir = [&] {
-    auto pgrep = RunProcess({"pgrep", "-f", dir});
+    auto pgrep = RunProcess({"pgrep", "-f", "--", dir});
     return pgrep.ok() ? pgrep->out : std::string("pgrep failed");
   };
+  // etcd, kube-apiserver and the watchdog run with the folder on their command lines.
+  const std::string before = processes_using_dir();
+  ASSERT_GE(std::count(before.begin(), before.end(), '\n'), 3) << before;
+
+  ASSERT_EQ(0, kill(owner, SIGKILL));
   EXPECT_TRUE(Eventually([&] { return processes_using_dir().empty(); }, absl::Seconds(30)))
       << "still running: " << processes_using_dir();
   std::error_code ec;

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <map>
 
+#include <absl/strings/match.h>
 #include <absl/strings/numbers.h>
 #include <absl/strings/str_cat.h>
 #include <absl/strings/str_split.h>
@@ -60,7 +61,7 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
   }
   if (run->exit_code != 0) {
     const bool missing =
-        run->err.find("is missing: run tools/build_control_plane.sh") != std::string::npos;
+        absl::StrContains(run->err, "is missing: run tools/build_control_plane.sh");
     const std::string message =
         absl::StrCat("control plane did not start (exit ", run->exit_code, "):\n", run->err);
     return missing ? absl::FailedPreconditionError(message) : absl::UnavailableError(message);

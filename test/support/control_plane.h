@@ -46,6 +46,8 @@ class ControlPlane {
   ~ControlPlane();
   ControlPlane(const ControlPlane&) = delete;
   ControlPlane& operator=(const ControlPlane&) = delete;
+  ControlPlane(ControlPlane&&) = delete;
+  ControlPlane& operator=(ControlPlane&&) = delete;
 
   // Stops every process; idempotent. The state folder is kept when `keep_dir` is true (for the
   // logs of a failed test), else removed.
@@ -53,7 +55,7 @@ class ControlPlane {
   // Stops and restarts kube-apiserver on the same port and etcd data, returning when ready.
   absl::Status RestartApiServer();
 
-  const ControlPlaneInfo& info() const { return info_; }
+  const ControlPlaneInfo& Info() const { return info_; }
 
   // Runs kubectl with this control plane's kubeconfig.
   absl::StatusOr<ProcessResult> Kubectl(const std::vector<std::string>& args,

@@ -21,8 +21,8 @@ void ControlPlaneEnvironment::SetUp() {
   auto started = ControlPlane::Start(options_);
   ASSERT_TRUE(started.ok()) << started.status();
   Instance() = *std::move(started);
-  std::fprintf(stderr, "[control-plane] %s (state in %s)\n", Instance()->info().server.c_str(),
-               Instance()->info().dir.c_str());
+  std::fprintf(stderr, "[control-plane] %s (state in %s)\n", Instance()->Info().server.c_str(),
+               Instance()->Info().dir.c_str());
 }
 
 void ControlPlaneEnvironment::TearDown() {
@@ -34,7 +34,7 @@ void ControlPlaneEnvironment::TearDown() {
   const absl::Status stopped = Instance()->Stop(/*keep_dir=*/failed);
   EXPECT_TRUE(stopped.ok()) << stopped;
   if (failed) {
-    std::fprintf(stderr, "[control-plane] logs kept in %s/logs\n", Instance()->info().dir.c_str());
+    std::fprintf(stderr, "[control-plane] logs kept in %s/logs\n", Instance()->Info().dir.c_str());
   }
   Instance().reset();
 }

@@ -1,7 +1,7 @@
 #include "support/subprocess.h"
 
 #include <cerrno>
-#include <cstring>
+#include <system_error>
 
 #include <absl/strings/str_cat.h>
 
@@ -17,6 +17,10 @@ extern char** environ;
 namespace aiops::testing {
 namespace {
 
+std::string ErrnoText(int error) {
+  return std::error_code(error, std::generic_category()).message();
+}
+
 struct Pipe {
   int read_fd = -1;
   int write_fd = -1;
@@ -25,7 +29,7 @@ struct Pipe {
 absl::StatusOr<Pipe> MakePipe() {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) {
-    return absl::InternalError(absl::StrCat("pipe2: ", std::strerror(errno)));
+    return absl::InternalError(absl::StrCat("pipe2: ", ErrnoText(errno)));
   }
   return Pipe{fds[0], fds[1]};
 }
@@ -54,12 +58,14 @@ absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv,
     env_strings.push_back(absl::StrCat(k, "=", v));
   }
   std::vector<char*> envp;
+  envp.reserve(env_strings.size() + 1);
   for (std::string& s : env_strings) {
     envp.push_back(s.data());
   }
   envp.push_back(nullptr);
   std::vector<std::string> args = argv;
   std::vector<char*> c_argv;
+  c_argv.reserve(args.size() + 1);
   for (std::string& a : args) {
     c_argv.push_back(a.data());
   }
@@ -86,7 +92,7 @@ absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv,
     close(in->write_fd);
     close(out->read_fd);
     close(err->read_fd);
-    return absl::NotFoundError(absl::StrCat("cannot start '", argv[0], "': ", std::strerror(rc)));
+    return absl::NotFoundError(absl::StrCat("cannot start '", argv[0], "': ", ErrnoText(rc)));
   }
 
   // Feed stdin and drain both outputs without blocking on any one of them.

@@ -35,7 +35,7 @@ TEST(CliTest, HelpListsCommandsOnStdoutAndSucceeds) {
 }
 
 TEST(CliTest, VersionPrintsTheBuildVersion) {
-  for (std::vector<std::string_view> args :
+  for (const std::vector<std::string_view>& args :
        {std::vector<std::string_view>{"--version"}, std::vector<std::string_view>{"version"}}) {
     const Result r = RunAiops(args);
     EXPECT_EQ(kExitOk, r.code);
