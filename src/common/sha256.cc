@@ -32,15 +32,21 @@ Sha256Digest Sha256Of(std::string_view data) {
   return hasher.Finish();
 }
 
-std::string ToHex(const Sha256Digest& digest) {
+std::string BytesToHex(std::string_view bytes) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
-  out.reserve(digest.size() * 2);
-  for (const uint8_t b : digest) {
+  out.reserve(bytes.size() * 2);
+  for (const char c : bytes) {
+    const auto b = static_cast<uint8_t>(c);
     out.push_back(kHex[b >> 4]);
     out.push_back(kHex[b & 0x0f]);
   }
   return out;
+}
+
+std::string ToHex(const Sha256Digest& digest) {
+  return BytesToHex(
+      std::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
 }
 
 std::string Sha256Hex(std::string_view data) { return ToHex(Sha256Of(data)); }

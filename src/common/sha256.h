@@ -38,5 +38,8 @@ class Sha256 {
 Sha256Digest Sha256Of(std::string_view data);
 std::string Sha256Hex(std::string_view data);
 std::string ToHex(const Sha256Digest& digest);
+// Lower-case hex of arbitrary bytes (digests stored as raw strings in protobuf `bytes` fields).
+std::string BytesToHex(std::string_view bytes);
+
 
 }  // namespace aiops::common

@@ -1,0 +1,26 @@
+// Checks and bounds applied to every event before it is appended: all string fields must be
+// valid UTF-8 (protobuf refuses to parse anything else, so a bad string would make the record
+// unreadable), and an event larger than the per-event cap has its longest strings truncated
+// with a visible marker. Pure; thread-safe.
+#pragma once
+
+#include <cstddef>
+
+#include <absl/status/status.h>
+
+#include "aiops/v1/events.pb.h"
+
+namespace aiops::eventlog {
+
+// The text appended to a truncated string; `{}` is the number of bytes removed.
+inline constexpr char kTruncationMarkerFormat[] = "...[truncated {} bytes]";
+
+// kInvalidArgument naming the first field (by path) that is not valid UTF-8.
+absl::Status ValidateUtf8(const v1::Event& event);
+
+// Shrinks `event` to at most `max_bytes` serialized bytes by cutting its longest strings (at
+// UTF-8 boundaries) and appending the marker; sets `truncated` and `original_size`. No-op when it
+// already fits. kInvalidArgument when strings cannot be cut enough (too many small fields).
+absl::Status TruncateToFit(v1::Event& event, size_t max_bytes);
+
+}  // namespace aiops::eventlog

@@ -1,0 +1,105 @@
+#include "eventlog/record.h"
+
+#include <fmt/format.h>
+
+#include "common/check.h"
+#include "common/crc32c.h"
+
+namespace aiops::eventlog {
+namespace {
+
+void PutFixed32(std::string& out, uint32_t v) {
+  for (int i = 0; i < 4; ++i) {
+    out.push_back(static_cast<char>((v >> (8 * i)) & 0xffU));
+  }
+}
+
+uint32_t GetFixed32(std::string_view in) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) {
+    v |= static_cast<uint32_t>(static_cast<uint8_t>(in[static_cast<size_t>(i)])) << (8 * i);
+  }
+  return v;
+}
+
+}  // namespace
+
+std::string EncodeSequenceKey(uint64_t sequence) {
+  std::string key(8, '\0');
+  for (int i = 7; i >= 0; --i) {
+    key[static_cast<size_t>(i)] = static_cast<char>(sequence & 0xffU);
+    sequence >>= 8;
+  }
+  return key;
+}
+
+absl::StatusOr<uint64_t> DecodeSequenceKey(std::string_view key) {
+  if (key.size() != 8) {
+    return absl::DataLossError(fmt::format("event key has {} bytes, expected 8", key.size()));
+  }
+  uint64_t sequence = 0;
+  for (const char c : key) {
+    sequence = (sequence << 8) | static_cast<uint8_t>(c);
+  }
+  return sequence;
+}
+
+std::string EncodeRecord(const v1::Event& event) {
+  AIOPS_CHECK(event.payload_case() != v1::Event::PAYLOAD_NOT_SET);
+  std::string value;
+  value.reserve(kRecordHeaderSize + event.ByteSizeLong());
+  value.resize(4);
+  value.push_back(static_cast<char>(kRecordFormatVersion));
+  AIOPS_CHECK(event.AppendToString(&value));
+  const uint32_t crc = common::crc32c::Value(std::string_view(value).substr(4));
+  std::string header;
+  PutFixed32(header, common::crc32c::Mask(crc));
+  value.replace(0, 4, header);
+  return value;
+}
+
+absl::Status CheckRecordFrame(std::string_view value) {
+  if (value.size() < kRecordHeaderSize) {
+    return absl::DataLossError(
+        fmt::format("record too short: {} bytes, the header alone is {}", value.size(),
+                    kRecordHeaderSize));
+  }
+  const uint32_t stored = common::crc32c::Unmask(GetFixed32(value));
+  const uint32_t actual = common::crc32c::Value(value.substr(4));
+  if (stored != actual) {
+    return absl::DataLossError(
+        fmt::format("record checksum mismatch (stored {:08x}, computed {:08x})", stored, actual));
+  }
+  const auto version = static_cast<uint8_t>(value[4]);
+  if (version != kRecordFormatVersion) {
+    return absl::DataLossError(fmt::format("unknown record format version {}", version));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::Event> DecodeRecord(std::string_view value) {
+  if (absl::Status frame = CheckRecordFrame(value); !frame.ok()) {
+    return frame;
+  }
+  v1::Event event;
+  const std::string_view body = value.substr(kRecordHeaderSize);
+  if (!event.ParseFromArray(body.data(), static_cast<int>(body.size()))) {
+    return absl::DataLossError("record envelope does not parse as aiops.v1.Event");
+  }
+  if (event.payload_case() == v1::Event::PAYLOAD_NOT_SET && !event.ignorable()) {
+    return absl::FailedPreconditionError(fmt::format(
+        "event {} has a payload type this binary does not know (schema version {}); upgrade "
+        "the binary to read this log",
+        event.sequence(), event.schema_version()));
+  }
+  return event;
+}
+
+common::Sha256Digest RecordHash(std::string_view value) { return common::Sha256Of(value); }
+
+std::string_view PayloadName(const v1::Event& event) {
+  const auto* field = v1::Event::descriptor()->FindFieldByNumber(event.payload_case());
+  return field == nullptr ? std::string_view("unknown") : std::string_view(field->name());
+}
+
+}  // namespace aiops::eventlog
