@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "common/fmt_absl.h"
 #include "common/status_macros.h"
 #include "eventlog/event_limits.h"
 #include "eventlog/record.h"

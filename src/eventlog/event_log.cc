@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "common/fmt_absl.h"
 #include "common/sha256.h"
 #include "eventlog/record.h"
 

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "common/fmt_absl.h"
 #include "common/check.h"
 #include "common/crc32c.h"
 

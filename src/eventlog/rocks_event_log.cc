@@ -1,0 +1,644 @@
+#include "eventlog/rocks_event_log.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "common/fmt_absl.h"
+#include "common/check.h"
+#include "common/crc32c.h"
+#include "common/status_macros.h"
+#include "eventlog/record.h"
+
+namespace aiops::eventlog {
+namespace {
+
+constexpr char kEventsCf[] = "events";
+constexpr char kByIncidentCf[] = "by_incident";
+constexpr char kMetaCf[] = "meta";
+constexpr char kSnapshotsCf[] = "snapshots";
+constexpr char kAnchorKey[] = "anchor";
+constexpr char kLastSequenceKey[] = "last_sequence";
+constexpr char kCursorPrefix[] = "cursor/";
+
+absl::Status FromRocks(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok()) {
+    return absl::OkStatus();
+  }
+  const std::string message = fmt::format("{}: {}", what, s.ToString());
+  if (s.IsNotFound()) {
+    return absl::NotFoundError(message);
+  }
+  if (s.IsCorruption()) {
+    return absl::DataLossError(message);
+  }
+  if (s.IsInvalidArgument()) {
+    return absl::InvalidArgumentError(message);
+  }
+  if (s.IsIOError() || s.IsBusy() || s.IsTimedOut() || s.IsTryAgain()) {
+    return absl::UnavailableError(message);
+  }
+  return absl::InternalError(message);
+}
+
+uint64_t DecodeBigEndian(std::string_view bytes) {
+  uint64_t v = 0;
+  for (const char c : bytes) {
+    v = (v << 8) | static_cast<uint8_t>(c);
+  }
+  return v;
+}
+
+std::string EncodeAnchor(const Anchor& anchor) {
+  return EncodeSequenceKey(anchor.first_sequence) + anchor.prev_hash;
+}
+
+absl::StatusOr<Anchor> DecodeAnchor(std::string_view value) {
+  if (value.size() != 8 && value.size() != 8 + 32) {
+    return absl::DataLossError(fmt::format("log anchor has {} bytes", value.size()));
+  }
+  return Anchor{DecodeBigEndian(value.substr(0, 8)), std::string(value.substr(8))};
+}
+
+// Snapshot value: [masked CRC32C of the rest (4)][sequence (8)][state version (4)][data].
+std::string EncodeSnapshot(const Snapshot& snapshot) {
+  std::string body = EncodeSequenceKey(snapshot.sequence);
+  for (int i = 3; i >= 0; --i) {
+    body.push_back(static_cast<char>((snapshot.state_version >> (8 * i)) & 0xffU));
+  }
+  body += snapshot.data;
+  const uint32_t crc = common::crc32c::Mask(common::crc32c::Value(body));
+  std::string value;
+  for (int i = 0; i < 4; ++i) {
+    value.push_back(static_cast<char>((crc >> (8 * i)) & 0xffU));
+  }
+  return value + body;
+}
+
+absl::StatusOr<Snapshot> DecodeSnapshot(std::string_view value) {
+  if (value.size() < 16) {
+    return absl::DataLossError(fmt::format("snapshot value too short ({} bytes)", value.size()));
+  }
+  uint32_t stored = 0;
+  for (int i = 0; i < 4; ++i) {
+    stored |= static_cast<uint32_t>(static_cast<uint8_t>(value[static_cast<size_t>(i)])) << (8 * i);
+  }
+  if (common::crc32c::Unmask(stored) != common::crc32c::Value(value.substr(4))) {
+    return absl::DataLossError("snapshot checksum mismatch");
+  }
+  return Snapshot{DecodeBigEndian(value.substr(4, 8)),
+                  static_cast<uint32_t>(DecodeBigEndian(value.substr(12, 4))),
+                  std::string(value.substr(16))};
+}
+
+std::string IncidentKey(const std::string& incident_id, uint64_t sequence) {
+  std::string key = incident_id;
+  key.push_back('\0');
+  return key + EncodeSequenceKey(sequence);
+}
+
+std::string_view View(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
+
+}  // namespace
+
+struct RocksEventLog::PendingAppend {
+  std::vector<v1::Event> events;
+  // Import: records stored verbatim instead of `events`, and the anchor for an empty log.
+  std::vector<RawRecord> verbatim;
+  std::optional<Anchor> anchor;
+  absl::Status status;
+  SequenceRange range;
+  bool done = false;
+};
+
+struct RocksEventLog::Handles {
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<rocksdb::ColumnFamilyHandle*> cfs;  // default, events, by_incident, meta, snapshots
+  ~Handles() {
+    for (rocksdb::ColumnFamilyHandle* h : cfs) {
+      db->DestroyColumnFamilyHandle(h).PermitUncheckedError();  // why: closing; nothing to do
+    }
+  }
+  rocksdb::ColumnFamilyHandle* events() const { return cfs[1]; }
+  rocksdb::ColumnFamilyHandle* by_incident() const { return cfs[2]; }
+  rocksdb::ColumnFamilyHandle* meta() const { return cfs[3]; }
+  rocksdb::ColumnFamilyHandle* snapshots() const { return cfs[4]; }
+};
+
+RocksEventLog::RocksEventLog(RocksLogOptions options) : options_(std::move(options)) {}
+
+absl::StatusOr<std::unique_ptr<RocksEventLog>> RocksEventLog::Open(
+    const RocksLogOptions& options) {
+  using Mode = RocksLogOptions::Mode;
+  if (options.path.empty()) {
+    return absl::InvalidArgumentError("event log path is empty");
+  }
+  if (options.mode != Mode::kReadWrite &&
+      !std::filesystem::exists(std::filesystem::path(options.path) / "CURRENT")) {
+    return absl::NotFoundError(fmt::format("no event log at {}", options.path));
+  }
+  if (options.mode == Mode::kSecondary && options.secondary_path.empty()) {
+    return absl::InvalidArgumentError("secondary mode needs a secondary_path");
+  }
+  std::unique_ptr<RocksEventLog> log(new RocksEventLog(options));
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = options.mode == Mode::kReadWrite;
+  db_options.create_missing_column_families = options.mode == Mode::kReadWrite;
+  db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  if (options.mode == Mode::kSecondary) {
+    db_options.max_open_files = -1;  // required by secondary instances
+  }
+  rocksdb::ColumnFamilyOptions cf_options;
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const char* name :
+       {rocksdb::kDefaultColumnFamilyName.c_str(), kEventsCf, kByIncidentCf, kMetaCf, kSnapshotsCf}) {
+    descriptors.emplace_back(name, cf_options);
+  }
+  auto handles = std::make_unique<Handles>();
+  rocksdb::DB* db = nullptr;
+  rocksdb::Status s;
+  switch (options.mode) {
+    case Mode::kReadWrite:
+      s = rocksdb::DB::Open(db_options, options.path, descriptors, &handles->cfs, &db);
+      break;
+    case Mode::kReadOnly:
+      s = rocksdb::DB::OpenForReadOnly(db_options, options.path, descriptors, &handles->cfs, &db);
+      break;
+    case Mode::kSecondary:
+      s = rocksdb::DB::OpenAsSecondary(db_options, options.path, options.secondary_path,
+                                       descriptors, &handles->cfs, &db);
+      break;
+  }
+  if (!s.ok()) {
+    const absl::Status status = FromRocks(s, fmt::format("opening event log {}", options.path));
+    return s.IsIOError() && s.ToString().find("lock") != std::string::npos
+               ? absl::UnavailableError(fmt::format(
+                     "{} (another process holds it; open it read-only or as a secondary)",
+                     status.message()))
+               : status;
+  }
+  handles->db.reset(db);
+  log->db_ = db;
+  log->handles_ = std::move(handles);
+  AIOPS_RETURN_IF_ERROR(log->Load());
+  if (options.open_check == RocksLogOptions::OpenCheck::kChain) {
+    AIOPS_RETURN_IF_ERROR(VerifyLog(*log).status());
+  }
+  if (options.mode == Mode::kReadWrite) {
+    log->writer_ = std::thread([raw = log.get()] { raw->WriterLoop(); });
+  }
+  return log;
+}
+
+absl::Status RocksEventLog::Load() {
+  std::string value;
+  Anchor anchor;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), handles_->meta(), kAnchorKey, &value);
+  if (s.ok()) {
+    AIOPS_ASSIGN_OR_RETURN(anchor, DecodeAnchor(value));
+  } else if (!s.IsNotFound()) {
+    return FromRocks(s, "reading the log anchor");
+  }
+  uint64_t meta_last = 0;
+  bool has_meta_last = false;
+  s = db_->Get(rocksdb::ReadOptions(), handles_->meta(), kLastSequenceKey, &value);
+  if (s.ok()) {
+    meta_last = DecodeBigEndian(value);
+    has_meta_last = true;
+  } else if (!s.IsNotFound()) {
+    return FromRocks(s, "reading the last sequence");
+  }
+
+  ChainState chain{anchor.first_sequence - 1, anchor.prev_hash};
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), handles_->events()));
+  std::string last_value;
+  if (options_.open_check == RocksLogOptions::OpenCheck::kEndsOnly) {
+    it->SeekToFirst();
+    if (it->Valid()) {
+      AIOPS_ASSIGN_OR_RETURN(const uint64_t first, DecodeSequenceKey(View(it->key())));
+      if (first != anchor.first_sequence) {
+        return absl::DataLossError(fmt::format(
+            "the log starts at sequence {} but its anchor says {}", first, anchor.first_sequence));
+      }
+      it->SeekToLast();
+      AIOPS_ASSIGN_OR_RETURN(chain.last_sequence, DecodeSequenceKey(View(it->key())));
+      last_value.assign(it->value().data(), it->value().size());
+      AIOPS_RETURN_IF_ERROR(CheckRecordFrame(last_value));
+    }
+  } else {
+    // Every key must follow the previous one and every frame must check out: a gap or a corrupt
+    // record is reported with its sequence, never skipped.
+    uint64_t expected = anchor.first_sequence;
+    for (it->SeekToFirst(); it->Valid(); it->Next(), ++expected) {
+      absl::StatusOr<uint64_t> sequence = DecodeSequenceKey(View(it->key()));
+      if (!sequence.ok()) {
+        return absl::DataLossError(
+            fmt::format("event log {}: after sequence {}: {}", options_.path, expected - 1,
+                        sequence.status().message()));
+      }
+      if (*sequence != expected) {
+        return absl::DataLossError(fmt::format(
+            "event log {}: gap: expected sequence {}, found {}", options_.path, expected, *sequence));
+      }
+      if (absl::Status frame = CheckRecordFrame(View(it->value())); !frame.ok()) {
+        return absl::DataLossError(fmt::format("event log {}: event {}: {}", options_.path,
+                                               *sequence, frame.message()));
+      }
+      chain.last_sequence = *sequence;
+    }
+    if (chain.last_sequence >= anchor.first_sequence) {
+      it->SeekToLast();
+      last_value.assign(it->value().data(), it->value().size());
+    }
+  }
+  AIOPS_RETURN_IF_ERROR(FromRocks(it->status(), "scanning the event log"));
+  if (!last_value.empty()) {
+    const common::Sha256Digest hash = RecordHash(last_value);
+    chain.last_hash.assign(reinterpret_cast<const char*>(hash.data()), hash.size());
+  }
+  if (has_meta_last && meta_last != chain.last_sequence) {
+    return absl::DataLossError(fmt::format(
+        "event log {}: metadata says the last sequence is {} but the last record is {}: records "
+        "are missing",
+        options_.path, meta_last, chain.last_sequence));
+  }
+  chain_ = chain;
+  absl::MutexLock lock(&mu_);
+  anchor_ = anchor;
+  last_sequence_ = chain.last_sequence;
+  return absl::OkStatus();
+}
+
+RocksEventLog::~RocksEventLog() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (writer_.joinable()) {
+    writer_.join();
+  }
+}
+
+absl::StatusOr<SequenceRange> RocksEventLog::Append(std::vector<v1::Event> events) {
+  if (options_.mode != RocksLogOptions::Mode::kReadWrite) {
+    return absl::FailedPreconditionError("the event log is open read-only");
+  }
+  AIOPS_RETURN_IF_ERROR(PrepareForAppend(events, options_.limits));
+  PendingAppend pending;
+  pending.events = std::move(events);
+  return Enqueue(pending);
+}
+
+absl::StatusOr<SequenceRange> RocksEventLog::Enqueue(PendingAppend& pending) {
+  absl::MutexLock lock(&mu_);
+  if (!fatal_.ok()) {
+    return absl::Status(fatal_.code(),
+                        fmt::format("the event log refuses appends after a failed write: {}",
+                                    fatal_.message()));
+  }
+  if (stopping_) {
+    return absl::UnavailableError("the event log is closing");
+  }
+  if (queue_.size() >= options_.max_pending_appends) {
+    return absl::ResourceExhaustedError(
+        fmt::format("event log write queue is full ({} appends pending)", queue_.size()));
+  }
+  queue_.push_back(&pending);
+  mu_.Await(absl::Condition(&pending.done));
+  if (!pending.status.ok()) {
+    return pending.status;
+  }
+  return pending.range;
+}
+
+void RocksEventLog::WriterLoop() {
+  for (;;) {
+    std::vector<PendingAppend*> group;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return !queue_.empty() || stopping_;
+      };
+      mu_.Await(absl::Condition(&ready));
+      if (queue_.empty()) {
+        return;  // stopping, and everything queued has been committed
+      }
+      auto queued_events = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        size_t n = 0;
+        for (const PendingAppend* p : queue_) {
+          n += p->events.size() + p->verbatim.size();
+        }
+        return n;
+      };
+      if (options_.group_commit_max_delay > absl::ZeroDuration()) {
+        auto full = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return stopping_ || queued_events() >= options_.group_commit_max_events;
+        };
+        mu_.AwaitWithTimeout(absl::Condition(&full), options_.group_commit_max_delay);
+      }
+      size_t events = 0;
+      while (!queue_.empty() &&
+             (group.empty() ||
+              events + queue_.front()->events.size() <= options_.group_commit_max_events) &&
+             queue_.front()->verbatim.empty() == (group.empty() || group[0]->verbatim.empty())) {
+        events += queue_.front()->events.size() + queue_.front()->verbatim.size();
+        group.push_back(queue_.front());
+        queue_.pop_front();
+        if (!group.back()->verbatim.empty()) {
+          break;  // an import is committed alone
+        }
+      }
+    }
+    const absl::Status status = CommitGroup(group);
+    absl::MutexLock lock(&mu_);
+    if (!status.ok() && status.code() != absl::StatusCode::kFailedPrecondition) {
+      fatal_ = status;
+    }
+    for (PendingAppend* p : group) {
+      if (!status.ok()) {
+        p->status = status;
+      }
+      p->done = true;
+    }
+  }
+}
+
+absl::Status RocksEventLog::CommitGroup(std::vector<PendingAppend*>& group) {
+  ChainState next = chain_;
+  std::optional<Anchor> new_anchor;
+  rocksdb::WriteBatch batch;
+  std::vector<RawRecord> records;
+  for (PendingAppend* p : group) {
+    records.clear();
+    if (p->verbatim.empty()) {
+      p->range.first = next.last_sequence + 1;
+      ChainAndEncode(p->events, next, records);
+      p->range.last = next.last_sequence;
+      for (size_t i = 0; i < records.size(); ++i) {
+        const std::string& incident = p->events[i].incident_id();
+        if (!incident.empty()) {
+          batch.Put(handles_->by_incident(), IncidentKey(incident, records[i].sequence), "");
+        }
+      }
+    } else {
+      // Import: the records must continue this log's chain, or start an empty log.
+      const bool empty = next.last_sequence == 0 && next.last_hash.empty();
+      if (empty && p->anchor.has_value()) {
+        next = ChainState{p->anchor->first_sequence - 1, p->anchor->prev_hash};
+        new_anchor = p->anchor;
+      }
+      p->range.first = next.last_sequence + 1;
+      for (RawRecord& record : p->verbatim) {
+        absl::StatusOr<v1::Event> event = DecodeRecord(record.value);
+        if (!event.ok() || record.sequence != next.last_sequence + 1 ||
+            event->prev_hash() != next.last_hash) {
+          return absl::FailedPreconditionError(fmt::format(
+              "imported record {} does not continue this log (its last sequence is {})",
+              record.sequence, next.last_sequence));
+        }
+        if (!event->incident_id().empty()) {
+          batch.Put(handles_->by_incident(), IncidentKey(event->incident_id(), record.sequence),
+                    "");
+        }
+        const common::Sha256Digest hash = RecordHash(record.value);
+        next.last_hash.assign(reinterpret_cast<const char*>(hash.data()), hash.size());
+        next.last_sequence = record.sequence;
+      }
+      records = std::move(p->verbatim);
+      p->range.last = next.last_sequence;
+    }
+    for (const RawRecord& record : records) {
+      batch.Put(handles_->events(), EncodeSequenceKey(record.sequence), record.value);
+    }
+  }
+  batch.Put(handles_->meta(), kLastSequenceKey, EncodeSequenceKey(next.last_sequence));
+  if (new_anchor.has_value()) {
+    batch.Put(handles_->meta(), kAnchorKey, EncodeAnchor(*new_anchor));
+  }
+  rocksdb::WriteOptions write_options;
+  write_options.sync = options_.sync;
+  AIOPS_RETURN_IF_ERROR(FromRocks(db_->Write(write_options, &batch), "writing to the event log"));
+  chain_ = next;
+  absl::MutexLock lock(&mu_);
+  last_sequence_ = next.last_sequence;
+  if (new_anchor.has_value()) {
+    anchor_ = *new_anchor;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RocksEventLog::AppendVerbatim(const Anchor& anchor, std::vector<RawRecord> records) {
+  if (options_.mode != RocksLogOptions::Mode::kReadWrite) {
+    return absl::FailedPreconditionError("the event log is open read-only");
+  }
+  if (records.empty()) {
+    return absl::OkStatus();
+  }
+  PendingAppend pending;
+  pending.verbatim = std::move(records);
+  pending.anchor = anchor;
+  return Enqueue(pending).status();
+}
+
+uint64_t RocksEventLog::FirstSequence() const {
+  absl::MutexLock lock(&mu_);
+  return anchor_.first_sequence;
+}
+
+uint64_t RocksEventLog::LastSequence() const {
+  absl::MutexLock lock(&mu_);
+  return last_sequence_;
+}
+
+Anchor RocksEventLog::GetAnchor() const {
+  absl::MutexLock lock(&mu_);
+  return anchor_;
+}
+
+absl::StatusOr<std::vector<RawRecord>> RocksEventLog::ReadRaw(uint64_t from,
+                                                              size_t max_count) const {
+  // Only what was acknowledged: a record being committed is invisible until its group is.
+  const uint64_t last = LastSequence();
+  std::vector<RawRecord> out;
+  if (from > last || max_count == 0) {
+    return out;
+  }
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), handles_->events()));
+  for (it->Seek(EncodeSequenceKey(from)); it->Valid() && out.size() < max_count; it->Next()) {
+    absl::StatusOr<uint64_t> sequence = DecodeSequenceKey(View(it->key()));
+    if (!sequence.ok()) {
+      return sequence.status();
+    }
+    if (*sequence > last) {
+      break;
+    }
+    out.push_back(RawRecord{*sequence, std::string(View(it->value()))});
+  }
+  AIOPS_RETURN_IF_ERROR(FromRocks(it->status(), "reading the event log"));
+  return out;
+}
+
+absl::StatusOr<std::vector<uint64_t>> RocksEventLog::IncidentSequences(
+    const std::string& incident_id) const {
+  std::string prefix = incident_id;
+  prefix.push_back('\0');
+  std::vector<uint64_t> out;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), handles_->by_incident()));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    const std::string_view key = View(it->key());
+    out.push_back(DecodeBigEndian(key.substr(prefix.size())));
+  }
+  AIOPS_RETURN_IF_ERROR(FromRocks(it->status(), "reading the incident index"));
+  return out;
+}
+
+uint64_t RocksEventLog::WaitForSequence(uint64_t sequence, absl::Duration timeout) const {
+  if (options_.mode == RocksLogOptions::Mode::kReadWrite) {
+    absl::MutexLock lock(&mu_);
+    auto reached = [this, sequence]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return last_sequence_ >= sequence;
+    };
+    mu_.AwaitWithTimeout(absl::Condition(&reached), timeout);
+    return last_sequence_;
+  }
+  // Read-only and secondary logs see another process's appends only by polling.
+  const absl::Time deadline = absl::Now() + timeout;
+  for (;;) {
+    if (options_.mode == RocksLogOptions::Mode::kSecondary) {
+      CatchUp().IgnoreError();  // why: a failed catch-up is retried on the next poll
+    }
+    const uint64_t last = LastSequence();
+    if (last >= sequence || absl::Now() >= deadline) {
+      return last;
+    }
+    absl::SleepFor(std::min(absl::Milliseconds(50), deadline - absl::Now()));
+  }
+}
+
+absl::Status RocksEventLog::CatchUp() const {
+  if (options_.mode != RocksLogOptions::Mode::kSecondary) {
+    return absl::OkStatus();
+  }
+  AIOPS_RETURN_IF_ERROR(FromRocks(db_->TryCatchUpWithPrimary(), "catching up with the primary"));
+  return RefreshTail();
+}
+
+absl::Status RocksEventLog::RefreshTail() const {
+  std::string value;
+  Anchor anchor;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), handles_->meta(), kAnchorKey, &value);
+  if (s.ok()) {
+    AIOPS_ASSIGN_OR_RETURN(anchor, DecodeAnchor(value));
+  }
+  uint64_t last = anchor.first_sequence - 1;
+  s = db_->Get(rocksdb::ReadOptions(), handles_->meta(), kLastSequenceKey, &value);
+  if (s.ok()) {
+    last = DecodeBigEndian(value);
+  }
+  absl::MutexLock lock(&mu_);
+  anchor_ = anchor;
+  last_sequence_ = last;
+  return absl::OkStatus();
+}
+
+absl::Status RocksEventLog::Prune(uint64_t before_sequence) {
+  if (options_.mode != RocksLogOptions::Mode::kReadWrite) {
+    return absl::FailedPreconditionError("the event log is open read-only");
+  }
+  const Anchor old_anchor = GetAnchor();
+  const uint64_t last = LastSequence();
+  if (before_sequence <= old_anchor.first_sequence) {
+    return absl::OkStatus();
+  }
+  if (before_sequence > last + 1) {
+    return absl::InvalidArgumentError(fmt::format(
+        "cannot prune before {}: the log ends at {}", before_sequence, last));
+  }
+  // The new anchor keeps the hash of the last pruned record: verify starts from it.
+  AIOPS_ASSIGN_OR_RETURN(std::vector<RawRecord> boundary, ReadRaw(before_sequence - 1, 1));
+  if (boundary.empty() || boundary[0].sequence != before_sequence - 1) {
+    return absl::DataLossError(fmt::format("record {} is missing", before_sequence - 1));
+  }
+  const common::Sha256Digest hash = RecordHash(boundary[0].value);
+  Anchor anchor{before_sequence,
+                std::string(reinterpret_cast<const char*>(hash.data()), hash.size())};
+  rocksdb::WriteBatch batch;
+  for (uint64_t from = old_anchor.first_sequence; from < before_sequence;) {
+    AIOPS_ASSIGN_OR_RETURN(std::vector<v1::Event> events,
+                           Read(from, std::min<uint64_t>(4096, before_sequence - from)));
+    if (events.empty()) {
+      break;
+    }
+    for (const v1::Event& event : events) {
+      if (!event.incident_id().empty()) {
+        batch.Delete(handles_->by_incident(), IncidentKey(event.incident_id(), event.sequence()));
+      }
+    }
+    from = events.back().sequence() + 1;
+  }
+  batch.DeleteRange(handles_->events(), EncodeSequenceKey(old_anchor.first_sequence),
+                    EncodeSequenceKey(before_sequence));
+  batch.Put(handles_->meta(), kAnchorKey, EncodeAnchor(anchor));
+  rocksdb::WriteOptions write_options;
+  write_options.sync = true;
+  AIOPS_RETURN_IF_ERROR(FromRocks(db_->Write(write_options, &batch), "pruning the event log"));
+  absl::MutexLock lock(&mu_);
+  anchor_ = anchor;
+  return absl::OkStatus();
+}
+
+absl::Status RocksEventLog::PutSnapshot(const std::string& name, const Snapshot& snapshot) {
+  if (options_.mode != RocksLogOptions::Mode::kReadWrite) {
+    return absl::FailedPreconditionError("the event log is open read-only");
+  }
+  rocksdb::WriteOptions write_options;
+  write_options.sync = options_.sync;
+  return FromRocks(db_->Put(write_options, handles_->snapshots(), name, EncodeSnapshot(snapshot)),
+                   fmt::format("writing snapshot {}", name));
+}
+
+absl::StatusOr<std::optional<Snapshot>> RocksEventLog::GetSnapshot(const std::string& name) const {
+  std::string value;
+  const rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), handles_->snapshots(), name, &value);
+  if (s.IsNotFound()) {
+    return std::nullopt;
+  }
+  AIOPS_RETURN_IF_ERROR(FromRocks(s, fmt::format("reading snapshot {}", name)));
+  absl::StatusOr<Snapshot> snapshot = DecodeSnapshot(value);
+  if (!snapshot.ok()) {
+    return absl::DataLossError(fmt::format("snapshot {}: {}", name, snapshot.status().message()));
+  }
+  return std::optional<Snapshot>(*std::move(snapshot));
+}
+
+absl::Status RocksEventLog::PutCursor(const std::string& follower, uint64_t sequence) {
+  if (options_.mode != RocksLogOptions::Mode::kReadWrite) {
+    return absl::FailedPreconditionError("the event log is open read-only");
+  }
+  rocksdb::WriteOptions write_options;
+  write_options.sync = options_.sync;
+  return FromRocks(db_->Put(write_options, handles_->meta(), kCursorPrefix + follower,
+                            EncodeSequenceKey(sequence)),
+                   fmt::format("writing cursor {}", follower));
+}
+
+absl::StatusOr<uint64_t> RocksEventLog::GetCursor(const std::string& follower) const {
+  std::string value;
+  const rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), handles_->meta(), kCursorPrefix + follower, &value);
+  if (s.IsNotFound()) {
+    return 0;
+  }
+  AIOPS_RETURN_IF_ERROR(FromRocks(s, fmt::format("reading cursor {}", follower)));
+  if (value.size() != 8) {
+    return absl::DataLossError(fmt::format("cursor {} has {} bytes", follower, value.size()));
+  }
+  return DecodeBigEndian(value);
+}
+
+}  // namespace aiops::eventlog
