@@ -45,8 +45,7 @@ std::string BytesToHex(std::string_view bytes) {
 }
 
 std::string ToHex(const Sha256Digest& digest) {
-  return BytesToHex(
-      std::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
+  return BytesToHex(std::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
 }
 
 std::string Sha256Hex(std::string_view data) { return ToHex(Sha256Of(data)); }

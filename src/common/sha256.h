@@ -41,5 +41,4 @@ std::string ToHex(const Sha256Digest& digest);
 // Lower-case hex of arbitrary bytes (digests stored as raw strings in protobuf `bytes` fields).
 std::string BytesToHex(std::string_view bytes);
 
-
 }  // namespace aiops::common

@@ -28,7 +28,6 @@ absl::Status PrepareForAppend(std::vector<v1::Event>& events, const LogLimits& l
 
 // Appends one framed record per event to `out` (in order) and advances `state`. The events are
 // updated with their sequence, schema version and previous hash.
-void ChainAndEncode(std::vector<v1::Event>& events, ChainState& state,
-                    std::vector<RawRecord>& out);
+void ChainAndEncode(std::vector<v1::Event>& events, ChainState& state, std::vector<RawRecord>& out);
 
 }  // namespace aiops::eventlog

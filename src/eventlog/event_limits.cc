@@ -1,14 +1,13 @@
 #include "eventlog/event_limits.h"
 
-#include <google/protobuf/descriptor.h>
-#include <google/protobuf/reflection.h>
-#include <google/protobuf/stubs/common.h>
-
 #include <string>
 #include <type_traits>
 #include <vector>
 
 #include <fmt/format.h>
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/reflection.h>
+#include <google/protobuf/stubs/common.h>
 
 namespace aiops::eventlog {
 namespace {
@@ -92,13 +91,13 @@ absl::Status ValidateUtf8(const v1::Event& event) {
   std::string path;
   std::string bad_path;
   const Message& message = event;
-  ForEachString(message, path, [&](const auto&, const std::string& value,
-                                   const std::string& field_path) {
-    if (bad_path.empty() && !google::protobuf::internal::IsStructurallyValidUTF8(
-                                value.data(), static_cast<int>(value.size()))) {
-      bad_path = field_path;
-    }
-  });
+  ForEachString(message, path,
+                [&](const auto&, const std::string& value, const std::string& field_path) {
+                  if (bad_path.empty() && !google::protobuf::internal::IsStructurallyValidUTF8(
+                                              value.data(), static_cast<int>(value.size()))) {
+                    bad_path = field_path;
+                  }
+                });
   if (!bad_path.empty()) {
     return absl::InvalidArgumentError(
         fmt::format("event field '{}' is not valid UTF-8; sanitize it at the edge", bad_path));
@@ -123,13 +122,13 @@ absl::Status TruncateToFit(v1::Event& event, size_t max_bytes) {
     std::string path;
     StringRef longest{nullptr, nullptr, -1, 0};
     Message& message = event;
-    ForEachString(message, path, [&](const StringRef& ref, const std::string& value,
-                                   const std::string&) {
-      if (value.size() > longest.size) {
-        longest = ref;
-        longest.size = value.size();
-      }
-    });
+    ForEachString(message, path,
+                  [&](const StringRef& ref, const std::string& value, const std::string&) {
+                    if (value.size() > longest.size) {
+                      longest = ref;
+                      longest.size = value.size();
+                    }
+                  });
     if (longest.message == nullptr || longest.size <= 64) {
       return absl::InvalidArgumentError(fmt::format(
           "event of {} bytes exceeds the {}-byte cap and its strings cannot be cut further",

@@ -27,7 +27,7 @@ absl::StatusOr<std::vector<v1::Event>> EventLog::Read(uint64_t from, size_t max_
 }
 
 absl::StatusOr<std::vector<v1::Event>> Subscription::Next(size_t max_count,
-                                                         absl::Duration timeout) {
+                                                          absl::Duration timeout) {
   if (log_.LastSequence() < next_sequence_) {
     log_.WaitForSequence(next_sequence_, timeout);
   }
@@ -55,8 +55,8 @@ absl::StatusOr<VerifyReport> VerifyLog(const EventLog& log, void (*progress)(uin
     }
     for (const RawRecord& record : *chunk) {
       if (record.sequence != expected) {
-        return absl::DataLossError(fmt::format(
-            "gap in the log: expected sequence {}, found {}", expected, record.sequence));
+        return absl::DataLossError(fmt::format("gap in the log: expected sequence {}, found {}",
+                                               expected, record.sequence));
       }
       absl::StatusOr<v1::Event> event = DecodeRecord(record.value);
       if (!event.ok()) {
@@ -87,8 +87,9 @@ absl::StatusOr<VerifyReport> VerifyLog(const EventLog& log, void (*progress)(uin
     report.last_sequence = anchor.first_sequence - 1;
   }
   if (log.LastSequence() != report.last_sequence) {
-    return absl::DataLossError(fmt::format("the log says its last sequence is {} but records end at {}",
-                                           log.LastSequence(), report.last_sequence));
+    return absl::DataLossError(
+        fmt::format("the log says its last sequence is {} but records end at {}",
+                    log.LastSequence(), report.last_sequence));
   }
   report.last_hash_hex = common::BytesToHex(prev_hash);
   return report;

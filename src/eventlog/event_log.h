@@ -48,7 +48,7 @@ struct Snapshot {
 };
 
 struct LogLimits {
-  size_t max_event_bytes = 1 << 20;  // larger events have their longest strings truncated
+  size_t max_event_bytes = 1 << 20;   // larger events have their longest strings truncated
   size_t max_batch_events = 100'000;  // one Append call
 };
 

@@ -2,9 +2,9 @@
 
 #include <fmt/format.h>
 
-#include "common/fmt_absl.h"
 #include "common/check.h"
 #include "common/crc32c.h"
+#include "common/fmt_absl.h"
 
 namespace aiops::eventlog {
 namespace {
@@ -61,9 +61,8 @@ std::string EncodeRecord(const v1::Event& event) {
 
 absl::Status CheckRecordFrame(std::string_view value) {
   if (value.size() < kRecordHeaderSize) {
-    return absl::DataLossError(
-        fmt::format("record too short: {} bytes, the header alone is {}", value.size(),
-                    kRecordHeaderSize));
+    return absl::DataLossError(fmt::format("record too short: {} bytes, the header alone is {}",
+                                           value.size(), kRecordHeaderSize));
   }
   const uint32_t stored = common::crc32c::Unmask(GetFixed32(value));
   const uint32_t actual = common::crc32c::Value(value.substr(4));

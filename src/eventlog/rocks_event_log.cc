@@ -1,16 +1,15 @@
 #include "eventlog/rocks_event_log.h"
 
+#include <filesystem>
+
+#include <fmt/format.h>
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
 
-#include <filesystem>
-
-#include <fmt/format.h>
-
-#include "common/fmt_absl.h"
 #include "common/check.h"
 #include "common/crc32c.h"
+#include "common/fmt_absl.h"
 #include "common/status_macros.h"
 #include "eventlog/record.h"
 
@@ -131,8 +130,7 @@ struct RocksEventLog::Handles {
 
 RocksEventLog::RocksEventLog(RocksLogOptions options) : options_(std::move(options)) {}
 
-absl::StatusOr<std::unique_ptr<RocksEventLog>> RocksEventLog::Open(
-    const RocksLogOptions& options) {
+absl::StatusOr<std::unique_ptr<RocksEventLog>> RocksEventLog::Open(const RocksLogOptions& options) {
   using Mode = RocksLogOptions::Mode;
   if (options.path.empty()) {
     return absl::InvalidArgumentError("event log path is empty");
@@ -154,8 +152,8 @@ absl::StatusOr<std::unique_ptr<RocksEventLog>> RocksEventLog::Open(
   }
   rocksdb::ColumnFamilyOptions cf_options;
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-  for (const char* name :
-       {rocksdb::kDefaultColumnFamilyName.c_str(), kEventsCf, kByIncidentCf, kMetaCf, kSnapshotsCf}) {
+  for (const char* name : {rocksdb::kDefaultColumnFamilyName.c_str(), kEventsCf, kByIncidentCf,
+                           kMetaCf, kSnapshotsCf}) {
     descriptors.emplace_back(name, cf_options);
   }
   auto handles = std::make_unique<Handles>();
@@ -214,7 +212,8 @@ absl::Status RocksEventLog::Load() {
   }
 
   ChainState chain{anchor.first_sequence - 1, anchor.prev_hash};
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), handles_->events()));
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), handles_->events()));
   std::string last_value;
   if (options_.open_check == RocksLogOptions::OpenCheck::kEndsOnly) {
     it->SeekToFirst();
@@ -236,17 +235,16 @@ absl::Status RocksEventLog::Load() {
     for (it->SeekToFirst(); it->Valid(); it->Next(), ++expected) {
       absl::StatusOr<uint64_t> sequence = DecodeSequenceKey(View(it->key()));
       if (!sequence.ok()) {
-        return absl::DataLossError(
-            fmt::format("event log {}: after sequence {}: {}", options_.path, expected - 1,
-                        sequence.status().message()));
+        return absl::DataLossError(fmt::format("event log {}: after sequence {}: {}", options_.path,
+                                               expected - 1, sequence.status().message()));
       }
       if (*sequence != expected) {
-        return absl::DataLossError(fmt::format(
-            "event log {}: gap: expected sequence {}, found {}", options_.path, expected, *sequence));
+        return absl::DataLossError(fmt::format("event log {}: gap: expected sequence {}, found {}",
+                                               options_.path, expected, *sequence));
       }
       if (absl::Status frame = CheckRecordFrame(View(it->value())); !frame.ok()) {
-        return absl::DataLossError(fmt::format("event log {}: event {}: {}", options_.path,
-                                               *sequence, frame.message()));
+        return absl::DataLossError(
+            fmt::format("event log {}: event {}: {}", options_.path, *sequence, frame.message()));
       }
       chain.last_sequence = *sequence;
     }
@@ -296,9 +294,9 @@ absl::StatusOr<SequenceRange> RocksEventLog::Append(std::vector<v1::Event> event
 absl::StatusOr<SequenceRange> RocksEventLog::Enqueue(PendingAppend& pending) {
   absl::MutexLock lock(&mu_);
   if (!fatal_.ok()) {
-    return absl::Status(fatal_.code(),
-                        fmt::format("the event log refuses appends after a failed write: {}",
-                                    fatal_.message()));
+    return absl::Status(
+        fatal_.code(),
+        fmt::format("the event log refuses appends after a failed write: {}", fatal_.message()));
   }
   if (stopping_) {
     return absl::UnavailableError("the event log is closing");
@@ -320,9 +318,8 @@ void RocksEventLog::WriterLoop() {
     std::vector<PendingAppend*> group;
     {
       absl::MutexLock lock(&mu_);
-      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return !queue_.empty() || stopping_;
-      };
+      auto ready = [this]()
+                       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !queue_.empty() || stopping_; };
       mu_.Await(absl::Condition(&ready));
       if (queue_.empty()) {
         return;  // stopping, and everything queued has been committed
@@ -340,16 +337,20 @@ void RocksEventLog::WriterLoop() {
         };
         mu_.AwaitWithTimeout(absl::Condition(&full), options_.group_commit_max_delay);
       }
+      // Take whole appends, up to the group limit (at least one); an import goes alone.
       size_t events = 0;
-      while (!queue_.empty() &&
-             (group.empty() ||
-              events + queue_.front()->events.size() <= options_.group_commit_max_events) &&
-             queue_.front()->verbatim.empty() == (group.empty() || group[0]->verbatim.empty())) {
-        events += queue_.front()->events.size() + queue_.front()->verbatim.size();
-        group.push_back(queue_.front());
+      while (!queue_.empty()) {
+        PendingAppend* next = queue_.front();
+        const bool is_import = !next->verbatim.empty();
+        if (!group.empty() &&
+            (is_import || events + next->events.size() > options_.group_commit_max_events)) {
+          break;
+        }
+        group.push_back(next);
         queue_.pop_front();
-        if (!group.back()->verbatim.empty()) {
-          break;  // an import is committed alone
+        events += next->events.size() + next->verbatim.size();
+        if (is_import) {
+          break;
         }
       }
     }
@@ -396,9 +397,9 @@ absl::Status RocksEventLog::CommitGroup(std::vector<PendingAppend*>& group) {
         absl::StatusOr<v1::Event> event = DecodeRecord(record.value);
         if (!event.ok() || record.sequence != next.last_sequence + 1 ||
             event->prev_hash() != next.last_hash) {
-          return absl::FailedPreconditionError(fmt::format(
-              "imported record {} does not continue this log (its last sequence is {})",
-              record.sequence, next.last_sequence));
+          return absl::FailedPreconditionError(
+              fmt::format("imported record {} does not continue this log (its last sequence is {})",
+                          record.sequence, next.last_sequence));
         }
         if (!event->incident_id().empty()) {
           batch.Put(handles_->by_incident(), IncidentKey(event->incident_id(), record.sequence),
@@ -467,7 +468,8 @@ absl::StatusOr<std::vector<RawRecord>> RocksEventLog::ReadRaw(uint64_t from,
   if (from > last || max_count == 0) {
     return out;
   }
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), handles_->events()));
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), handles_->events()));
   for (it->Seek(EncodeSequenceKey(from)); it->Valid() && out.size() < max_count; it->Next()) {
     absl::StatusOr<uint64_t> sequence = DecodeSequenceKey(View(it->key()));
     if (!sequence.ok()) {
@@ -500,9 +502,8 @@ absl::StatusOr<std::vector<uint64_t>> RocksEventLog::IncidentSequences(
 uint64_t RocksEventLog::WaitForSequence(uint64_t sequence, absl::Duration timeout) const {
   if (options_.mode == RocksLogOptions::Mode::kReadWrite) {
     absl::MutexLock lock(&mu_);
-    auto reached = [this, sequence]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return last_sequence_ >= sequence;
-    };
+    auto reached = [this, sequence]()
+                       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return last_sequence_ >= sequence; };
     mu_.AwaitWithTimeout(absl::Condition(&reached), timeout);
     return last_sequence_;
   }
@@ -556,8 +557,8 @@ absl::Status RocksEventLog::Prune(uint64_t before_sequence) {
     return absl::OkStatus();
   }
   if (before_sequence > last + 1) {
-    return absl::InvalidArgumentError(fmt::format(
-        "cannot prune before {}: the log ends at {}", before_sequence, last));
+    return absl::InvalidArgumentError(
+        fmt::format("cannot prune before {}: the log ends at {}", before_sequence, last));
   }
   // The new anchor keeps the hash of the last pruned record: verify starts from it.
   AIOPS_ASSIGN_OR_RETURN(std::vector<RawRecord> boundary, ReadRaw(before_sequence - 1, 1));

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "common/version.h"
+#include "server/log_commands.h"
 
 namespace aiops::server {
 namespace {
@@ -30,6 +31,8 @@ int RunVersion(std::span<const std::string_view> args, std::ostream& out, std::o
 // and `reject` here.
 constexpr Command kCommands[] = {
     {"version", "print the version of this binary and its libraries", &RunVersion},
+    {"log", "verify, show, tail, export or import the event log (`aiops log --help`)",
+     &RunLogCommand},
 };
 
 void PrintHelp(std::ostream& out) {

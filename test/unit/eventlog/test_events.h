@@ -1,0 +1,15 @@
+// Event builders shared by the event-log tests.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "aiops/v1/events.pb.h"
+
+namespace aiops::eventlog::testing {
+
+// An alert-observed event with the given incident id and a message of `message_bytes` bytes.
+v1::Event AlertEvent(const std::string& incident_id = "", size_t message_bytes = 64,
+                     int64_t logical_time_ms = 1'700'000'000'000);
+
+}  // namespace aiops::eventlog::testing
