@@ -73,7 +73,8 @@ class EventLog {
   // Up to `max_count` records from `from` on, in order. kDataLoss for a corrupt record
   // (naming its sequence); an empty result past the end.
   virtual absl::StatusOr<std::vector<RawRecord>> ReadRaw(uint64_t from, size_t max_count) const = 0;
-  absl::StatusOr<std::vector<v1::Event>> Read(uint64_t from, size_t max_count) const;
+  // The same records decoded (kDataLoss naming the sequence of a corrupt one).
+  virtual absl::StatusOr<std::vector<v1::Event>> Read(uint64_t from, size_t max_count) const;
 
   // Sequences of the events carrying `incident_id`, ascending.
   virtual absl::StatusOr<std::vector<uint64_t>> IncidentSequences(

@@ -7,7 +7,8 @@
 namespace aiops::eventlog {
 
 absl::StatusOr<SequenceRange> InMemoryEventLog::Append(std::vector<v1::Event> events) {
-  if (absl::Status s = PrepareForAppend(events, limits_); !s.ok()) {
+  PreparedBatch prepared;
+  if (absl::Status s = PrepareForAppend(events, limits_, prepared); !s.ok()) {
     return s;
   }
   absl::MutexLock lock(&mu_);
@@ -15,16 +16,16 @@ absl::StatusOr<SequenceRange> InMemoryEventLog::Append(std::vector<v1::Event> ev
     --injected_failures_left_;
     return injected_failure_;
   }
-  std::vector<RawRecord> records;
-  records.reserve(events.size());
-  ChainAndEncode(events, chain_, records);
-  for (size_t i = 0; i < records.size(); ++i) {
-    if (!events[i].incident_id().empty()) {
-      by_incident_[events[i].incident_id()].push_back(records[i].sequence);
-    }
-    values_.push_back(std::move(records[i].value));
-  }
-  return SequenceRange{records.front().sequence, records.back().sequence};
+  const uint64_t first = chain_.last_sequence + 1;
+  ChainAndEncode(prepared, chain_,
+                 [this](uint64_t sequence, std::string_view value, std::string_view incident)
+                     ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+                       if (!incident.empty()) {
+                         by_incident_[std::string(incident)].push_back(sequence);
+                       }
+                       values_.emplace_back(value);
+                     });
+  return SequenceRange{first, chain_.last_sequence};
 }
 
 uint64_t InMemoryEventLog::FirstSequence() const {

@@ -105,7 +105,7 @@ std::string_view View(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
 }  // namespace
 
 struct RocksEventLog::PendingAppend {
-  std::vector<v1::Event> events;
+  PreparedBatch events;
   // Import: records stored verbatim instead of `events`, and the anchor for an empty log.
   std::vector<RawRecord> verbatim;
   std::optional<Anchor> anchor;
@@ -185,9 +185,6 @@ absl::StatusOr<std::unique_ptr<RocksEventLog>> RocksEventLog::Open(const RocksLo
   AIOPS_RETURN_IF_ERROR(log->Load());
   if (options.open_check == RocksLogOptions::OpenCheck::kChain) {
     AIOPS_RETURN_IF_ERROR(VerifyLog(*log).status());
-  }
-  if (options.mode == Mode::kReadWrite) {
-    log->writer_ = std::thread([raw = log.get()] { raw->WriterLoop(); });
   }
   return log;
 }
@@ -271,23 +268,15 @@ absl::Status RocksEventLog::Load() {
   return absl::OkStatus();
 }
 
-RocksEventLog::~RocksEventLog() {
-  {
-    absl::MutexLock lock(&mu_);
-    stopping_ = true;
-  }
-  if (writer_.joinable()) {
-    writer_.join();
-  }
-}
+RocksEventLog::~RocksEventLog() = default;
 
 absl::StatusOr<SequenceRange> RocksEventLog::Append(std::vector<v1::Event> events) {
   if (options_.mode != RocksLogOptions::Mode::kReadWrite) {
     return absl::FailedPreconditionError("the event log is open read-only");
   }
-  AIOPS_RETURN_IF_ERROR(PrepareForAppend(events, options_.limits));
   PendingAppend pending;
-  pending.events = std::move(events);
+  AIOPS_RETURN_IF_ERROR(PrepareForAppend(events, options_.limits, pending.events));
+  events.clear();  // freed here, on the caller's thread, not while holding the write path
   return Enqueue(pending);
 }
 
@@ -298,73 +287,73 @@ absl::StatusOr<SequenceRange> RocksEventLog::Enqueue(PendingAppend& pending) {
         fatal_.code(),
         fmt::format("the event log refuses appends after a failed write: {}", fatal_.message()));
   }
-  if (stopping_) {
-    return absl::UnavailableError("the event log is closing");
-  }
   if (queue_.size() >= options_.max_pending_appends) {
     return absl::ResourceExhaustedError(
         fmt::format("event log write queue is full ({} appends pending)", queue_.size()));
   }
+  // Group commit with a leader (as LevelDB and RocksDB write): the append at the front of the
+  // queue commits itself and whatever queued behind it in one write, then hands the front to the
+  // next waiter. A lone caller commits on its own thread with no hand-off; only one leader runs
+  // at a time, so sequences and hashes are still assigned in one place.
   queue_.push_back(&pending);
-  mu_.Await(absl::Condition(&pending.done));
+  auto done_or_leader = [this, &pending]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return pending.done || queue_.front() == &pending;
+  };
+  mu_.Await(absl::Condition(&done_or_leader));
+  if (!pending.done) {
+    LeadGroup();
+  }
   if (!pending.status.ok()) {
     return pending.status;
   }
   return pending.range;
 }
 
-void RocksEventLog::WriterLoop() {
-  for (;;) {
-    std::vector<PendingAppend*> group;
-    {
-      absl::MutexLock lock(&mu_);
-      auto ready = [this]()
-                       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !queue_.empty() || stopping_; };
-      mu_.Await(absl::Condition(&ready));
-      if (queue_.empty()) {
-        return;  // stopping, and everything queued has been committed
-      }
-      auto queued_events = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        size_t n = 0;
-        for (const PendingAppend* p : queue_) {
-          n += p->events.size() + p->verbatim.size();
-        }
-        return n;
-      };
-      if (options_.group_commit_max_delay > absl::ZeroDuration()) {
-        auto full = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-          return stopping_ || queued_events() >= options_.group_commit_max_events;
-        };
-        mu_.AwaitWithTimeout(absl::Condition(&full), options_.group_commit_max_delay);
-      }
-      // Take whole appends, up to the group limit (at least one); an import goes alone.
-      size_t events = 0;
-      while (!queue_.empty()) {
-        PendingAppend* next = queue_.front();
-        const bool is_import = !next->verbatim.empty();
-        if (!group.empty() &&
-            (is_import || events + next->events.size() > options_.group_commit_max_events)) {
-          break;
-        }
-        group.push_back(next);
-        queue_.pop_front();
-        events += next->events.size() + next->verbatim.size();
-        if (is_import) {
-          break;
-        }
-      }
+void RocksEventLog::LeadGroup() {
+  auto queued_events = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    size_t n = 0;
+    for (const PendingAppend* p : queue_) {
+      n += p->events.size() + p->verbatim.size();
     }
-    const absl::Status status = CommitGroup(group);
-    absl::MutexLock lock(&mu_);
-    if (!status.ok() && status.code() != absl::StatusCode::kFailedPrecondition) {
-      fatal_ = status;
+    return n;
+  };
+  if (options_.group_commit_max_delay > absl::ZeroDuration()) {
+    auto full = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return queued_events() >= options_.group_commit_max_events;
+    };
+    mu_.AwaitWithTimeout(absl::Condition(&full), options_.group_commit_max_delay);
+  }
+  // Take whole appends, up to the group limit (at least one); an import goes alone. The group
+  // stays at the front of the queue while it commits, so no other leader starts.
+  std::vector<PendingAppend*> group;
+  size_t events = 0;
+  for (PendingAppend* next : queue_) {
+    const bool is_import = !next->verbatim.empty();
+    if (!group.empty() && (is_import || !group[0]->verbatim.empty() ||
+                           events + next->events.size() > options_.group_commit_max_events)) {
+      break;
     }
-    for (PendingAppend* p : group) {
-      if (!status.ok()) {
-        p->status = status;
-      }
-      p->done = true;
+    group.push_back(next);
+    events += next->events.size() + next->verbatim.size();
+  }
+  mu_.Unlock();
+  const absl::Status status = CommitGroup(group);
+  mu_.Lock();
+  if (status.ok()) {
+    last_sequence_ = chain_.last_sequence;
+    if (pending_anchor_.has_value()) {
+      anchor_ = *pending_anchor_;
+      pending_anchor_.reset();
     }
+  } else if (status.code() != absl::StatusCode::kFailedPrecondition) {
+    fatal_ = status;
+  }
+  for (PendingAppend* p : group) {
+    if (!status.ok()) {
+      p->status = status;
+    }
+    p->done = true;
+    queue_.pop_front();
   }
 }
 
@@ -372,19 +361,19 @@ absl::Status RocksEventLog::CommitGroup(std::vector<PendingAppend*>& group) {
   ChainState next = chain_;
   std::optional<Anchor> new_anchor;
   rocksdb::WriteBatch batch;
-  std::vector<RawRecord> records;
   for (PendingAppend* p : group) {
-    records.clear();
     if (p->verbatim.empty()) {
       p->range.first = next.last_sequence + 1;
-      ChainAndEncode(p->events, next, records);
+      ChainAndEncode(
+          p->events, next,
+          [&](uint64_t sequence, std::string_view value, std::string_view incident) {
+            const std::string key = EncodeSequenceKey(sequence);
+            batch.Put(handles_->events(), key, rocksdb::Slice(value.data(), value.size()));
+            if (!incident.empty()) {
+              batch.Put(handles_->by_incident(), IncidentKey(std::string(incident), sequence), "");
+            }
+          });
       p->range.last = next.last_sequence;
-      for (size_t i = 0; i < records.size(); ++i) {
-        const std::string& incident = p->events[i].incident_id();
-        if (!incident.empty()) {
-          batch.Put(handles_->by_incident(), IncidentKey(incident, records[i].sequence), "");
-        }
-      }
     } else {
       // Import: the records must continue this log's chain, or start an empty log.
       const bool empty = next.last_sequence == 0 && next.last_hash.empty();
@@ -409,11 +398,10 @@ absl::Status RocksEventLog::CommitGroup(std::vector<PendingAppend*>& group) {
         next.last_hash.assign(reinterpret_cast<const char*>(hash.data()), hash.size());
         next.last_sequence = record.sequence;
       }
-      records = std::move(p->verbatim);
+      for (const RawRecord& record : p->verbatim) {
+        batch.Put(handles_->events(), EncodeSequenceKey(record.sequence), record.value);
+      }
       p->range.last = next.last_sequence;
-    }
-    for (const RawRecord& record : records) {
-      batch.Put(handles_->events(), EncodeSequenceKey(record.sequence), record.value);
     }
   }
   batch.Put(handles_->meta(), kLastSequenceKey, EncodeSequenceKey(next.last_sequence));
@@ -424,11 +412,7 @@ absl::Status RocksEventLog::CommitGroup(std::vector<PendingAppend*>& group) {
   write_options.sync = options_.sync;
   AIOPS_RETURN_IF_ERROR(FromRocks(db_->Write(write_options, &batch), "writing to the event log"));
   chain_ = next;
-  absl::MutexLock lock(&mu_);
-  last_sequence_ = next.last_sequence;
-  if (new_anchor.has_value()) {
-    anchor_ = *new_anchor;
-  }
+  pending_anchor_ = new_anchor;
   return absl::OkStatus();
 }
 
@@ -460,27 +444,50 @@ Anchor RocksEventLog::GetAnchor() const {
   return anchor_;
 }
 
-absl::StatusOr<std::vector<RawRecord>> RocksEventLog::ReadRaw(uint64_t from,
-                                                              size_t max_count) const {
+template <typename Visit>
+absl::Status RocksEventLog::Scan(uint64_t from, size_t max_count, Visit&& visit) const {
   // Only what was acknowledged: a record being committed is invisible until its group is.
   const uint64_t last = LastSequence();
-  std::vector<RawRecord> out;
   if (from > last || max_count == 0) {
-    return out;
+    return absl::OkStatus();
   }
-  std::unique_ptr<rocksdb::Iterator> it(
-      db_->NewIterator(rocksdb::ReadOptions(), handles_->events()));
-  for (it->Seek(EncodeSequenceKey(from)); it->Valid() && out.size() < max_count; it->Next()) {
-    absl::StatusOr<uint64_t> sequence = DecodeSequenceKey(View(it->key()));
-    if (!sequence.ok()) {
-      return sequence.status();
-    }
-    if (*sequence > last) {
+  rocksdb::ReadOptions read_options;
+  if (max_count > 64) {
+    read_options.readahead_size = 2 << 20;  // long sequential scans (replay, export, verify)
+  }
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options, handles_->events()));
+  size_t count = 0;
+  for (it->Seek(EncodeSequenceKey(from)); it->Valid() && count < max_count; it->Next(), ++count) {
+    AIOPS_ASSIGN_OR_RETURN(const uint64_t sequence, DecodeSequenceKey(View(it->key())));
+    if (sequence > last) {
       break;
     }
-    out.push_back(RawRecord{*sequence, std::string(View(it->value()))});
+    AIOPS_RETURN_IF_ERROR(visit(sequence, View(it->value())));
   }
-  AIOPS_RETURN_IF_ERROR(FromRocks(it->status(), "reading the event log"));
+  return FromRocks(it->status(), "reading the event log");
+}
+
+absl::StatusOr<std::vector<RawRecord>> RocksEventLog::ReadRaw(uint64_t from,
+                                                              size_t max_count) const {
+  std::vector<RawRecord> out;
+  AIOPS_RETURN_IF_ERROR(Scan(from, max_count, [&](uint64_t sequence, std::string_view value) {
+    out.push_back(RawRecord{sequence, std::string(value)});
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<std::vector<v1::Event>> RocksEventLog::Read(uint64_t from, size_t max_count) const {
+  std::vector<v1::Event> out;
+  AIOPS_RETURN_IF_ERROR(Scan(from, max_count, [&](uint64_t sequence, std::string_view value) {
+    absl::StatusOr<v1::Event> event = DecodeRecord(value);
+    if (!event.ok()) {
+      return absl::Status(event.status().code(),
+                          fmt::format("event {}: {}", sequence, event.status().message()));
+    }
+    out.push_back(*std::move(event));
+    return absl::OkStatus();
+  }));
   return out;
 }
 

@@ -1,15 +1,15 @@
 // The product's EventLog on RocksDB (docs/log_format.md). Column families: `events` (8-byte
 // big-endian sequence -> framed record), `by_incident` (incident id, NUL, sequence -> empty),
-// `meta` (anchor, last sequence, follower cursors) and `snapshots`. One writer thread owns the
-// write path: concurrent Append calls queue up and are group-committed in one WriteBatch (synced
-// when configured), then acknowledged. Read-only and secondary modes let `aiops log ...` read a
-// log that a running operator holds open. Thread-safe.
+// `meta` (anchor, last sequence, follower cursors) and `snapshots`. One writer at a time owns the
+// write path: concurrent Append calls queue up, and the one at the front commits the queued group
+// in one WriteBatch (synced when configured) before all of them are acknowledged. Read-only and
+// secondary modes let `aiops log ...` read a log that a running operator holds open. Thread-safe.
 #pragma once
 
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <absl/base/thread_annotations.h>
@@ -52,7 +52,7 @@ class RocksEventLog final : public EventLog {
   // example, another process holds it read-write).
   static absl::StatusOr<std::unique_ptr<RocksEventLog>> Open(const RocksLogOptions& options);
 
-  // Commits queued appends, stops the writer and closes the database.
+  // Closes the database. No Append may be running.
   ~RocksEventLog() override;
   RocksEventLog(const RocksEventLog&) = delete;
   RocksEventLog& operator=(const RocksEventLog&) = delete;
@@ -64,6 +64,8 @@ class RocksEventLog final : public EventLog {
   uint64_t LastSequence() const override;
   Anchor GetAnchor() const override;
   absl::StatusOr<std::vector<RawRecord>> ReadRaw(uint64_t from, size_t max_count) const override;
+  // Decodes straight from RocksDB's buffers (no intermediate copy of each value).
+  absl::StatusOr<std::vector<v1::Event>> Read(uint64_t from, size_t max_count) const override;
   absl::StatusOr<std::vector<uint64_t>> IncidentSequences(
       const std::string& incident_id) const override;
   // In secondary mode this also catches up with the primary while it waits.
@@ -93,10 +95,14 @@ class RocksEventLog final : public EventLog {
 
   explicit RocksEventLog(RocksLogOptions options);
   absl::Status Load();
-  void WriterLoop();
+  void LeadGroup() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status CommitGroup(std::vector<PendingAppend*>& group);
   absl::StatusOr<SequenceRange> Enqueue(PendingAppend& pending);
   absl::Status RefreshTail() const;
+  // Calls visit(sequence, value) for up to `max_count` acknowledged records from `from` on;
+  // `visit` returns a status to stop the scan.
+  template <typename Visit>
+  absl::Status Scan(uint64_t from, size_t max_count, Visit&& visit) const;
 
   const RocksLogOptions options_;
   std::unique_ptr<Handles> handles_;
@@ -104,13 +110,13 @@ class RocksEventLog final : public EventLog {
 
   mutable absl::Mutex mu_;
   std::deque<PendingAppend*> queue_ ABSL_GUARDED_BY(mu_);
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status fatal_ ABSL_GUARDED_BY(mu_);
   mutable Anchor anchor_ ABSL_GUARDED_BY(mu_);
   mutable uint64_t last_sequence_ ABSL_GUARDED_BY(mu_) = 0;
-  // The chain's end; written only by the writer thread (or Load before it starts).
+  // The chain's end and an anchor set by an import: written only by the current group leader
+  // (or Load), which the queue makes exclusive.
   ChainState chain_;
-  std::thread writer_;
+  std::optional<Anchor> pending_anchor_;
 };
 
 }  // namespace aiops::eventlog

@@ -341,6 +341,15 @@ absl::StatusOr<uint64_t> PrintRange(const eventlog::EventLog& log, uint64_t from
 int RunVerify(const Flags& flags, std::ostream& out, std::ostream& err) {
   absl::StatusOr<std::unique_ptr<RocksEventLog>> log =
       OpenLog(flags.dir, Mode::kReadOnly, OpenCheck::kEndsOnly);
+  if (!log.ok() && log.status().code() == absl::StatusCode::kDataLoss) {
+    // The ends-only open checks the last record's frame but does not say which record failed;
+    // a scan of every frame names the first bad sequence.
+    absl::StatusOr<std::unique_ptr<RocksEventLog>> scanned =
+        OpenLog(flags.dir, Mode::kReadOnly, OpenCheck::kFrames);
+    if (!scanned.ok()) {
+      log = scanned.status();
+    }
+  }
   absl::StatusOr<eventlog::VerifyReport> report =
       log.ok() ? eventlog::VerifyLog(**log) : absl::StatusOr<eventlog::VerifyReport>(log.status());
   if (!report.ok()) {
