@@ -197,6 +197,16 @@ TEST_F(LogCommandTest, VerifyPassesOnAGoodLogAndNamesTheFirstBadSequence) {
   EXPECT_TRUE(Contains(bad["error"].get<std::string>(), "event 4")) << r.out;
 }
 
+TEST_F(LogCommandTest, VerifyNamesACorruptLastRecord) {
+  MakeLog(6);
+  CorruptStoredRecord(dir_, 6);
+  const Result r = RunAiops({"log", "verify", "--dir", dir_});
+  EXPECT_EQ(kExitFailure, r.code);
+  EXPECT_EQ(0U, r.err.find("aiops log verify: ")) << r.err;
+  EXPECT_TRUE(Contains(r.err, "event 6: ")) << r.err;
+  EXPECT_TRUE(Contains(r.err, "checksum mismatch")) << r.err;
+}
+
 TEST_F(LogCommandTest, ShowJsonPrintsOneParseableEventPerLine) {
   MakeLog(7);
   Result r = RunAiops({"log", "show", "--dir", dir_, "--json"});
