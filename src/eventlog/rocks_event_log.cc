@@ -223,7 +223,10 @@ absl::Status RocksEventLog::Load() {
       it->SeekToLast();
       AIOPS_ASSIGN_OR_RETURN(chain.last_sequence, DecodeSequenceKey(View(it->key())));
       last_value.assign(it->value().data(), it->value().size());
-      AIOPS_RETURN_IF_ERROR(CheckRecordFrame(last_value));
+      if (absl::Status frame = CheckRecordFrame(last_value); !frame.ok()) {
+        return absl::DataLossError(fmt::format("event log {}: event {}: {}", options_.path,
+                                               chain.last_sequence, frame.message()));
+      }
     }
   } else {
     // Every key must follow the previous one and every frame must check out: a gap or a corrupt
@@ -542,11 +545,18 @@ absl::Status RocksEventLog::RefreshTail() const {
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), handles_->meta(), kAnchorKey, &value);
   if (s.ok()) {
     AIOPS_ASSIGN_OR_RETURN(anchor, DecodeAnchor(value));
+  } else if (!s.IsNotFound()) {
+    return FromRocks(s, "reading the log anchor");
   }
   uint64_t last = anchor.first_sequence - 1;
   s = db_->Get(rocksdb::ReadOptions(), handles_->meta(), kLastSequenceKey, &value);
   if (s.ok()) {
+    if (value.size() != 8) {
+      return absl::DataLossError(fmt::format("last-sequence metadata has {} bytes", value.size()));
+    }
     last = DecodeBigEndian(value);
+  } else if (!s.IsNotFound()) {
+    return FromRocks(s, "reading the last sequence");
   }
   absl::MutexLock lock(&mu_);
   anchor_ = anchor;
@@ -567,6 +577,9 @@ absl::Status RocksEventLog::Prune(uint64_t before_sequence) {
     return absl::InvalidArgumentError(
         fmt::format("cannot prune before {}: the log ends at {}", before_sequence, last));
   }
+  // Prune runs beside appends without joining the write queue: it only deletes records below
+  // the last one and moves the anchor, which appends never touch (an import sets the anchor only
+  // on an empty log, where there is nothing to prune).
   // The new anchor keeps the hash of the last pruned record: verify starts from it.
   AIOPS_ASSIGN_OR_RETURN(std::vector<RawRecord> boundary, ReadRaw(before_sequence - 1, 1));
   if (boundary.empty() || boundary[0].sequence != before_sequence - 1) {
