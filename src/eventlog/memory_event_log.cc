@@ -17,14 +17,22 @@ absl::StatusOr<SequenceRange> InMemoryEventLog::Append(std::vector<v1::Event> ev
     return injected_failure_;
   }
   const uint64_t first = chain_.last_sequence + 1;
+  // Collected first and stored after: the thread-safety analysis cannot see into the callback.
+  std::vector<std::string> new_values;
+  std::vector<std::pair<std::string, uint64_t>> new_index;
   ChainAndEncode(prepared, chain_,
-                 [this](uint64_t sequence, std::string_view value, std::string_view incident)
-                     ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-                       if (!incident.empty()) {
-                         by_incident_[std::string(incident)].push_back(sequence);
-                       }
-                       values_.emplace_back(value);
-                     });
+                 [&](uint64_t sequence, std::string_view value, std::string_view incident) {
+                   if (!incident.empty()) {
+                     new_index.emplace_back(incident, sequence);
+                   }
+                   new_values.emplace_back(value);
+                 });
+  for (std::string& value : new_values) {
+    values_.push_back(std::move(value));
+  }
+  for (auto& [incident, sequence] : new_index) {
+    by_incident_[incident].push_back(sequence);
+  }
   return SequenceRange{first, chain_.last_sequence};
 }
 
