@@ -4,6 +4,7 @@
 #include <google/protobuf/arena.h>
 
 #include "common/check.h"
+#include "common/coding.h"
 #include "common/crc32c.h"
 #include "common/fmt_absl.h"
 #include "common/sha256.h"
@@ -81,9 +82,9 @@ void FrameRecord(uint64_t sequence, std::string_view prev_hash, std::string_view
   AIOPS_CHECK(header.AppendToString(&out));
   out.append(body);
   const uint32_t crc = common::crc32c::Mask(common::crc32c::Value(std::string_view(out).substr(4)));
-  for (size_t i = 0; i < 4; ++i) {
-    out[i] = static_cast<char>((crc >> (8 * i)) & 0xffU);
-  }
+  std::string crc_bytes;
+  common::AppendFixed32Le(crc_bytes, crc);
+  out.replace(0, 4, crc_bytes);
 }
 
 void HashRecord(std::string_view value, std::string& hash) {

@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "common/coding.h"
 #include "common/crc32c.h"
 #include "common/fmt_absl.h"
 #include "common/sha256.h"
@@ -32,34 +33,6 @@ constexpr size_t kWriteBuffer = 1 << 20;
 
 // --- Byte helpers --------------------------------------------------------------------------------
 
-void PutFixed32Le(std::string& out, uint32_t v) {
-  for (int i = 0; i < 4; ++i) {
-    out.push_back(static_cast<char>((v >> (8 * i)) & 0xffU));
-  }
-}
-
-uint32_t GetFixed32Le(std::string_view in) {
-  uint32_t v = 0;
-  for (size_t i = 0; i < 4; ++i) {
-    v |= static_cast<uint32_t>(static_cast<uint8_t>(in[i])) << (8 * i);
-  }
-  return v;
-}
-
-void PutBigEndian(std::string& out, uint64_t v, int bytes) {
-  for (int i = bytes - 1; i >= 0; --i) {
-    out.push_back(static_cast<char>((v >> (8 * i)) & 0xffU));
-  }
-}
-
-uint64_t GetBigEndian(std::string_view in) {
-  uint64_t v = 0;
-  for (const char c : in) {
-    v = (v << 8) | static_cast<uint8_t>(c);
-  }
-  return v;
-}
-
 // Reads fixed-size fields from a payload; every Take fails once the payload is exhausted.
 class Cursor {
  public:
@@ -77,7 +50,7 @@ class Cursor {
     if (!Take(n, bytes)) {
       return false;
     }
-    out = GetBigEndian(bytes);
+    out = common::DecodeBigEndian(bytes);
     return true;
   }
   size_t remaining() const { return rest_.size(); }
@@ -92,8 +65,8 @@ uint32_t FrameCrc(uint8_t type, std::string_view payload) {
 }
 
 void AppendFrame(std::string& out, uint8_t type, std::string_view payload) {
-  PutFixed32Le(out, common::crc32c::Mask(FrameCrc(type, payload)));
-  PutFixed32Le(out, static_cast<uint32_t>(payload.size()));
+  common::AppendFixed32Le(out, common::crc32c::Mask(FrameCrc(type, payload)));
+  common::AppendFixed32Le(out, static_cast<uint32_t>(payload.size()));
   out.push_back(static_cast<char>(type));
   out.append(payload);
 }
@@ -140,18 +113,18 @@ bool TakeHashField(Cursor& cursor, std::string& raw_hash) {
 
 std::string EncodeHeader(const ExportHeader& header) {
   std::string out(kExportMagic, kMagicSize);
-  PutBigEndian(out, header.format_version, 4);
-  PutBigEndian(out, header.anchor.first_sequence, 8);
-  PutBigEndian(out, header.count, 8);
+  common::AppendBigEndian(out, header.format_version, 4);
+  common::AppendBigEndian(out, header.anchor.first_sequence, 8);
+  common::AppendBigEndian(out, header.count, 8);
   PutHashField(out, header.anchor.prev_hash);
-  PutBigEndian(out, header.cluster_id.size(), 2);
+  common::AppendBigEndian(out, header.cluster_id.size(), 2);
   out += header.cluster_id;
   return out;
 }
 
 std::string EncodeFooter(uint64_t count, const std::string& raw_last_hash) {
   std::string out;
-  PutBigEndian(out, count, 8);
+  common::AppendBigEndian(out, count, 8);
   PutHashField(out, raw_last_hash);
   return out;
 }
@@ -512,8 +485,8 @@ absl::StatusOr<ExportContents> ReadExportFile(const std::string& path) {
     if (!in.read(frame.data(), static_cast<std::streamsize>(frame.size()))) {
       return absl::UnavailableError(fmt::format("{}: offset {}: read failed", path, start));
     }
-    const uint32_t stored_crc = common::crc32c::Unmask(GetFixed32Le(frame));
-    const uint32_t length = GetFixed32Le(std::string_view(frame).substr(4));
+    const uint32_t stored_crc = common::crc32c::Unmask(common::DecodeFixed32Le(frame));
+    const uint32_t length = common::DecodeFixed32Le(std::string_view(frame).substr(4));
     const auto type = static_cast<uint8_t>(frame[8]);
     const uint64_t available = size - start - kExportFrameHeaderSize;
     if (length > kExportMaxPayload) {
@@ -563,7 +536,7 @@ absl::StatusOr<ExportContents> ReadExportFile(const std::string& path) {
               fmt::format("{}: offset {}: event record of {} bytes, shorter than its sequence",
                           path, start, payload.size()));
         }
-        const uint64_t sequence = GetBigEndian(std::string_view(payload).substr(0, 8));
+        const uint64_t sequence = common::DecodeBigEndian(std::string_view(payload).substr(0, 8));
         if (sequence != expected) {
           return absl::DataLossError(fmt::format("{}: offset {}: expected event {}, found event {}",
                                                  path, start, expected, sequence));

@@ -3,34 +3,15 @@
 #include <fmt/format.h>
 
 #include "common/check.h"
+#include "common/coding.h"
 #include "common/crc32c.h"
 #include "common/fmt_absl.h"
 
 namespace aiops::eventlog {
-namespace {
-
-void PutFixed32(std::string& out, uint32_t v) {
-  for (int i = 0; i < 4; ++i) {
-    out.push_back(static_cast<char>((v >> (8 * i)) & 0xffU));
-  }
-}
-
-uint32_t GetFixed32(std::string_view in) {
-  uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) {
-    v |= static_cast<uint32_t>(static_cast<uint8_t>(in[static_cast<size_t>(i)])) << (8 * i);
-  }
-  return v;
-}
-
-}  // namespace
-
 std::string EncodeSequenceKey(uint64_t sequence) {
-  std::string key(8, '\0');
-  for (int i = 7; i >= 0; --i) {
-    key[static_cast<size_t>(i)] = static_cast<char>(sequence & 0xffU);
-    sequence >>= 8;
-  }
+  std::string key;
+  key.reserve(8);
+  common::AppendBigEndian(key, sequence);
   return key;
 }
 
@@ -38,11 +19,7 @@ absl::StatusOr<uint64_t> DecodeSequenceKey(std::string_view key) {
   if (key.size() != 8) {
     return absl::DataLossError(fmt::format("event key has {} bytes, expected 8", key.size()));
   }
-  uint64_t sequence = 0;
-  for (const char c : key) {
-    sequence = (sequence << 8) | static_cast<uint8_t>(c);
-  }
-  return sequence;
+  return common::DecodeBigEndian(key);
 }
 
 std::string EncodeRecord(const v1::Event& event) {
@@ -54,7 +31,7 @@ std::string EncodeRecord(const v1::Event& event) {
   AIOPS_CHECK(event.AppendToString(&value));
   const uint32_t crc = common::crc32c::Value(std::string_view(value).substr(4));
   std::string header;
-  PutFixed32(header, common::crc32c::Mask(crc));
+  common::AppendFixed32Le(header, common::crc32c::Mask(crc));
   value.replace(0, 4, header);
   return value;
 }
@@ -64,7 +41,7 @@ absl::Status CheckRecordFrame(std::string_view value) {
     return absl::DataLossError(fmt::format("record too short: {} bytes, the header alone is {}",
                                            value.size(), kRecordHeaderSize));
   }
-  const uint32_t stored = common::crc32c::Unmask(GetFixed32(value));
+  const uint32_t stored = common::crc32c::Unmask(common::DecodeFixed32Le(value));
   const uint32_t actual = common::crc32c::Value(value.substr(4));
   if (stored != actual) {
     return absl::DataLossError(

@@ -8,6 +8,7 @@
 #include <rocksdb/write_batch.h>
 
 #include "common/check.h"
+#include "common/coding.h"
 #include "common/crc32c.h"
 #include "common/fmt_absl.h"
 #include "common/status_macros.h"
@@ -44,14 +45,6 @@ absl::Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   return absl::InternalError(message);
 }
 
-uint64_t DecodeBigEndian(std::string_view bytes) {
-  uint64_t v = 0;
-  for (const char c : bytes) {
-    v = (v << 8) | static_cast<uint8_t>(c);
-  }
-  return v;
-}
-
 std::string EncodeAnchor(const Anchor& anchor) {
   return EncodeSequenceKey(anchor.first_sequence) + anchor.prev_hash;
 }
@@ -60,21 +53,16 @@ absl::StatusOr<Anchor> DecodeAnchor(std::string_view value) {
   if (value.size() != 8 && value.size() != 8 + 32) {
     return absl::DataLossError(fmt::format("log anchor has {} bytes", value.size()));
   }
-  return Anchor{DecodeBigEndian(value.substr(0, 8)), std::string(value.substr(8))};
+  return Anchor{common::DecodeBigEndian(value.substr(0, 8)), std::string(value.substr(8))};
 }
 
 // Snapshot value: [masked CRC32C of the rest (4)][sequence (8)][state version (4)][data].
 std::string EncodeSnapshot(const Snapshot& snapshot) {
   std::string body = EncodeSequenceKey(snapshot.sequence);
-  for (int i = 3; i >= 0; --i) {
-    body.push_back(static_cast<char>((snapshot.state_version >> (8 * i)) & 0xffU));
-  }
+  common::AppendBigEndian(body, snapshot.state_version, 4);
   body += snapshot.data;
-  const uint32_t crc = common::crc32c::Mask(common::crc32c::Value(body));
   std::string value;
-  for (int i = 0; i < 4; ++i) {
-    value.push_back(static_cast<char>((crc >> (8 * i)) & 0xffU));
-  }
+  common::AppendFixed32Le(value, common::crc32c::Mask(common::crc32c::Value(body)));
   return value + body;
 }
 
@@ -82,15 +70,12 @@ absl::StatusOr<Snapshot> DecodeSnapshot(std::string_view value) {
   if (value.size() < 16) {
     return absl::DataLossError(fmt::format("snapshot value too short ({} bytes)", value.size()));
   }
-  uint32_t stored = 0;
-  for (int i = 0; i < 4; ++i) {
-    stored |= static_cast<uint32_t>(static_cast<uint8_t>(value[static_cast<size_t>(i)])) << (8 * i);
-  }
+  const uint32_t stored = common::DecodeFixed32Le(value);
   if (common::crc32c::Unmask(stored) != common::crc32c::Value(value.substr(4))) {
     return absl::DataLossError("snapshot checksum mismatch");
   }
-  return Snapshot{DecodeBigEndian(value.substr(4, 8)),
-                  static_cast<uint32_t>(DecodeBigEndian(value.substr(12, 4))),
+  return Snapshot{common::DecodeBigEndian(value.substr(4, 8)),
+                  static_cast<uint32_t>(common::DecodeBigEndian(value.substr(12, 4))),
                   std::string(value.substr(16))};
 }
 
@@ -189,25 +174,30 @@ absl::StatusOr<std::unique_ptr<RocksEventLog>> RocksEventLog::Open(const RocksLo
   return log;
 }
 
-absl::Status RocksEventLog::Load() {
+absl::StatusOr<RocksEventLog::Meta> RocksEventLog::ReadMeta() const {
+  Meta meta;
   std::string value;
-  Anchor anchor;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), handles_->meta(), kAnchorKey, &value);
   if (s.ok()) {
-    AIOPS_ASSIGN_OR_RETURN(anchor, DecodeAnchor(value));
+    AIOPS_ASSIGN_OR_RETURN(meta.anchor, DecodeAnchor(value));
   } else if (!s.IsNotFound()) {
     return FromRocks(s, "reading the log anchor");
   }
-  uint64_t meta_last = 0;
-  bool has_meta_last = false;
   s = db_->Get(rocksdb::ReadOptions(), handles_->meta(), kLastSequenceKey, &value);
   if (s.ok()) {
-    meta_last = DecodeBigEndian(value);
-    has_meta_last = true;
+    if (value.size() != 8) {
+      return absl::DataLossError(fmt::format("last-sequence metadata has {} bytes", value.size()));
+    }
+    meta.last_sequence = common::DecodeBigEndian(value);
   } else if (!s.IsNotFound()) {
     return FromRocks(s, "reading the last sequence");
   }
+  return meta;
+}
 
+absl::Status RocksEventLog::Load() {
+  AIOPS_ASSIGN_OR_RETURN(const Meta meta, ReadMeta());
+  const Anchor& anchor = meta.anchor;
   ChainState chain{anchor.first_sequence - 1, anchor.prev_hash};
   std::unique_ptr<rocksdb::Iterator> it(
       db_->NewIterator(rocksdb::ReadOptions(), handles_->events()));
@@ -258,11 +248,11 @@ absl::Status RocksEventLog::Load() {
     const common::Sha256Digest hash = RecordHash(last_value);
     chain.last_hash.assign(reinterpret_cast<const char*>(hash.data()), hash.size());
   }
-  if (has_meta_last && meta_last != chain.last_sequence) {
+  if (meta.last_sequence.has_value() && *meta.last_sequence != chain.last_sequence) {
     return absl::DataLossError(fmt::format(
         "event log {}: metadata says the last sequence is {} but the last record is {}: records "
         "are missing",
-        options_.path, meta_last, chain.last_sequence));
+        options_.path, *meta.last_sequence, chain.last_sequence));
   }
   chain_ = chain;
   absl::MutexLock lock(&mu_);
@@ -503,7 +493,7 @@ absl::StatusOr<std::vector<uint64_t>> RocksEventLog::IncidentSequences(
       db_->NewIterator(rocksdb::ReadOptions(), handles_->by_incident()));
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
     const std::string_view key = View(it->key());
-    out.push_back(DecodeBigEndian(key.substr(prefix.size())));
+    out.push_back(common::DecodeBigEndian(key.substr(prefix.size())));
   }
   AIOPS_RETURN_IF_ERROR(FromRocks(it->status(), "reading the incident index"));
   return out;
@@ -540,27 +530,10 @@ absl::Status RocksEventLog::CatchUp() const {
 }
 
 absl::Status RocksEventLog::RefreshTail() const {
-  std::string value;
-  Anchor anchor;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), handles_->meta(), kAnchorKey, &value);
-  if (s.ok()) {
-    AIOPS_ASSIGN_OR_RETURN(anchor, DecodeAnchor(value));
-  } else if (!s.IsNotFound()) {
-    return FromRocks(s, "reading the log anchor");
-  }
-  uint64_t last = anchor.first_sequence - 1;
-  s = db_->Get(rocksdb::ReadOptions(), handles_->meta(), kLastSequenceKey, &value);
-  if (s.ok()) {
-    if (value.size() != 8) {
-      return absl::DataLossError(fmt::format("last-sequence metadata has {} bytes", value.size()));
-    }
-    last = DecodeBigEndian(value);
-  } else if (!s.IsNotFound()) {
-    return FromRocks(s, "reading the last sequence");
-  }
+  AIOPS_ASSIGN_OR_RETURN(const Meta meta, ReadMeta());
   absl::MutexLock lock(&mu_);
-  anchor_ = anchor;
-  last_sequence_ = last;
+  anchor_ = meta.anchor;
+  last_sequence_ = meta.last_sequence.value_or(meta.anchor.first_sequence - 1);
   return absl::OkStatus();
 }
 
@@ -659,7 +632,7 @@ absl::StatusOr<uint64_t> RocksEventLog::GetCursor(const std::string& follower) c
   if (value.size() != 8) {
     return absl::DataLossError(fmt::format("cursor {} has {} bytes", follower, value.size()));
   }
-  return DecodeBigEndian(value);
+  return common::DecodeBigEndian(value);
 }
 
 }  // namespace aiops::eventlog

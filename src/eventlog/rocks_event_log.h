@@ -98,6 +98,12 @@ class RocksEventLog final : public EventLog {
   void LeadGroup() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status CommitGroup(std::vector<PendingAppend*>& group);
   absl::StatusOr<SequenceRange> Enqueue(PendingAppend& pending);
+  // The anchor and the last sequence recorded in the meta column family.
+  struct Meta {
+    Anchor anchor;
+    std::optional<uint64_t> last_sequence;
+  };
+  absl::StatusOr<Meta> ReadMeta() const;
   absl::Status RefreshTail() const;
   // Calls visit(sequence, value) for up to `max_count` acknowledged records from `from` on;
   // `visit` returns a status to stop the scan.

@@ -12,6 +12,7 @@
 #include "eventlog/memory_event_log.h"
 #include "eventlog/record.h"
 #include "eventlog/rocks_event_log.h"
+#include "support/test_dir.h"
 #include "test_events.h"
 #include <unistd.h>
 
@@ -19,14 +20,6 @@ namespace aiops::eventlog {
 namespace {
 
 using testing::AlertEvent;
-
-std::string FreshDir(const std::string& name) {
-  const auto dir = std::filesystem::path(::testing::TempDir()) /
-                   (name + "-" + std::to_string(::getpid()) + "-" +
-                    ::testing::UnitTest::GetInstance()->current_test_info()->name());
-  std::filesystem::remove_all(dir);
-  return dir.string();
-}
 
 struct MemoryLog {
   static std::unique_ptr<EventLog> Make(const std::string&, LogLimits limits) {
@@ -42,7 +35,7 @@ struct RocksLog {
     options.limits = limits;
     auto log = RocksEventLog::Open(options);
     EXPECT_TRUE(log.ok()) << log.status();
-    return *std::move(log);
+    return log.ok() ? *std::move(log) : nullptr;
   }
 };
 
@@ -50,7 +43,7 @@ template <typename Factory>
 class EventLogTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = FreshDir("eventlog");
+    dir_ = aiops::testing::FreshTestDir("eventlog");
     log_ = Factory::Make(dir_, limits_);
   }
   void TearDown() override {

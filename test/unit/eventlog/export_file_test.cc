@@ -15,6 +15,8 @@
 #include "common/fmt_absl.h"
 #include "eventlog/record.h"
 #include "eventlog/rocks_event_log.h"
+#include "support/test_dir.h"
+#include "test_events.h"
 #include <unistd.h>
 
 namespace aiops::eventlog {
@@ -63,25 +65,13 @@ std::vector<size_t> RecordOffsets(const std::string& bytes) {
 
 class ExportFileTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = (fs::path(::testing::TempDir()) /
-            fmt::format("export-file-{}-{}", getpid(),
-                        ::testing::UnitTest::GetInstance()->current_test_info()->name()))
-               .string();
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
+  void SetUp() override { dir_ = aiops::testing::FreshTestDir("export-file"); }
   void TearDown() override { fs::remove_all(dir_); }
 
   std::string Path(const std::string& name) const { return (fs::path(dir_) / name).string(); }
 
   static std::unique_ptr<RocksEventLog> Open(const std::string& path) {
-    RocksLogOptions options;
-    options.path = path;
-    options.sync = false;
-    absl::StatusOr<std::unique_ptr<RocksEventLog>> log = RocksEventLog::Open(options);
-    EXPECT_TRUE(log.ok()) << log.status();
-    return log.ok() ? *std::move(log) : nullptr;
+    return testing::OpenUnsyncedLog(path);
   }
 
   // A log of `count` events, every third one in incident "inc-1".

@@ -10,6 +10,7 @@
 #include <rocksdb/db.h>
 
 #include "eventlog/record.h"
+#include "support/test_dir.h"
 #include "test_events.h"
 #include <unistd.h>
 
@@ -21,13 +22,7 @@ namespace fs = std::filesystem;
 
 class RocksEventLogTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = (fs::path(::testing::TempDir()) /
-            ("rocks-log-" + std::to_string(getpid()) + "-" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name()))
-               .string();
-    fs::remove_all(dir_);
-  }
+  void SetUp() override { dir_ = aiops::testing::FreshTestDir("rocks-log"); }
   void TearDown() override { fs::remove_all(dir_); }
 
   RocksLogOptions Options(RocksLogOptions::Mode mode = RocksLogOptions::Mode::kReadWrite) {

@@ -1,5 +1,7 @@
 #include "test_events.h"
 
+#include <gtest/gtest.h>
+
 namespace aiops::eventlog::testing {
 
 v1::Event AlertEvent(const std::string& incident_id, size_t message_bytes,
@@ -19,6 +21,15 @@ v1::Event AlertEvent(const std::string& incident_id, size_t message_bytes,
   alert->set_timestamp_unix(logical_time_ms / 1000);
   alert->set_source("detector");
   return event;
+}
+
+std::unique_ptr<RocksEventLog> OpenUnsyncedLog(const std::string& path) {
+  RocksLogOptions options;
+  options.path = path;
+  options.sync = false;
+  auto log = RocksEventLog::Open(options);
+  EXPECT_TRUE(log.ok()) << log.status();
+  return log.ok() ? *std::move(log) : nullptr;
 }
 
 }  // namespace aiops::eventlog::testing

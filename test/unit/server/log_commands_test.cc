@@ -21,6 +21,8 @@
 #include "eventlog/record.h"
 #include "eventlog/rocks_event_log.h"
 #include "server/cli.h"
+#include "support/test_dir.h"
+#include "test_events.h"
 #include <unistd.h>
 
 namespace aiops::server {
@@ -129,12 +131,7 @@ class SyncedBuffer : public std::streambuf {
 class LogCommandTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ = (fs::path(::testing::TempDir()) /
-             fmt::format("log-commands-{}-{}", getpid(),
-                         ::testing::UnitTest::GetInstance()->current_test_info()->name()))
-                .string();
-    fs::remove_all(root_);
-    fs::create_directories(root_);
+    root_ = aiops::testing::FreshTestDir("log-commands");
     dir_ = Path("log");
   }
   void TearDown() override { fs::remove_all(root_); }
@@ -142,12 +139,7 @@ class LogCommandTest : public ::testing::Test {
   std::string Path(const std::string& name) const { return (fs::path(root_) / name).string(); }
 
   static std::unique_ptr<RocksEventLog> OpenReadWrite(const std::string& dir) {
-    RocksLogOptions options;
-    options.path = dir;
-    options.sync = false;
-    absl::StatusOr<std::unique_ptr<RocksEventLog>> log = RocksEventLog::Open(options);
-    EXPECT_TRUE(log.ok()) << log.status();
-    return log.ok() ? *std::move(log) : nullptr;
+    return aiops::eventlog::testing::OpenUnsyncedLog(dir);
   }
 
   // Appends events i = 0..count-1 (incident "inc-7" for even i) to the log at `dir`.
