@@ -1,0 +1,279 @@
+#include "projections/naming.h"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "common/sha256.h"
+
+namespace aiops::projections {
+namespace {
+
+constexpr std::array<std::pair<std::string_view, std::string_view>, 36> kSignalByType = {{
+    {"ArgoCDDegraded", "argocd_degraded"},
+    {"CPUHigh", "cpu_high"},
+    {"CertificateExpiring", "certificate_expiring"},
+    {"ConfigDrift", "config_drift"},
+    {"CrashLoopBackOff", "crashloop_backoff"},
+    {"CronJobMissed", "cronjob_missed"},
+    {"DeploymentFailing", "deploy_failing"},
+    {"DiskPressure", "disk_pressure"},
+    {"ErrImagePull", "image_pull_error"},
+    {"ErrorRate", "error_rate"},
+    {"HPAMaxed", "hpa_maxed"},
+    {"HPAMaxedOut", "hpa_maxed"},
+    {"HelmReleaseFailed", "helm_release_failed"},
+    {"HighCPU", "cpu_high"},
+    {"HighErrorRate", "error_rate"},
+    {"HighLatency", "latency"},
+    {"HighMemory", "memory_high"},
+    {"HighRestartCount", "pod_restart"},
+    {"ImagePullBackOff", "image_pull_error"},
+    {"ImagePullError", "image_pull_error"},
+    {"IngressError", "ingress_error"},
+    {"JobFailed", "job_failed"},
+    {"Latency", "latency"},
+    {"MemoryHigh", "memory_high"},
+    {"MemoryPressure", "memory_high"},
+    {"NetworkUnavailable", "network_unavailable"},
+    {"NodeNotReady", "node_not_ready"},
+    {"NodeUnschedulable", "node_not_ready"},
+    {"OOMKilled", "oom_kill"},
+    {"PIDPressure", "pid_pressure"},
+    {"PVCPending", "pvc_pending"},
+    {"PodCapacityHigh", "pod_capacity_high"},
+    {"PodNotReady", "pod_not_ready"},
+    {"PodRestart", "pod_restart"},
+    {"RolloutStuck", "deploy_failing"},
+    {"ScaleEvent", "generic"},
+}};
+
+constexpr std::array<std::string_view, 10> kWorkloadKinds = {
+    "CronJob", "DaemonSet",  "Deployment",  "Job",     "Node",
+    "Pod",     "ReplicaSet", "StatefulSet", "Service", "ConfigMap"};
+
+bool IsKnownSignal(std::string_view s) {
+  return std::any_of(kSignalByType.begin(), kSignalByType.end(),
+                     [&](const auto& entry) { return entry.second == s; });
+}
+
+std::string Truncate(std::string_view s, size_t n) { return std::string(s.substr(0, n)); }
+
+}  // namespace
+
+std::string SignalForAlertType(std::string_view type) {
+  for (const auto& [alert_type, signal] : kSignalByType) {
+    if (alert_type == type) {
+      return std::string(signal);
+    }
+  }
+  if (IsKnownSignal(type)) {
+    return std::string(type);
+  }
+  return kGenericSignal;
+}
+
+v1::ResourceRef ResourceForAlert(const v1::AlertObserved& alert) {
+  v1::ResourceRef ref;
+  ref.set_namespace_(alert.namespace_().empty() ? "default" : alert.namespace_());
+  std::string kind;
+  std::string name = alert.deployment();
+  const std::string& object = alert.object();
+  const size_t slash = object.find('/');
+  if (slash != std::string::npos) {
+    const std::string object_kind = object.substr(0, slash);
+    if (std::find(kWorkloadKinds.begin(), kWorkloadKinds.end(), object_kind) !=
+            kWorkloadKinds.end() &&
+        object_kind != "Pod") {
+      kind = object_kind;
+      if (name.empty()) {
+        name = object.substr(slash + 1);
+      }
+    }
+  }
+  const std::string signal = SignalForAlertType(alert.type());
+  if (kind.empty() && !alert.object_kind().empty() && alert.object_kind() != "Pod" &&
+      name.empty()) {
+    kind = alert.object_kind();
+    name = object;
+  }
+  if (kind.empty()) {
+    if (signal == "node_not_ready" || signal == "disk_pressure" || signal == "pid_pressure" ||
+        signal == "network_unavailable" || signal == "pod_capacity_high") {
+      kind = "Node";
+    } else if (signal == "job_failed" || signal == "cronjob_missed") {
+      kind = "Job";
+    } else {
+      kind = "Deployment";
+    }
+  }
+  if (name.empty()) {
+    name = slash == std::string::npos ? object : object.substr(slash + 1);
+  }
+  ref.set_kind(kind);
+  ref.set_name(name);
+  return ref;
+}
+
+std::string ResourceKey(const v1::ResourceRef& resource) {
+  return fmt::format("{}/{}/{}", resource.kind(), resource.namespace_(), resource.name());
+}
+
+std::string DedupKey(std::string_view signal, const v1::ResourceRef& resource,
+                     std::string_view source_object_uid) {
+  return common::Sha256Hex(fmt::format("{}|{}|{}|{}|{}", signal, resource.kind(),
+                                       resource.namespace_(), resource.name(), source_object_uid));
+}
+
+std::string IncidentId(const v1::ResourceRef& resource, std::string_view signal) {
+  return common::Sha256Hex(fmt::format("{}/{}/{}|{}", resource.kind(), resource.namespace_(),
+                                       resource.name(), signal))
+      .substr(0, 16);
+}
+
+std::string Dns1123Name(std::string_view raw) {
+  std::string out;
+  out.reserve(raw.size());
+  for (const char c : raw) {
+    const auto u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) != 0) {
+      out.push_back(static_cast<char>(std::tolower(u)));
+    } else if (!out.empty() && out.back() != '-') {
+      out.push_back('-');
+    }
+  }
+  while (!out.empty() && out.back() == '-') {
+    out.pop_back();
+  }
+  if (out.size() > kMaxNameLength) {
+    const std::string suffix = common::Sha256Hex(raw).substr(0, 8);
+    out.resize(kMaxNameLength - suffix.size() - 1);
+    while (!out.empty() && out.back() == '-') {
+      out.pop_back();
+    }
+    out += "-" + suffix;
+  }
+  return out.empty() ? std::string("unnamed") : out;
+}
+
+std::string IssueName(const v1::ResourceRef& resource, std::string_view signal,
+                      int64_t detected_at_ms) {
+  return Dns1123Name(fmt::format("{}-{}-{}", resource.name(), signal, detected_at_ms / 1000));
+}
+
+std::string AnomalyName(std::string_view source, std::string_view alert_type,
+                        const v1::ResourceRef& resource, int64_t at_ms,
+                        std::string_view dedup_key) {
+  // The key's prefix keeps two alerts of one second apart (two pods of one workload).
+  return Dns1123Name(fmt::format("{}-{}-{}-{}-{}", source, alert_type, resource.name(),
+                                 at_ms / 1000, Truncate(dedup_key, 6)));
+}
+
+std::string PlanName(std::string_view issue_name, int32_t attempt) {
+  return Dns1123Name(fmt::format("{}-plan-{}", issue_name, attempt));
+}
+
+int32_t RiskWeight(const v1::PipelineConfig& config, std::string_view signal) {
+  for (const v1::RiskWeight& w : config.risk_weights()) {
+    if (w.signal() == signal) {
+      return w.weight();
+    }
+  }
+  return config.risk_weight_other();
+}
+
+std::string SeverityFromRisk(const v1::PipelineConfig& config, int32_t risk) {
+  if (risk >= config.severity_critical_min()) {
+    return "critical";
+  }
+  if (risk >= config.severity_high_min()) {
+    return "high";
+  }
+  if (risk >= config.severity_medium_min()) {
+    return "medium";
+  }
+  return "low";
+}
+
+std::string AnomalySeverity(std::string_view alert_severity) {
+  std::string lower(alert_severity);
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (lower == "critical" || lower == "error" || lower == "page") {
+    return "critical";
+  }
+  if (lower == "info" || lower == "none") {
+    return "info";
+  }
+  return "warning";
+}
+
+bool SameActions(const google::protobuf::RepeatedPtrField<v1::ActionSpec>& a,
+                 const google::protobuf::RepeatedPtrField<v1::ActionSpec>& b) {
+  if (a.size() != b.size()) {
+    return false;
+  }
+  for (int i = 0; i < a.size(); ++i) {
+    const v1::ActionSpec& x = a[i];
+    const v1::ActionSpec& y = b[i];
+    if (x.type() != y.type() || x.params_size() != y.params_size()) {
+      return false;
+    }
+    for (int p = 0; p < x.params_size(); ++p) {
+      if (x.params(p).key() != y.params(p).key() || x.params(p).value() != y.params(p).value()) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+std::string ParamValue(const v1::ActionSpec& action, std::string_view key) {
+  for (const v1::Param& p : action.params()) {
+    if (p.key() == key) {
+      return p.value();
+    }
+  }
+  return "";
+}
+
+v1::PipelineConfig DefaultPipelineConfig() {
+  v1::PipelineConfig c;
+  c.set_correlation_window_ms(10 * 60'000);
+  for (const auto& [signal, weight] :
+       std::array<std::pair<const char*, int32_t>, 5>{{{"deploy_failing", 25},
+                                                       {"error_rate", 25},
+                                                       {"oom_kill", 30},
+                                                       {"pod_not_ready", 20},
+                                                       {"pod_restart", 20}}}) {
+    v1::RiskWeight* w = c.add_risk_weights();
+    w->set_signal(signal);
+    w->set_weight(weight);
+  }
+  c.set_risk_weight_other(10);
+  c.set_risk_cap(100);
+  c.set_severity_critical_min(80);
+  c.set_severity_high_min(60);
+  c.set_severity_medium_min(40);
+  c.set_dedup_ttl_ms(30 * 60'000);
+  c.set_max_remediation_attempts(3);
+  c.set_verification_window_ms(90'000);
+  c.set_resolution_cooldown_ms(10 * 60'000);
+  c.set_recurrence_limit(3);
+  c.set_recurrence_window_ms(60 * 60'000);
+  v1::SafetyConfig* s = c.mutable_safety();
+  s->set_max_replica_factor(2);
+  s->set_max_replica_increase(10);
+  s->set_max_concurrent_per_namespace(3);
+  s->set_max_concurrent_per_cluster(10);
+  s->set_resource_cooldown_ms(5 * 60'000);
+  c.mutable_approval()->set_enabled(false);
+  c.mutable_approval()->set_expiry_ms(30 * 60'000);
+  c.set_cluster_id("local");
+  return c;
+}
+
+}  // namespace aiops::projections

@@ -1,0 +1,62 @@
+// Pure naming and classification rules of the pipeline (DESIGN.md §4): alert type to signal,
+// the resource an alert is attributed to, dedup keys, incident ids, DNS-1123 object names, risk
+// weights and severities. Deterministic; depends on common (SHA-256) and proto.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "aiops/v1/config.pb.h"
+#include "aiops/v1/events.pb.h"
+
+namespace aiops::projections {
+
+inline constexpr char kGenericSignal[] = "generic";
+inline constexpr size_t kMaxNameLength = 63;
+
+// The signal of an alert type (ChatCLI watcher types, Alertmanager alert names, or a signal name
+// itself); unknown types map to the generic signal.
+std::string SignalForAlertType(std::string_view type);
+
+// The resource an alert is attributed to: the owning workload for pod alerts (the alert's
+// `deployment`), with the kind inferred as ChatCLI does; namespace "default" when empty.
+v1::ResourceRef ResourceForAlert(const v1::AlertObserved& alert);
+
+// "Kind/namespace/name": the correlation key.
+std::string ResourceKey(const v1::ResourceRef& resource);
+
+// SHA-256 hex of "signal|kind|namespace|name|source object uid".
+std::string DedupKey(std::string_view signal, const v1::ResourceRef& resource,
+                     std::string_view source_object_uid);
+
+// First 16 hex of SHA-256("kind/namespace/name|signal").
+std::string IncidentId(const v1::ResourceRef& resource, std::string_view signal);
+
+// A valid DNS-1123 subdomain label: lower case, [a-z0-9-] (other characters become '-'), no
+// leading or trailing '-', at most 63 characters; a longer name is cut and given a hash suffix
+// of the whole raw name, so distinct long names stay distinct.
+std::string Dns1123Name(std::string_view raw);
+
+std::string IssueName(const v1::ResourceRef& resource, std::string_view signal,
+                      int64_t detected_at_ms);
+std::string AnomalyName(std::string_view source, std::string_view alert_type,
+                        const v1::ResourceRef& resource, int64_t at_ms, std::string_view dedup_key);
+std::string PlanName(std::string_view issue_name, int32_t attempt);
+
+int32_t RiskWeight(const v1::PipelineConfig& config, std::string_view signal);
+std::string SeverityFromRisk(const v1::PipelineConfig& config, int32_t risk);
+// info | warning | critical, from an alert's severity text (any case; unknown: warning).
+std::string AnomalySeverity(std::string_view alert_severity);
+
+// Two actions are the same remediation when type and params agree (names and descriptions are
+// prose).
+bool SameActions(const google::protobuf::RepeatedPtrField<v1::ActionSpec>& a,
+                 const google::protobuf::RepeatedPtrField<v1::ActionSpec>& b);
+// The value of param `key`, or "" when absent.
+std::string ParamValue(const v1::ActionSpec& action, std::string_view key);
+
+// The defaults of DESIGN.md §5.
+v1::PipelineConfig DefaultPipelineConfig();
+
+}  // namespace aiops::projections

@@ -1,0 +1,107 @@
+// The projected state of the whole pipeline and its fold (DESIGN.md §2, §4): Apply(state, event)
+// changes the state from one event and emits nothing. Pure: no clock, randomness, I/O or
+// hash-ordered iteration (std::map only); time is the events' logical time. Events that refer to
+// unknown issues or plans change nothing (edges validate what they append; the fold never
+// crashes on history). Thread-compatible.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+
+#include "aiops/v1/config.pb.h"
+#include "aiops/v1/events.pb.h"
+#include "aiops/v1/state.pb.h"
+
+namespace aiops::projections {
+
+// Bump on ANY change to the fold logic or the state's shape: snapshots of another version are
+// discarded and the state is rebuilt from the log.
+inline constexpr uint32_t kPipelineStateVersion = 1;
+
+inline constexpr char kDetected[] = "Detected";
+inline constexpr char kAnalyzing[] = "Analyzing";
+inline constexpr char kRemediating[] = "Remediating";
+inline constexpr char kResolved[] = "Resolved";
+inline constexpr char kEscalated[] = "Escalated";
+
+inline constexpr char kPending[] = "Pending";
+inline constexpr char kWaitingApproval[] = "WaitingApproval";
+inline constexpr char kExecuting[] = "Executing";
+inline constexpr char kVerifying[] = "Verifying";
+inline constexpr char kCompleted[] = "Completed";
+inline constexpr char kFailed[] = "Failed";
+inline constexpr char kRolledBack[] = "RolledBack";
+
+bool IsTerminalIssueState(std::string_view state);
+bool IsTerminalPlanState(std::string_view state);
+// Plans that hold a remediation slot (count against the concurrency limits).
+bool IsActivePlanState(std::string_view state);
+
+struct PipelineState {
+  uint64_t last_sequence = 0;
+  int64_t last_time_ms = 0;
+  v1::PipelineConfig config;  // DefaultPipelineConfig() until a ConfigChanged event
+  std::map<std::string, v1::DedupEntry> dedup;         // by dedup key
+  std::map<std::string, v1::IssueState> issues;        // by issue name
+  std::map<std::string, std::string> open_issue;       // resource key -> non-terminal issue
+  std::map<std::string, v1::PlanState> plans;          // by plan name
+  std::map<std::string, v1::RunbookState> runbooks;    // by "namespace/name"
+  std::map<std::string, v1::ResourceHistory> history;  // by resource key
+  std::map<std::string, int64_t> cooldown_until_ms;    // by resource key
+
+  PipelineState();
+  // Equal states have equal snapshots (protobuf messages compare by their encoding here).
+  bool operator==(const PipelineState& other) const;
+};
+
+// Folds one event into `state`.
+void Apply(PipelineState& state, const v1::Event& event);
+
+// Snapshot bytes: [state version (4, BE)][PipelineSnapshot], entries in key order.
+std::string EncodeSnapshot(const PipelineState& state);
+// kFailedPrecondition for a snapshot of another state version; kDataLoss when it does not parse.
+absl::StatusOr<PipelineState> DecodeSnapshot(std::string_view bytes);
+// SHA-256 hex of the snapshot encoding: the golden-log digest.
+std::string StateDigest(const PipelineState& state);
+
+const v1::IssueState* FindIssue(const PipelineState& state, std::string_view name);
+const v1::PlanState* FindPlan(const PipelineState& state, std::string_view name);
+std::string RunbookKey(std::string_view namespace_name, std::string_view name);
+
+// A deadline the timer edge turns into a DeadlineReached event when it falls due.
+struct Deadline {
+  std::string id;    // unique and stable: "<kind>/<target>"
+  std::string kind;  // approval | verification | cooldown
+  std::string target;
+  int64_t due_at_ms = 0;
+  bool operator==(const Deadline&) const = default;
+};
+// Pending deadlines, ordered by due time then id.
+std::vector<Deadline> PendingDeadlines(const PipelineState& state);
+
+// Work the effectors owe the pipeline (DESIGN.md §2): derived from the state, so a restart
+// rebuilds it from the log.
+struct Intents {
+  struct Analysis {
+    std::string issue_name;
+    int32_t attempt = 0;
+  };
+  struct Action {
+    std::string plan_name;
+    int32_t index = 0;
+  };
+  std::vector<Analysis> analyses;          // requested, no result yet
+  std::vector<Action> actions;             // next action of each executing plan
+  std::vector<std::string> rollbacks;      // failed plans with a preflight snapshot to restore
+  std::vector<std::string> verifications;  // plans waiting for their rollout to settle
+  std::vector<Deadline> deadlines;
+};
+Intents CollectIntents(const PipelineState& state);
+
+}  // namespace aiops::projections

@@ -1,0 +1,677 @@
+#include "stages/deciders.h"
+
+#include <algorithm>
+#include <string>
+#include <tuple>
+
+#include <fmt/format.h>
+
+#include "common/sha256.h"
+#include "projections/naming.h"
+#include "stages/safety.h"
+
+namespace aiops::stages {
+namespace {
+
+namespace p = projections;
+using Events = std::vector<v1::Event>;
+
+constexpr char kUnknownUid[] = "uid:missing";
+constexpr size_t kStrategyAnalysisChars = 400;
+
+// A derived event for `incident_id`; the engine stamps the rest of the envelope.
+v1::Event Derived(const std::string& incident_id) {
+  v1::Event e;
+  e.set_incident_id(incident_id);
+  e.set_producer("engine");
+  return e;
+}
+
+void IssueState(Events& out, const v1::IssueState& issue, const char* from, const char* to,
+                const std::string& reason) {
+  v1::Event e = Derived(issue.incident_id());
+  v1::IssueStateChanged* c = e.mutable_issue_state_changed();
+  c->set_issue_name(issue.name());
+  c->set_from_state(from);
+  c->set_to_state(to);
+  c->set_reason(reason);
+  out.push_back(std::move(e));
+}
+
+void PlanState(Events& out, const v1::IssueState& issue, const v1::PlanState& plan, const char* to,
+               const std::string& reason) {
+  v1::Event e = Derived(issue.incident_id());
+  v1::PlanStateChanged* c = e.mutable_plan_state_changed();
+  c->set_plan_name(plan.name());
+  c->set_from_state(plan.state());
+  c->set_to_state(to);
+  c->set_reason(reason);
+  out.push_back(std::move(e));
+}
+
+void Escalate(Events& out, const v1::IssueState& issue, const char* from, const std::string& reason,
+              const std::string& detail) {
+  v1::Event e = Derived(issue.incident_id());
+  v1::IssueEscalated* x = e.mutable_issue_escalated();
+  x->set_issue_name(issue.name());
+  x->set_reason(reason);
+  x->set_detail(detail);
+  out.push_back(std::move(e));
+  IssueState(out, issue, from, p::kEscalated, fmt::format("{}: {}", reason, detail));
+}
+
+void RequestAnalysis(Events& out, const v1::IssueState& issue, int32_t attempt,
+                     const google::protobuf::RepeatedPtrField<v1::AttemptFailure>& failures) {
+  v1::Event e = Derived(issue.incident_id());
+  v1::AnalysisRequested* r = e.mutable_analysis_requested();
+  r->set_issue_name(issue.name());
+  r->set_attempt(attempt);
+  *r->mutable_previous_failures() = failures;
+  out.push_back(std::move(e));
+}
+
+// Params sorted by key: the canonical form that plans are compared in.
+google::protobuf::RepeatedPtrField<v1::ActionSpec> Canonical(
+    const google::protobuf::RepeatedPtrField<v1::ActionSpec>& actions) {
+  google::protobuf::RepeatedPtrField<v1::ActionSpec> out = actions;
+  for (v1::ActionSpec& a : out) {
+    std::sort(a.mutable_params()->begin(), a.mutable_params()->end(),
+              [](const v1::Param& x, const v1::Param& y) {
+                return std::forward_as_tuple(x.key(), x.value()) <
+                       std::forward_as_tuple(y.key(), y.value());
+              });
+  }
+  return out;
+}
+
+bool FailedBefore(const v1::IssueState& issue,
+                  const google::protobuf::RepeatedPtrField<v1::ActionSpec>& actions) {
+  return std::any_of(issue.failures().begin(), issue.failures().end(),
+                     [&](const v1::AttemptFailure& f) {
+                       return p::SameActions(Canonical(f.actions()), Canonical(actions));
+                     });
+}
+
+struct Choice {
+  const v1::RunbookState* runbook = nullptr;
+  int32_t tier = 0;
+};
+
+// Runbook-first (DESIGN.md §4): tier 1 signal + severity + kind, tier 2 severity + kind; manual
+// before auto-generated; the issue's namespace before others; then by namespace and name. A
+// runbook whose actions already failed for this issue is skipped.
+Choice ChooseRunbook(const p::PipelineState& state, const v1::IssueState& issue,
+                     bool& skipped_failed) {
+  Choice best;
+  std::tuple<int, int, int, std::string> best_rank;
+  for (const auto& [key, rb] : state.runbooks) {
+    const v1::RunbookTrigger& trigger = rb.spec().trigger();
+    if (rb.retired() || rb.spec().steps().empty() || trigger.severity() != issue.severity() ||
+        trigger.resource_kind() != issue.resource().kind()) {
+      continue;
+    }
+    if (FailedBefore(issue, rb.spec().steps())) {
+      skipped_failed = true;
+      continue;
+    }
+    const int tier = trigger.signal_type() == issue.signal_type() ? 1 : 2;
+    const auto rank =
+        std::make_tuple(rb.auto_generated() ? 1 : 0, tier,
+                        rb.namespace_() == issue.resource().namespace_() ? 0 : 1, key);
+    if (best.runbook == nullptr || rank < best_rank) {
+      best = {&rb, rb.auto_generated() ? 3 : tier};
+      best_rank = rank;
+    }
+  }
+  return best;
+}
+
+std::string AutoRunbookName(const v1::IssueState& issue,
+                            const google::protobuf::RepeatedPtrField<v1::ActionSpec>& actions) {
+  std::string canonical;
+  for (const v1::ActionSpec& a : actions) {
+    canonical += a.type();
+    for (const v1::Param& param : a.params()) {
+      canonical += fmt::format("|{}={}", param.key(), param.value());
+    }
+    canonical += ";";
+  }
+  std::string lower_kind = issue.resource().kind();
+  std::transform(lower_kind.begin(), lower_kind.end(), lower_kind.begin(),
+                 [](unsigned char c) { return static_cast<char>(c | 0x20); });
+  return p::Dns1123Name(fmt::format("auto-{}-{}-{}-{}", issue.signal_type(), issue.severity(),
+                                    lower_kind, common::Sha256Hex(canonical).substr(0, 6)));
+}
+
+std::string Truncated(const std::string& text, size_t n) {
+  if (text.size() <= n) {
+    return text;
+  }
+  size_t cut = n;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xc0U) == 0x80U) {
+    --cut;  // never split a UTF-8 sequence
+  }
+  return text.substr(0, cut) + "...";
+}
+
+const v1::IssueState* IssueOfPlan(const p::PipelineState& state, const v1::PlanState& plan) {
+  return p::FindIssue(state, plan.issue_name());
+}
+
+// Starts `plan` if nothing makes it wait; a waiting plan is reconsidered when a cooldown
+// deadline falls due or another remediation ends.
+void TryStart(Events& out, const v1::PipelineConfig& config, const p::PipelineState& state,
+              const v1::IssueState& issue, const v1::PlanState& plan, int64_t now_ms) {
+  if (WaitReason(state, config, plan, now_ms).empty()) {
+    PlanState(out, issue, plan, p::kExecuting, "");
+  }
+}
+
+}  // namespace
+
+Events DecideDetection(const v1::PipelineConfig& config, const p::PipelineState& state,
+                       const v1::Event& event) {
+  const v1::AlertObserved& alert = event.alert_observed();
+  const std::string signal = p::SignalForAlertType(alert.type());
+  const v1::ResourceRef resource = p::ResourceForAlert(alert);
+  const std::string key =
+      p::DedupKey(signal, resource,
+                  alert.source_object_uid().empty() ? kUnknownUid : alert.source_object_uid());
+  const int64_t t = event.logical_time_ms();
+  Events out;
+  v1::Event e = Derived(p::IncidentId(resource, signal));
+  auto seen = state.dedup.find(key);
+  if (seen != state.dedup.end() && seen->second.expires_at_ms() > t) {
+    v1::DuplicateSuppressed* d = e.mutable_duplicate_suppressed();
+    d->set_dedup_key(key);
+    d->set_first_sequence(seen->second.alert_sequence());
+    out.push_back(std::move(e));
+    return out;
+  }
+  v1::AnomalyRecorded* a = e.mutable_anomaly_recorded();
+  const std::string source = alert.source().empty() ? "watcher" : alert.source();
+  a->set_anomaly_name(p::AnomalyName(source, alert.type(), resource, t, key));
+  a->set_signal_type(signal);
+  a->set_source(source);
+  a->set_severity(p::AnomalySeverity(alert.severity()));
+  *a->mutable_resource() = resource;
+  a->set_description(alert.message().empty()
+                         ? fmt::format("{} on {}", alert.type(), resource.name())
+                         : fmt::format("{} on {}: {}", alert.type(), resource.name(),
+                                       Truncated(alert.message(), 1000)));
+  a->set_detected_at_ms(t);
+  a->set_dedup_key(key);
+  a->set_alert_sequence(event.sequence());
+  (void)config;
+  out.push_back(std::move(e));
+  return out;
+}
+
+Events DecideCorrelation(const v1::PipelineConfig& config, const p::PipelineState& state,
+                         const v1::Event& event) {
+  const v1::AnomalyRecorded& anomaly = event.anomaly_recorded();
+  const std::string key = p::ResourceKey(anomaly.resource());
+  const int64_t t = event.logical_time_ms();
+  Events out;
+  auto correlate = [&](const v1::IssueState& issue, int32_t risk, const std::string& severity,
+                       const char* reason) {
+    v1::Event e = Derived(issue.incident_id());
+    v1::AnomalyCorrelated* c = e.mutable_anomaly_correlated();
+    c->set_anomaly_name(anomaly.anomaly_name());
+    c->set_issue_name(issue.name());
+    c->set_risk_score(risk);
+    c->set_severity(severity);
+    c->set_dedup_key(anomaly.dedup_key());
+    c->set_signal_type(anomaly.signal_type());
+    c->set_reason(reason);
+    out.push_back(std::move(e));
+  };
+  // 1. The resource's open issue, while its last anomaly is within the window.
+  auto open = state.open_issue.find(key);
+  if (open != state.open_issue.end()) {
+    const v1::IssueState* issue = p::FindIssue(state, open->second);
+    if (issue != nullptr && t - issue->last_anomaly_ms() <= config.correlation_window_ms()) {
+      const int32_t risk = std::min(
+          config.risk_cap(), issue->risk_score() + p::RiskWeight(config, anomaly.signal_type()));
+      correlate(*issue, risk, p::SeverityFromRisk(config, risk), "window");
+      return out;
+    }
+  }
+  // 2. Right after a resolution, the resource is given time to settle: no new issue.
+  auto history = state.history.find(key);
+  if (history != state.history.end() && history->second.resolved_size() > 0) {
+    const v1::ResolvedIssue& last = *history->second.resolved().rbegin();
+    const v1::IssueState* resolved = p::FindIssue(state, last.issue_name());
+    if (resolved != nullptr && t - last.resolved_at_ms() < config.resolution_cooldown_ms()) {
+      correlate(*resolved, resolved->risk_score(), resolved->severity(), "resolution_cooldown");
+      return out;
+    }
+  }
+  // 3. A new issue, linked to the resource's previous one.
+  std::string name = p::IssueName(anomaly.resource(), anomaly.signal_type(), t);
+  if (state.issues.count(name) > 0) {
+    name = p::Dns1123Name(fmt::format("{}-{}", name, anomaly.dedup_key().substr(0, 6)));
+  }
+  int32_t recurrences = 0;
+  std::string previous;
+  if (history != state.history.end()) {
+    previous = history->second.last_issue();
+    for (const v1::ResolvedIssue& r : history->second.resolved()) {
+      recurrences += t - r.resolved_at_ms() <= config.recurrence_window_ms() ? 1 : 0;
+    }
+  }
+  const int32_t risk = std::min(config.risk_cap(), p::RiskWeight(config, anomaly.signal_type()));
+  v1::Event e = Derived(p::IncidentId(anomaly.resource(), anomaly.signal_type()));
+  v1::IssueOpened* o = e.mutable_issue_opened();
+  o->set_issue_name(name);
+  *o->mutable_resource() = anomaly.resource();
+  o->set_signal_type(anomaly.signal_type());
+  o->set_severity(p::SeverityFromRisk(config, risk));
+  o->set_risk_score(risk);
+  o->set_description(fmt::format("Correlated incident: {} on {}", anomaly.signal_type(),
+                                 anomaly.resource().name()));
+  o->set_detected_at_ms(t);
+  o->set_source(anomaly.source());
+  o->set_previous_issue(previous);
+  o->set_recurrence_count(recurrences);
+  o->set_max_remediation_attempts(config.max_remediation_attempts());
+  o->set_anomaly_name(anomaly.anomaly_name());
+  o->set_dedup_key(anomaly.dedup_key());
+  out.push_back(std::move(e));
+  return out;
+}
+
+Events DecideIssueOpened(const v1::PipelineConfig& config, const p::PipelineState& state,
+                         const v1::Event& event) {
+  const v1::IssueState* issue = p::FindIssue(state, event.issue_opened().issue_name());
+  Events out;
+  if (issue == nullptr || issue->state() != p::kDetected) {
+    return out;
+  }
+  if (issue->recurrence_count() >= config.recurrence_limit()) {
+    Escalate(out, *issue, p::kDetected, "recurrence_limit",
+             fmt::format("{} issues on {} were resolved within the last {} min; it keeps coming "
+                         "back, so a person should look",
+                         issue->recurrence_count(), p::ResourceKey(issue->resource()),
+                         config.recurrence_window_ms() / 60'000));
+    return out;
+  }
+  IssueState(out, *issue, p::kDetected, p::kAnalyzing, "analysis requested");
+  RequestAnalysis(out, *issue, 1, {});
+  return out;
+}
+
+Events DecideRemediation(const v1::PipelineConfig& config, const p::PipelineState& state,
+                         const v1::Event& event) {
+  const std::string& issue_name = event.has_analysis_completed()
+                                      ? event.analysis_completed().issue_name()
+                                      : event.analysis_failed().issue_name();
+  const v1::IssueState* issue = p::FindIssue(state, issue_name);
+  Events out;
+  if (issue == nullptr || issue->state() != p::kAnalyzing ||
+      issue->analysis_attempt() != issue->attempt()) {
+    return out;  // stale: an answer for an earlier attempt or an ended issue
+  }
+  bool skipped_failed = false;
+  Choice choice = ChooseRunbook(state, *issue, skipped_failed);
+  google::protobuf::RepeatedPtrField<v1::ActionSpec> actions;
+  std::string runbook_name;
+  std::string runbook_namespace = issue->resource().namespace_();
+  std::string description;
+  if (choice.runbook != nullptr) {
+    actions = Canonical(choice.runbook->spec().steps());
+    runbook_name = choice.runbook->name();
+    runbook_namespace = choice.runbook->namespace_();
+    description = choice.runbook->spec().description();
+  } else if (!issue->analysis_failed() && issue->analysis().suggested_actions_size() > 0) {
+    actions = Canonical(issue->analysis().suggested_actions());
+    if (FailedBefore(*issue, actions)) {
+      skipped_failed = true;
+      actions.Clear();
+    } else {
+      runbook_name = AutoRunbookName(*issue, actions);
+      auto existing = state.runbooks.find(p::RunbookKey(runbook_namespace, runbook_name));
+      if (existing != state.runbooks.end() && existing->second.retired()) {
+        actions.Clear();  // a person retired this runbook: it is not recreated
+      } else if (existing == state.runbooks.end()) {
+        v1::Event g = Derived(issue->incident_id());
+        v1::RunbookGenerated* gen = g.mutable_runbook_generated();
+        gen->set_name(runbook_name);
+        gen->set_namespace_(runbook_namespace);
+        gen->set_issue_name(issue->name());
+        v1::RunbookSpec* spec = gen->mutable_spec();
+        spec->set_description(
+            fmt::format("Auto-generated from the AI analysis of issue {}", issue->name()));
+        spec->mutable_trigger()->set_signal_type(issue->signal_type());
+        spec->mutable_trigger()->set_severity(issue->severity());
+        spec->mutable_trigger()->set_resource_kind(issue->resource().kind());
+        *spec->mutable_steps() = actions;
+        description = spec->description();
+        out.push_back(std::move(g));
+      }
+      choice.tier = 3;
+    }
+  }
+  if (actions.empty()) {
+    const std::string why =
+        skipped_failed ? "every runbook and suggestion repeats a plan that already failed"
+        : issue->analysis_failed()
+            ? fmt::format("no runbook matches and the analysis failed: {}", issue->analysis_error())
+            : "no runbook matches and the analysis suggested no action";
+    Escalate(out, *issue, p::kAnalyzing, skipped_failed ? "no_new_strategy" : "no_runbook", why);
+    return out;
+  }
+  v1::Event m = Derived(issue->incident_id());
+  v1::RunbookMatched* matched = m.mutable_runbook_matched();
+  matched->set_issue_name(issue->name());
+  matched->set_attempt(issue->attempt());
+  matched->set_runbook_name(runbook_name);
+  matched->set_runbook_namespace(runbook_namespace);
+  matched->set_tier(choice.tier);
+  out.push_back(std::move(m));
+
+  v1::Event c = Derived(issue->incident_id());
+  v1::PlanCreated* plan = c.mutable_plan_created();
+  plan->set_plan_name(p::PlanName(issue->name(), issue->attempt()));
+  plan->set_issue_name(issue->name());
+  plan->set_attempt(issue->attempt());
+  plan->set_runbook_name(runbook_name);
+  const std::string& analysis = issue->analysis().analysis();
+  plan->set_strategy(fmt::format(
+      "Attempt {} via runbook '{}'. {}", issue->attempt(), runbook_name,
+      analysis.empty() ? description
+                       : "AI analysis: " + Truncated(analysis, kStrategyAnalysisChars)));
+  *plan->mutable_actions() = actions;
+  for (const char* constraint :
+       {"No delete operations", "No destructive changes", "Rollback on failure"}) {
+    plan->add_safety_constraints(constraint);
+  }
+  plan->set_dry_run(IsDryRun(config, *issue, runbook_name));
+  plan->set_requires_approval(RequiresApproval(config, *issue, actions));
+  out.push_back(std::move(c));
+  IssueState(out, *issue, p::kAnalyzing, p::kRemediating,
+             fmt::format("plan {} via runbook {}", p::PlanName(issue->name(), issue->attempt()),
+                         runbook_name));
+  return out;
+}
+
+Events DecidePlanStart(const v1::PipelineConfig& config, const p::PipelineState& state,
+                       const v1::Event& event) {
+  const v1::PlanState* plan = p::FindPlan(state, event.plan_created().plan_name());
+  Events out;
+  if (plan == nullptr || plan->state() != p::kPending) {
+    return out;
+  }
+  const v1::IssueState* issue = IssueOfPlan(state, *plan);
+  if (issue == nullptr || issue->state() != p::kRemediating) {
+    return out;
+  }
+  if (plan->dry_run()) {
+    PlanState(out, *issue, *plan, p::kCompleted, "dry-run: no changes made");
+    Escalate(out, *issue, p::kRemediating, "dry_run",
+             fmt::format("plan {} was recorded but not executed (dry run); a person acts",
+                         plan->name()));
+    return out;
+  }
+  const std::string blocked = BlockedReason(config, *issue, plan->actions());
+  if (!blocked.empty()) {
+    PlanState(out, *issue, *plan, p::kFailed, "blocked by the safety policy: " + blocked);
+    return out;
+  }
+  if (plan->requires_approval()) {
+    v1::Event e = Derived(issue->incident_id());
+    v1::ApprovalRequested* r = e.mutable_approval_requested();
+    r->set_plan_name(plan->name());
+    r->set_reason(fmt::format("{} issue {} in namespace {}", issue->severity(), issue->name(),
+                              issue->resource().namespace_()));
+    r->set_expires_at_ms(event.logical_time_ms() + config.approval().expiry_ms());
+    out.push_back(std::move(e));
+    PlanState(out, *issue, *plan, p::kWaitingApproval, "approval requested");
+    return out;
+  }
+  TryStart(out, config, state, *issue, *plan, event.logical_time_ms());
+  return out;
+}
+
+Events DecideApproval(const v1::PipelineConfig& config, const p::PipelineState& state,
+                      const v1::Event& event) {
+  const bool granted = event.has_approval_granted();
+  const std::string& plan_name =
+      granted ? event.approval_granted().plan_name() : event.approval_rejected().plan_name();
+  const v1::PlanState* plan = p::FindPlan(state, plan_name);
+  Events out;
+  if (plan == nullptr || plan->state() != p::kWaitingApproval) {
+    return out;
+  }
+  const v1::IssueState* issue = IssueOfPlan(state, *plan);
+  if (issue == nullptr) {
+    return out;
+  }
+  if (granted) {
+    PlanState(out, *issue, *plan, p::kExecuting,
+              fmt::format("approved by {}", event.approval_granted().approver()));
+    return out;
+  }
+  const v1::ApprovalRejected& r = event.approval_rejected();
+  // A rejection ends the issue: a person said no, so nothing is retried.
+  Escalate(out, *issue, p::kRemediating, "approval_rejected",
+           fmt::format("plan {} rejected by {}: {}", plan->name(), r.approver(), r.reason()));
+  PlanState(out, *issue, *plan, p::kFailed,
+            fmt::format("approval rejected by {}: {}", r.approver(), r.reason()));
+  (void)config;
+  return out;
+}
+
+Events DecideExecution(const v1::PipelineConfig& config, const p::PipelineState& state,
+                       const v1::Event& event) {
+  const bool succeeded = event.has_action_succeeded();
+  const std::string& plan_name =
+      succeeded ? event.action_succeeded().plan_name() : event.action_failed().plan_name();
+  const v1::PlanState* plan = p::FindPlan(state, plan_name);
+  Events out;
+  if (plan == nullptr || plan->state() != p::kExecuting) {
+    return out;
+  }
+  const v1::IssueState* issue = IssueOfPlan(state, *plan);
+  if (issue == nullptr) {
+    return out;
+  }
+  if (!succeeded) {
+    const v1::ActionFailed& f = event.action_failed();
+    const std::string type =
+        f.index() >= 0 && f.index() < plan->actions_size() ? plan->actions(f.index()).type() : "";
+    PlanState(out, *issue, *plan, p::kFailed,
+              fmt::format("action {} ({}) failed: {}", f.index() + 1, type, f.error()));
+    return out;
+  }
+  const bool all_done = plan->results_size() == plan->actions_size() &&
+                        std::all_of(plan->results().begin(), plan->results().end(),
+                                    [](const v1::ActionResult& r) { return r.succeeded(); });
+  if (all_done) {
+    PlanState(out, *issue, *plan, p::kVerifying,
+              fmt::format("{} actions applied; verifying the rollout", plan->actions_size()));
+  }
+  (void)config;
+  return out;
+}
+
+Events DecideVerification(const v1::PipelineConfig& config, const p::PipelineState& state,
+                          const v1::Event& event) {
+  const bool passed = event.has_verification_passed();
+  const std::string& plan_name =
+      passed ? event.verification_passed().plan_name() : event.verification_failed().plan_name();
+  const v1::PlanState* plan = p::FindPlan(state, plan_name);
+  Events out;
+  if (plan == nullptr || plan->state() != p::kVerifying) {
+    return out;
+  }
+  const v1::IssueState* issue = IssueOfPlan(state, *plan);
+  if (issue == nullptr) {
+    return out;
+  }
+  if (!passed) {
+    PlanState(out, *issue, *plan, p::kFailed,
+              "verification failed: " + event.verification_failed().reason());
+    return out;
+  }
+  const std::string summary =
+      event.verification_passed().summary().empty()
+          ? fmt::format("Remediation verified: {} is healthy", p::ResourceKey(issue->resource()))
+          : event.verification_passed().summary();
+  PlanState(out, *issue, *plan, p::kCompleted, summary);
+  if (issue->state() == p::kRemediating) {
+    v1::Event e = Derived(issue->incident_id());
+    v1::IssueResolved* r = e.mutable_issue_resolved();
+    r->set_issue_name(issue->name());
+    r->set_plan_name(plan->name());
+    r->set_summary(summary);
+    out.push_back(std::move(e));
+    IssueState(out, *issue, p::kRemediating, p::kResolved, summary);
+  }
+  (void)config;
+  return out;
+}
+
+Events DecidePlanEnded(const v1::PipelineConfig& config, const p::PipelineState& state,
+                       const v1::Event& event) {
+  const v1::PlanStateChanged& changed = event.plan_state_changed();
+  const v1::PlanState* plan = p::FindPlan(state, changed.plan_name());
+  Events out;
+  if (plan == nullptr) {
+    return out;
+  }
+  const v1::IssueState* issue = IssueOfPlan(state, *plan);
+  // A failed plan whose preflight snapshot is being restored ends when it is rolled back.
+  const bool attempt_over =
+      changed.to_state() == p::kRolledBack ||
+      (changed.to_state() == p::kFailed && !(plan->preflight_recorded() && !plan->rolled_back()));
+  if (attempt_over && issue != nullptr && issue->state() == p::kRemediating &&
+      issue->attempt() == plan->attempt()) {
+    google::protobuf::RepeatedPtrField<v1::AttemptFailure> failures = issue->failures();
+    v1::AttemptFailure* f = failures.Add();
+    f->set_attempt(plan->attempt());
+    f->set_plan_name(plan->name());
+    f->set_strategy(plan->strategy());
+    *f->mutable_actions() = plan->actions();
+    f->set_failure(plan->result());
+    if (issue->attempt() < issue->max_attempts()) {
+      IssueState(out, *issue, p::kRemediating, p::kAnalyzing,
+                 fmt::format("attempt {} failed ({}); re-analysing for a different strategy",
+                             issue->attempt(), plan->result()));
+      RequestAnalysis(out, *issue, issue->attempt() + 1, failures);
+    } else {
+      Escalate(out, *issue, p::kRemediating, "max_attempts",
+               fmt::format("{} of {} attempts failed; last: {}", issue->attempt(),
+                           issue->max_attempts(), plan->result()));
+    }
+  }
+  // A plan that ended frees a remediation slot: start the oldest plans that were waiting.
+  if (p::IsTerminalPlanState(changed.to_state()) && changed.from_state() != p::kPending) {
+    std::vector<const v1::PlanState*> waiting;
+    for (const auto& [name, other] : state.plans) {
+      if (other.state() == p::kPending) {
+        waiting.push_back(&other);
+      }
+    }
+    std::sort(waiting.begin(), waiting.end(), [](const v1::PlanState* a, const v1::PlanState* b) {
+      return std::make_tuple(a->created_at_ms(), a->name()) <
+             std::make_tuple(b->created_at_ms(), b->name());
+    });
+    for (const v1::PlanState* w : waiting) {
+      const v1::IssueState* owner = IssueOfPlan(state, *w);
+      if (owner != nullptr && owner->state() == p::kRemediating && !w->dry_run() &&
+          !w->requires_approval() && BlockedReason(config, *owner, w->actions()).empty()) {
+        const size_t before = out.size();
+        TryStart(out, config, state, *owner, *w, event.logical_time_ms());
+        if (out.size() > before) {
+          break;  // one at a time: the next ends-of-plan starts the next
+        }
+      }
+    }
+  }
+  return out;
+}
+
+Events DecideDeadline(const v1::PipelineConfig& config, const p::PipelineState& state,
+                      const v1::Event& event) {
+  const v1::DeadlineReached& d = event.deadline_reached();
+  const v1::PlanState* plan = p::FindPlan(state, d.target());
+  Events out;
+  if (plan == nullptr) {
+    return out;
+  }
+  const v1::IssueState* issue = IssueOfPlan(state, *plan);
+  if (issue == nullptr) {
+    return out;
+  }
+  const int64_t t = event.logical_time_ms();
+  if (d.kind() == "approval" && plan->state() == p::kWaitingApproval &&
+      t >= plan->approval_expires_at_ms()) {
+    v1::Event e = Derived(issue->incident_id());
+    v1::ApprovalRejected* r = e.mutable_approval_rejected();
+    r->set_plan_name(plan->name());
+    r->set_approver("system:expired");
+    r->set_reason("no answer before the approval expired");
+    r->set_channel("deadline");
+    out.push_back(std::move(e));
+  } else if (d.kind() == "verification" && plan->state() == p::kVerifying &&
+             t >= plan->verification_due_ms()) {
+    v1::Event e = Derived(issue->incident_id());
+    v1::VerificationFailed* f = e.mutable_verification_failed();
+    f->set_plan_name(plan->name());
+    f->set_issue_name(issue->name());
+    f->set_reason(fmt::format("{} was not healthy within the {} s verification window",
+                              p::ResourceKey(issue->resource()),
+                              config.verification_window_ms() / 1000));
+    out.push_back(std::move(e));
+  } else if (d.kind() == "cooldown" && plan->state() == p::kPending &&
+             issue->state() == p::kRemediating) {
+    TryStart(out, config, state, *issue, *plan, t);
+  }
+  return out;
+}
+
+Events Decide(const v1::PipelineConfig& config, const p::PipelineState& state,
+              const v1::Event& event) {
+  switch (event.payload_case()) {
+    case v1::Event::kAlertObserved:
+      return DecideDetection(config, state, event);
+    case v1::Event::kAnomalyRecorded:
+      return DecideCorrelation(config, state, event);
+    case v1::Event::kIssueOpened:
+      return DecideIssueOpened(config, state, event);
+    case v1::Event::kAnalysisCompleted:
+    case v1::Event::kAnalysisFailed:
+      return DecideRemediation(config, state, event);
+    case v1::Event::kPlanCreated:
+      return DecidePlanStart(config, state, event);
+    case v1::Event::kApprovalGranted:
+    case v1::Event::kApprovalRejected:
+      return DecideApproval(config, state, event);
+    case v1::Event::kActionSucceeded:
+    case v1::Event::kActionFailed:
+      return DecideExecution(config, state, event);
+    case v1::Event::kPlanRolledBack: {
+      const v1::PlanState* plan = p::FindPlan(state, event.plan_rolled_back().plan_name());
+      Events out;
+      const v1::IssueState* issue = plan != nullptr ? IssueOfPlan(state, *plan) : nullptr;
+      if (issue != nullptr && plan->state() == p::kFailed && !plan->rolled_back()) {
+        PlanState(
+            out, *issue, *plan, p::kRolledBack,
+            fmt::format("{}; rolled back: {}", plan->result(), event.plan_rolled_back().summary()));
+      }
+      return out;
+    }
+    case v1::Event::kVerificationPassed:
+    case v1::Event::kVerificationFailed:
+      return DecideVerification(config, state, event);
+    case v1::Event::kPlanStateChanged:
+      return DecidePlanEnded(config, state, event);
+    case v1::Event::kDeadlineReached:
+      return DecideDeadline(config, state, event);
+    default:
+      return {};
+  }
+}
+
+}  // namespace aiops::stages

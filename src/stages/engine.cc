@@ -1,0 +1,54 @@
+#include "stages/engine.h"
+
+#include <fmt/format.h>
+
+#include "common/check.h"
+#include "stages/deciders.h"
+
+namespace aiops::stages {
+
+std::vector<v1::Event> ProcessInput(projections::PipelineState& state, v1::Event input,
+                                    uint64_t sequence, const v1::PipelineConfig* config,
+                                    const EngineLimits& limits) {
+  input.set_sequence(sequence);
+  input.set_causation_sequence(0);
+  projections::Apply(state, input);
+  std::vector<v1::Event> batch;
+  batch.push_back(input);
+  size_t frontier_begin = 0;
+  size_t frontier_end = 1;
+  uint64_t next_sequence = sequence + 1;
+  for (int generation = 1; frontier_begin < frontier_end; ++generation) {
+    for (size_t i = frontier_begin; i < frontier_end; ++i) {
+      const v1::PipelineConfig& cfg = config != nullptr ? *config : state.config;
+      // Copy: `batch` grows below, which may move the element being decided on.
+      const v1::Event cause = batch[i];
+      std::vector<v1::Event> derived = Decide(cfg, state, cause);
+      if (derived.empty()) {
+        continue;
+      }
+      AIOPS_CHECK_MSG(generation <= limits.max_generations,
+                      fmt::format("input {} ({}) derives events {} generations deep: a feedback "
+                                  "loop in the deciders",
+                                  sequence, input.payload_case(), generation)
+                          .c_str());
+      for (v1::Event& e : derived) {
+        e.set_sequence(next_sequence++);
+        e.set_causation_sequence(sequence);
+        e.set_logical_time_ms(input.logical_time_ms());
+        e.set_cluster_id(cfg.cluster_id());
+        projections::Apply(state, e);
+        batch.push_back(std::move(e));
+      }
+      AIOPS_CHECK_MSG(batch.size() - 1 <= limits.max_derived,
+                      fmt::format("input {} derived more than {} events: a runaway decider",
+                                  sequence, limits.max_derived)
+                          .c_str());
+    }
+    frontier_begin = frontier_end;
+    frontier_end = batch.size();
+  }
+  return batch;
+}
+
+}  // namespace aiops::stages
