@@ -98,7 +98,7 @@ struct Choice {
 };
 
 // Runbook-first (DESIGN.md §4): tier 1 signal + severity + kind, tier 2 severity + kind; manual
-// before auto-generated; the issue's namespace before others; then by namespace and name. A
+// before auto-generated (which match only their exact trigger); the issue's namespace before others; then by namespace and name. A
 // runbook whose actions already failed for this issue is skipped.
 Choice ChooseRunbook(const p::PipelineState& state, const v1::IssueState& issue,
                      bool& skipped_failed) {
@@ -115,6 +115,9 @@ Choice ChooseRunbook(const p::PipelineState& state, const v1::IssueState& issue,
       continue;
     }
     const int tier = trigger.signal_type() == issue.signal_type() ? 1 : 2;
+    if (rb.auto_generated() && tier != 1) {
+      continue;  // auto-generated runbooks are reused only for their exact trigger
+    }
     const auto rank =
         std::make_tuple(rb.auto_generated() ? 1 : 0, tier,
                         rb.namespace_() == issue.resource().namespace_() ? 0 : 1, key);
