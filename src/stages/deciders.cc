@@ -98,8 +98,9 @@ struct Choice {
 };
 
 // Runbook-first (DESIGN.md §4): tier 1 signal + severity + kind, tier 2 severity + kind; manual
-// before auto-generated (which match only their exact trigger); the issue's namespace before others; then by namespace and name. A
-// runbook whose actions already failed for this issue is skipped.
+// before auto-generated (which match only their exact trigger); the issue's namespace before
+// others; then by namespace and name. A runbook whose actions already failed for this issue is
+// skipped.
 Choice ChooseRunbook(const p::PipelineState& state, const v1::IssueState& issue,
                      bool& skipped_failed) {
   Choice best;
