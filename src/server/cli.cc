@@ -7,6 +7,7 @@
 
 #include "common/version.h"
 #include "server/log_commands.h"
+#include "server/replay_command.h"
 
 namespace aiops::server {
 namespace {
@@ -33,6 +34,8 @@ constexpr Command kCommands[] = {
     {"version", "print the version of this binary and its libraries", &RunVersion},
     {"log", "verify, show, tail, export or import the event log (`aiops log --help`)",
      &RunLogCommand},
+    {"replay", "rebuild the state from the log; --verify audits, --what-if compares configs",
+     &RunReplayCommand},
 };
 
 void PrintHelp(std::ostream& out) {

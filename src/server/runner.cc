@@ -1,0 +1,191 @@
+#include "server/runner.h"
+
+#include <fmt/format.h>
+
+#include "common/fmt_absl.h"
+#include "common/status_macros.h"
+#include "stages/engine.h"
+
+namespace aiops::server {
+
+struct Runner::Pending {
+  v1::Event input;
+  absl::Status status;
+  uint64_t sequence = 0;
+  bool done = false;
+};
+
+absl::StatusOr<projections::PipelineState> Runner::Rebuild(const eventlog::EventLog& log,
+                                                           const std::string& snapshot_name) {
+  projections::PipelineState state;
+  uint64_t from = log.FirstSequence();
+  AIOPS_ASSIGN_OR_RETURN(std::optional<eventlog::Snapshot> snapshot,
+                         log.GetSnapshot(snapshot_name));
+  if (snapshot.has_value() && snapshot->state_version == projections::kPipelineStateVersion &&
+      snapshot->sequence <= log.LastSequence() && snapshot->sequence + 1 >= from) {
+    absl::StatusOr<projections::PipelineState> restored =
+        projections::DecodeSnapshot(snapshot->data);
+    if (restored.ok()) {
+      state = *std::move(restored);
+      from = snapshot->sequence + 1;
+    }
+    // A snapshot that does not decode is only a cache: the log rebuilds the state.
+  }
+  constexpr size_t kChunk = 4096;
+  for (;;) {
+    AIOPS_ASSIGN_OR_RETURN(std::vector<v1::Event> events, log.Read(from, kChunk));
+    if (events.empty()) {
+      break;
+    }
+    for (const v1::Event& e : events) {
+      projections::Apply(state, e);
+    }
+    from = events.back().sequence() + 1;
+  }
+  return state;
+}
+
+absl::StatusOr<std::unique_ptr<Runner>> Runner::Start(eventlog::EventLog& log, Options options) {
+  AIOPS_ASSIGN_OR_RETURN(projections::PipelineState state, Rebuild(log, options.snapshot_name));
+  std::unique_ptr<Runner> runner(new Runner(log, std::move(options), std::move(state)));
+  runner->writer_ = std::thread([r = runner.get()] { r->WriterLoop(); });
+  return runner;
+}
+
+Runner::Runner(eventlog::EventLog& log, Options options, projections::PipelineState state)
+    : log_(log), options_(std::move(options)), state_(std::move(state)) {
+  absl::MutexLock lock(&state_mu_);
+  Publish();
+}
+
+Runner::~Runner() { Stop(); }
+
+void Runner::Stop() {
+  {
+    absl::MutexLock lock(&queue_mu_);
+    stopping_ = true;
+  }
+  if (writer_.joinable()) {
+    writer_.join();
+  }
+}
+
+absl::StatusOr<uint64_t> Runner::Submit(v1::Event input) {
+  if (input.payload_case() == v1::Event::PAYLOAD_NOT_SET) {
+    return absl::InvalidArgumentError("an input needs a payload");
+  }
+  Pending pending;
+  pending.input = std::move(input);
+  absl::MutexLock lock(&queue_mu_);
+  if (stopping_) {
+    return absl::UnavailableError("the runner is stopping");
+  }
+  if (queue_.size() >= options_.max_queue) {
+    return absl::ResourceExhaustedError(
+        fmt::format("the runner's queue is full ({} inputs pending)", queue_.size()));
+  }
+  queue_.push_back(&pending);
+  queue_mu_.Await(absl::Condition(&pending.done));
+  if (!pending.status.ok()) {
+    return pending.status;
+  }
+  return pending.sequence;
+}
+
+void Runner::WriterLoop() {
+  for (;;) {
+    std::vector<Pending*> group;
+    {
+      absl::MutexLock lock(&queue_mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mu_) {
+        return !queue_.empty() || stopping_;
+      };
+      queue_mu_.Await(absl::Condition(&ready));
+      if (queue_.empty()) {
+        return;
+      }
+      while (!queue_.empty() && group.size() < options_.max_group_inputs) {
+        group.push_back(queue_.front());
+        queue_.pop_front();
+      }
+    }
+    CommitGroup(group);
+    absl::MutexLock lock(&queue_mu_);
+    for (Pending* p : group) {
+      p->done = true;
+    }
+  }
+}
+
+void Runner::CommitGroup(std::vector<Pending*>& group) {
+  absl::MutexLock lock(&state_mu_);
+  const uint64_t first = log_.LastSequence() + 1;
+  uint64_t next = first;
+  std::vector<v1::Event> events;
+  for (Pending* p : group) {
+    p->sequence = next;
+    std::vector<v1::Event> batch = stages::ProcessInput(state_, std::move(p->input), next);
+    next += batch.size();
+    for (v1::Event& e : batch) {
+      events.push_back(std::move(e));
+    }
+  }
+  absl::StatusOr<eventlog::SequenceRange> range = log_.Append(std::move(events));
+  absl::Status status = range.status();
+  if (status.ok() && (range->first != first || range->last != next - 1)) {
+    status = absl::InternalError(fmt::format(
+        "the log assigned sequences {}-{} where the runner expected {}-{}: another writer?",
+        range->first, range->last, first, next - 1));
+  }
+  if (!status.ok()) {
+    // Nothing of the group may survive in the state: rebuild it from what the log holds.
+    absl::StatusOr<projections::PipelineState> rebuilt = Rebuild(log_, options_.snapshot_name);
+    if (rebuilt.ok()) {
+      state_ = *std::move(rebuilt);
+    }
+    for (Pending* p : group) {
+      p->status = status;
+    }
+    Publish();
+    return;
+  }
+  events_since_snapshot_ += next - first;
+  if (events_since_snapshot_ >= options_.snapshot_every_events) {
+    events_since_snapshot_ = 0;
+    const eventlog::Snapshot snapshot{state_.last_sequence, projections::kPipelineStateVersion,
+                                      projections::EncodeSnapshot(state_)};
+    // A snapshot is a cache; failing to write one only slows the next start.
+    log_.PutSnapshot(options_.snapshot_name, snapshot).IgnoreError();
+  }
+  Publish();
+}
+
+void Runner::Publish() {
+  auto view = std::make_shared<PipelineView>();
+  view->sequence = state_.last_sequence;
+  view->intents = projections::CollectIntents(state_);
+  absl::MutexLock lock(&view_mu_);
+  view_ = std::move(view);
+}
+
+std::shared_ptr<const PipelineView> Runner::View() const {
+  absl::MutexLock lock(&view_mu_);
+  return view_;
+}
+
+std::shared_ptr<const PipelineView> Runner::WaitForView(uint64_t after_sequence,
+                                                        absl::Duration timeout) const {
+  absl::MutexLock lock(&view_mu_);
+  auto newer = [this, after_sequence]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(view_mu_) {
+    return view_->sequence > after_sequence;
+  };
+  view_mu_.AwaitWithTimeout(absl::Condition(&newer), timeout);
+  return view_;
+}
+
+void Runner::ReadState(const std::function<void(const projections::PipelineState&)>& read) const {
+  absl::MutexLock lock(&state_mu_);
+  read(state_);
+}
+
+}  // namespace aiops::server

@@ -1,0 +1,101 @@
+// The runner (DESIGN.md §2): the single writer of the event log. Inputs from every edge are
+// queued; one thread turns each into its batch (input + derived events) with the pure engine,
+// group-commits the batches of many inputs in one append, acknowledges their producers, and
+// publishes an immutable view of the pending intents for the effectors. On start it rebuilds the
+// state from the latest snapshot (when its state version matches) plus the log's tail. A failed
+// append leaves the log without any of the group's events: the runner rebuilds its state from
+// the log and fails those inputs, so each input has all of its consequences or none.
+// Thread-safe. The log must outlive the runner.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <absl/base/thread_annotations.h>
+#include <absl/status/status.h>
+#include <absl/status/statusor.h>
+#include <absl/synchronization/mutex.h>
+#include <absl/time/time.h>
+
+#include "aiops/v1/events.pb.h"
+#include "eventlog/event_log.h"
+#include "projections/pipeline_state.h"
+
+namespace aiops::server {
+
+// What the effectors work from, as of `sequence`.
+struct PipelineView {
+  uint64_t sequence = 0;
+  projections::Intents intents;
+};
+
+class Runner {
+ public:
+  struct Options {
+    size_t max_group_inputs = 512;  // inputs committed in one append
+    size_t max_queue = 10'000;      // pending inputs; beyond, Submit is kResourceExhausted
+    uint64_t snapshot_every_events = 100'000;
+    std::string snapshot_name = "pipeline";
+  };
+
+  static absl::StatusOr<std::unique_ptr<Runner>> Start(eventlog::EventLog& log, Options options);
+  static absl::StatusOr<std::unique_ptr<Runner>> Start(eventlog::EventLog& log) {
+    return Start(log, Options());
+  }
+  ~Runner();
+  Runner(const Runner&) = delete;
+  Runner& operator=(const Runner&) = delete;
+  Runner(Runner&&) = delete;
+  Runner& operator=(Runner&&) = delete;
+
+  // Queues `input` (stamped by its edge with logical time and producer) and waits until it is
+  // committed with everything it derived; returns its sequence. kResourceExhausted when the
+  // queue is full, kUnavailable once stopped, or the append's error.
+  absl::StatusOr<uint64_t> Submit(v1::Event input);
+
+  std::shared_ptr<const PipelineView> View() const;
+  // Waits until a view newer than `after_sequence` is published (or `timeout`); returns the
+  // latest view either way.
+  std::shared_ptr<const PipelineView> WaitForView(uint64_t after_sequence,
+                                                  absl::Duration timeout) const;
+  // Runs `read` on the current state, between commits.
+  void ReadState(const std::function<void(const projections::PipelineState&)>& read) const;
+
+  // Commits what is queued, then stops the writer. Idempotent.
+  void Stop();
+
+  // Rebuilds the state of `log` from snapshot `snapshot_name` (if usable) plus the tail.
+  static absl::StatusOr<projections::PipelineState> Rebuild(const eventlog::EventLog& log,
+                                                            const std::string& snapshot_name);
+
+ private:
+  struct Pending;
+
+  Runner(eventlog::EventLog& log, Options options, projections::PipelineState state);
+  void WriterLoop();
+  void CommitGroup(std::vector<Pending*>& group);
+  void Publish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_mu_);
+
+  eventlog::EventLog& log_;
+  const Options options_;
+
+  mutable absl::Mutex state_mu_;
+  projections::PipelineState state_ ABSL_GUARDED_BY(state_mu_);
+  uint64_t events_since_snapshot_ ABSL_GUARDED_BY(state_mu_) = 0;
+
+  mutable absl::Mutex queue_mu_;
+  std::deque<Pending*> queue_ ABSL_GUARDED_BY(queue_mu_);
+  bool stopping_ ABSL_GUARDED_BY(queue_mu_) = false;
+
+  mutable absl::Mutex view_mu_;
+  std::shared_ptr<const PipelineView> view_ ABSL_GUARDED_BY(view_mu_);
+
+  std::thread writer_;
+};
+
+}  // namespace aiops::server
