@@ -12,6 +12,7 @@ PACKAGES=(
   # libraries
   libgrpc++-dev libgrpc-dev protobuf-compiler protobuf-compiler-grpc libprotobuf-dev
   librocksdb-dev libcpp-httplib-dev nlohmann-json3-dev libfmt-dev libabsl-dev libssl-dev
+  libyaml-cpp-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   # runtime tools used by the control-plane harness, tests and measurements
   openssl curl time procps psmisc valgrind

@@ -1,0 +1,619 @@
+#include "k8s_sync/kube_client.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
+
+#include <absl/strings/cord.h>
+#include <fmt/format.h>
+#include <httplib.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "common/fmt_absl.h"
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace aiops::k8s_sync {
+namespace {
+
+using Json = nlohmann::json;
+constexpr char kReasonPayload[] = "aiops.k8s/reason";
+
+bool HasReason(const absl::Status& s, std::string_view reason) {
+  const auto payload = s.GetPayload(kReasonPayload);
+  return payload.has_value() && std::string(*payload) == reason;
+}
+
+absl::Status WithReason(absl::Status s, const std::string& reason) {
+  s.SetPayload(kReasonPayload, absl::Cord(reason));
+  return s;
+}
+
+// Classifies an API error response into an absl status whose message says what to do.
+absl::Status ApiError(const std::string& method, const std::string& path, int code,
+                      const std::string& body, const KubeConfig& config) {
+  const Json status = Json::parse(body, nullptr, /*allow_exceptions=*/false);
+  auto field = [&](const char* key) {
+    return status.is_object() && status.contains(key) && status[key].is_string()
+               ? status[key].get<std::string>()
+               : std::string();
+  };
+  const std::string reason = field("reason");
+  std::string message = field("message");
+  if (message.empty()) {
+    message = body.substr(0, 300);
+  }
+  const std::string what = fmt::format("{} {}: HTTP {}", method, path, code);
+  switch (code) {
+    case 400:
+    case 422:
+      return WithReason(absl::InvalidArgumentError(fmt::format("{}: {}", what, message)),
+                        reason.empty() ? "Invalid" : reason);
+    case 401:
+      return WithReason(
+          absl::UnauthenticatedError(
+              fmt::format("{}: the API server rejected the credentials of user '{}' (token, client "
+                          "certificate or exec plugin): {}",
+                          what, config.user, message)),
+          "Unauthorized");
+    case 403:
+      return WithReason(absl::PermissionDeniedError(fmt::format(
+                            "{}: forbidden: {} (grant the operator's service account this verb "
+                            "and resource in its Role/ClusterRole)",
+                            what, message)),
+                        "Forbidden");
+    case 404:
+      return WithReason(absl::NotFoundError(fmt::format("{}: {}", what, message)), "NotFound");
+    case 409:
+      if (reason == "AlreadyExists") {
+        return WithReason(absl::AlreadyExistsError(fmt::format("{}: {}", what, message)),
+                          "AlreadyExists");
+      }
+      return WithReason(absl::AbortedError(fmt::format(
+                            "{}: conflict: {} (re-read the object and retry)", what, message)),
+                        "Conflict");
+    case 410:
+      return WithReason(
+          absl::FailedPreconditionError(
+              fmt::format("{}: gone: {} (the resourceVersion is too old: relist)", what, message)),
+          "Gone");
+    case 429:
+      return WithReason(absl::ResourceExhaustedError(fmt::format(
+                            "{}: the API server is throttling requests: {}", what, message)),
+                        "TooManyRequests");
+    default:
+      if (code >= 500) {
+        return WithReason(absl::UnavailableError(fmt::format("{}: {}", what, message)),
+                          reason.empty() ? "ServerError" : reason);
+      }
+      return absl::UnknownError(fmt::format("{}: {}", what, message));
+  }
+}
+
+absl::Status TransportError(httplib::Error error, const KubeConfig& config,
+                            const std::string& method, const std::string& path) {
+  switch (error) {
+    case httplib::Error::SSLServerVerification:
+      return absl::UnavailableError(fmt::format(
+          "{} {}: the certificate of {} is not trusted: check certificate-authority(-data) in "
+          "the kubeconfig (or the service account's ca.crt)",
+          method, path, config.server));
+    case httplib::Error::SSLConnection:
+      return absl::UnavailableError(fmt::format(
+          "{} {}: TLS handshake with {} failed (wrong CA, client certificate, or not a TLS "
+          "endpoint)",
+          method, path, config.server));
+    case httplib::Error::Connection:
+      return absl::UnavailableError(
+          fmt::format("{} {}: cannot connect to {}: is the API server running and reachable?",
+                      method, path, config.server));
+    default:
+      return absl::UnavailableError(
+          fmt::format("{} {}: {} ({})", method, path, httplib::to_string(error), config.server));
+  }
+}
+
+struct ParsedServer {
+  bool https = true;
+  std::string host;
+  int port = 443;
+};
+
+absl::StatusOr<ParsedServer> ParseServer(const std::string& server) {
+  ParsedServer out;
+  std::string rest;
+  if (server.rfind("https://", 0) == 0) {
+    rest = server.substr(8);
+  } else if (server.rfind("http://", 0) == 0) {
+    out.https = false;
+    out.port = 80;
+    rest = server.substr(7);
+  } else {
+    return absl::InvalidArgumentError(fmt::format(
+        "server '{}' must start with https:// (or http:// for a local test server)", server));
+  }
+  rest = rest.substr(0, rest.find('/'));
+  size_t colon = rest.rfind(':');
+  if (!rest.empty() && rest.front() == '[') {  // [IPv6]:port
+    const size_t close = rest.find(']');
+    out.host = rest.substr(1, close - 1);
+    colon = rest.find(':', close);
+  } else {
+    out.host = rest.substr(0, colon);
+  }
+  if (colon != std::string::npos) {
+    out.port = std::atoi(rest.c_str() + colon + 1);
+  }
+  if (out.host.empty() || out.port <= 0) {
+    return absl::InvalidArgumentError(fmt::format("server '{}' has no usable host:port", server));
+  }
+  return out;
+}
+
+struct PemDeleter {
+  void operator()(X509* x) const { X509_free(x); }
+  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+  void operator()(BIO* b) const { BIO_free(b); }
+};
+
+// Runs an exec credential plugin and returns its token and expiry.
+absl::StatusOr<std::pair<std::string, absl::Time>> RunExecPlugin(const ExecPlugin& exec) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) {
+    return absl::InternalError("exec plugin: pipe failed");
+  }
+  std::vector<std::string> args = {exec.command};
+  args.insert(args.end(), exec.args.begin(), exec.args.end());
+  std::vector<char*> argv;
+  for (std::string& a : args) {
+    argv.push_back(a.data());
+  }
+  argv.push_back(nullptr);
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e != nullptr; ++e) {
+    env_strings.emplace_back(*e);
+  }
+  for (const auto& [k, v] : exec.env) {
+    env_strings.push_back(k + "=" + v);
+  }
+  env_strings.push_back(fmt::format(
+      R"(KUBERNETES_EXEC_INFO={{"apiVersion":"{}","kind":"ExecCredential","spec":{{"interactive":false}}}})",
+      exec.api_version));
+  std::vector<char*> envp;
+  for (std::string& s : env_strings) {
+    envp.push_back(s.data());
+  }
+  envp.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+  pid_t pid = 0;
+  const int rc =
+      posix_spawnp(&pid, exec.command.c_str(), &actions, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  close(fds[1]);
+  if (rc != 0) {
+    close(fds[0]);
+    return absl::FailedPreconditionError(
+        fmt::format("exec credential plugin '{}' cannot be started: {}", exec.command,
+                    std::error_code(rc, std::generic_category()).message()));
+  }
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fds[0], buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR)) {
+    if (n > 0) {
+      out.append(buf, static_cast<size_t>(n));
+    }
+  }
+  close(fds[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return absl::FailedPreconditionError(
+        fmt::format("exec credential plugin '{}' failed (status {})", exec.command, status));
+  }
+  const Json cred = Json::parse(out, nullptr, /*allow_exceptions=*/false);
+  if (!cred.is_object() || !cred.contains("status") || !cred["status"].is_object() ||
+      !cred["status"].contains("token") || !cred["status"]["token"].is_string()) {
+    return absl::InvalidArgumentError(
+        fmt::format("exec credential plugin '{}' did not print an ExecCredential with status.token",
+                    exec.command));
+  }
+  absl::Time expires = absl::InfiniteFuture();
+  const Json& cred_status = cred["status"];
+  const std::string expiry =
+      cred_status.contains("expirationTimestamp") && cred_status["expirationTimestamp"].is_string()
+          ? cred_status["expirationTimestamp"].get<std::string>()
+          : std::string();
+  if (!expiry.empty()) {
+    std::string error;
+    if (!absl::ParseTime(absl::RFC3339_full, expiry, &expires, &error)) {
+      return absl::InvalidArgumentError(
+          fmt::format("exec credential plugin '{}': bad expirationTimestamp '{}': {}", exec.command,
+                      expiry, error));
+    }
+  }
+  return std::make_pair(cred["status"]["token"].get<std::string>(), expires);
+}
+
+}  // namespace
+
+bool IsKubeNotFound(const absl::Status& s) { return HasReason(s, "NotFound"); }
+bool IsKubeConflict(const absl::Status& s) { return HasReason(s, "Conflict"); }
+bool IsKubeAlreadyExists(const absl::Status& s) { return HasReason(s, "AlreadyExists"); }
+bool IsKubeGone(const absl::Status& s) { return HasReason(s, "Gone") || HasReason(s, "Expired"); }
+bool IsKubeForbidden(const absl::Status& s) { return HasReason(s, "Forbidden"); }
+bool IsKubeUnauthorized(const absl::Status& s) { return HasReason(s, "Unauthorized"); }
+
+// Builds httplib clients for the configured server, TLS material parsed once.
+class KubeClient::Transport {
+ public:
+  static absl::StatusOr<std::unique_ptr<Transport>> Create(const KubeConfig& config,
+                                                           const KubeClientOptions& options) {
+    auto t = std::unique_ptr<Transport>(new Transport(config, options));
+    absl::StatusOr<ParsedServer> server = ParseServer(config.server);
+    if (!server.ok()) {
+      return server.status();
+    }
+    t->server_ = *server;
+    if (!config.client_cert_pem.empty()) {
+      std::unique_ptr<BIO, PemDeleter> cert_bio(BIO_new_mem_buf(
+          config.client_cert_pem.data(), static_cast<int>(config.client_cert_pem.size())));
+      std::unique_ptr<BIO, PemDeleter> key_bio(BIO_new_mem_buf(
+          config.client_key_pem.data(), static_cast<int>(config.client_key_pem.size())));
+      t->cert_.reset(PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr));
+      t->key_.reset(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
+      if (t->cert_ == nullptr || t->key_ == nullptr) {
+        return absl::InvalidArgumentError(fmt::format(
+            "kubeconfig user '{}': the client certificate or key is not valid PEM", config.user));
+      }
+    }
+    if (!config.ca_pem.empty()) {
+      // Checked once here so that a bad CA is a configuration error, not a request error.
+      X509_STORE* store = t->MakeStore();
+      if (store == nullptr) {
+        return absl::InvalidArgumentError(
+            "the certificate authority data is not valid PEM (certificate-authority(-data))");
+      }
+      X509_STORE_free(store);
+    }
+    return t;
+  }
+
+  std::unique_ptr<httplib::ClientImpl> NewClient(absl::Duration read_timeout) const {
+    std::unique_ptr<httplib::ClientImpl> client;
+    if (server_.https) {
+      auto ssl = cert_ != nullptr
+                     ? std::make_unique<httplib::SSLClient>(server_.host, server_.port, cert_.get(),
+                                                            key_.get())
+                     : std::make_unique<httplib::SSLClient>(server_.host, server_.port);
+      if (!config_.ca_pem.empty()) {
+        ssl->set_ca_cert_store(MakeStore());  // the SSL context takes ownership
+      }
+      ssl->enable_server_certificate_verification(!config_.insecure_skip_tls_verify);
+      client = std::move(ssl);
+    } else {
+      client = std::make_unique<httplib::ClientImpl>(server_.host, server_.port);
+    }
+    client->set_connection_timeout(
+        static_cast<time_t>(absl::ToInt64Seconds(options_.connect_timeout)),
+        static_cast<time_t>(absl::ToInt64Microseconds(options_.connect_timeout) % 1'000'000));
+    client->set_read_timeout(
+        static_cast<time_t>(absl::ToInt64Seconds(read_timeout)),
+        static_cast<time_t>(absl::ToInt64Microseconds(read_timeout) % 1'000'000));
+    client->set_write_timeout(static_cast<time_t>(absl::ToInt64Seconds(options_.request_timeout)),
+                              0);
+    client->set_keep_alive(true);
+    return client;
+  }
+
+ private:
+  Transport(const KubeConfig& config, const KubeClientOptions& options)
+      : config_(config), options_(options) {}
+
+  X509_STORE* MakeStore() const {
+    std::unique_ptr<BIO, PemDeleter> bio(
+        BIO_new_mem_buf(config_.ca_pem.data(), static_cast<int>(config_.ca_pem.size())));
+    X509_STORE* store = X509_STORE_new();
+    int added = 0;
+    while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+      added += X509_STORE_add_cert(store, cert) == 1 ? 1 : 0;
+      X509_free(cert);
+    }
+    if (added == 0) {
+      X509_STORE_free(store);
+      return nullptr;
+    }
+    return store;
+  }
+
+  const KubeConfig config_;
+  const KubeClientOptions options_;
+  ParsedServer server_;
+  std::unique_ptr<X509, PemDeleter> cert_;
+  std::unique_ptr<EVP_PKEY, PemDeleter> key_;
+
+ public:
+  absl::Mutex mu;
+  std::unique_ptr<httplib::ClientImpl> shared ABSL_GUARDED_BY(mu);
+};
+
+absl::StatusOr<std::unique_ptr<KubeClient>> KubeClient::Create(const KubeConfig& config,
+                                                               KubeClientOptions options) {
+  std::unique_ptr<KubeClient> client(new KubeClient(config, options));
+  absl::StatusOr<std::unique_ptr<Transport>> transport = Transport::Create(config, options);
+  if (!transport.ok()) {
+    return transport.status();
+  }
+  client->transport_ = *std::move(transport);
+  return client;
+}
+
+KubeClient::KubeClient(KubeConfig config, KubeClientOptions options)
+    : config_(std::move(config)),
+      options_(options),
+      clock_(options.clock != nullptr ? *options.clock : common::SystemClock::Get()) {
+  absl::MutexLock lock(&bucket_mu_);
+  tokens_ = options_.burst;
+  refilled_at_ = clock_.Now();
+}
+
+KubeClient::~KubeClient() = default;
+
+void KubeClient::Throttle() {
+  if (options_.qps <= 0) {
+    return;
+  }
+  for (;;) {
+    absl::Duration wait;
+    {
+      absl::MutexLock lock(&bucket_mu_);
+      const absl::Time now = clock_.Now();
+      tokens_ = std::min<double>(
+          options_.burst, tokens_ + absl::ToDoubleSeconds(now - refilled_at_) * options_.qps);
+      refilled_at_ = now;
+      if (tokens_ >= 1) {
+        tokens_ -= 1;
+        return;
+      }
+      wait = absl::Seconds((1 - tokens_) / options_.qps);
+    }
+    absl::SleepFor(wait);
+  }
+}
+
+absl::StatusOr<std::string> KubeClient::BearerToken() {
+  absl::MutexLock lock(&credential_mu_);
+  if (config_.exec.has_value()) {
+    if (exec_token_.empty() || clock_.Now() >= exec_token_expires_) {
+      absl::StatusOr<std::pair<std::string, absl::Time>> cred = RunExecPlugin(*config_.exec);
+      if (!cred.ok()) {
+        return cred.status();
+      }
+      exec_token_ = cred->first;
+      // Renew a little early so that a request never carries an expiring token.
+      exec_token_expires_ = cred->second - absl::Seconds(10);
+    }
+    return exec_token_;
+  }
+  if (!config_.token_file.empty()) {
+    // Re-read a rotated token: at most once a second, and only when the file changed.
+    std::error_code ec;
+    const auto mtime = std::filesystem::last_write_time(config_.token_file, ec);
+    const absl::Time seen =
+        ec ? absl::InfinitePast() : absl::FromChrono(std::chrono::file_clock::to_sys(mtime));
+    if (file_token_.empty() || seen > file_token_read_at_) {
+      std::ifstream in(config_.token_file);
+      std::stringstream s;
+      s << in.rdbuf();
+      std::string token = s.str();
+      while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) {
+        token.pop_back();
+      }
+      if (token.empty()) {
+        return absl::UnauthenticatedError(
+            fmt::format("token file {} is missing or empty", config_.token_file));
+      }
+      file_token_ = token;
+      file_token_read_at_ = seen;
+    }
+    return file_token_;
+  }
+  return config_.token;
+}
+
+absl::StatusOr<Json> KubeClient::Request(const std::string& method, const std::string& path,
+                                         const std::string& body, const std::string& content_type,
+                                         bool idempotent) {
+  absl::Duration backoff = options_.initial_backoff;
+  absl::Status last;
+  for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
+    Throttle();
+    absl::StatusOr<std::string> token = BearerToken();
+    if (!token.ok()) {
+      return token.status();
+    }
+    httplib::Headers headers = {{"Accept", "application/json"},
+                                {"User-Agent", options_.user_agent}};
+    if (!token->empty()) {
+      headers.emplace("Authorization", "Bearer " + *token);
+    }
+    std::optional<httplib::Result> sent;
+    {
+      // One request at a time on the shared keep-alive connection; released before any sleep.
+      absl::MutexLock transport_lock(&transport_->mu);
+      if (transport_->shared == nullptr) {
+        transport_->shared = transport_->NewClient(options_.request_timeout);
+      }
+      httplib::ClientImpl& client = *transport_->shared;
+      sent.emplace(
+          method == "GET"     ? client.Get(path.c_str(), headers)
+          : method == "POST"  ? client.Post(path.c_str(), headers, body, content_type.c_str())
+          : method == "PUT"   ? client.Put(path.c_str(), headers, body, content_type.c_str())
+          : method == "PATCH" ? client.Patch(path.c_str(), headers, body, content_type.c_str())
+                              : client.Delete(path.c_str(), headers));
+      if (!*sent) {
+        transport_->shared.reset();  // a broken connection is not reused
+      }
+    }
+    const httplib::Result& result = *sent;
+    absl::Duration retry_after = backoff;
+    if (!result) {
+      last = TransportError(result.error(), config_, method, path);
+      const bool verification = result.error() == httplib::Error::SSLServerVerification ||
+                                result.error() == httplib::Error::SSLConnection;
+      if (verification || !idempotent) {
+        return last;
+      }
+    } else if (result->status >= 200 && result->status < 300) {
+      if (result->body.empty()) {
+        return Json::object();
+      }
+      Json parsed = Json::parse(result->body, nullptr, /*allow_exceptions=*/false);
+      if (parsed.is_discarded()) {
+        return absl::DataLossError(
+            fmt::format("{} {}: the API server answered with invalid JSON", method, path));
+      }
+      return parsed;
+    } else {
+      last = ApiError(method, path, result->status, result->body, config_);
+      if (result->status == 401 && config_.exec.has_value()) {
+        absl::MutexLock lock(&credential_mu_);
+        exec_token_.clear();  // the plugin's token may have been revoked early
+      }
+      const bool retryable = result->status == 429 ||
+                             (result->status >= 500 && result->status != 501 && idempotent) ||
+                             (result->status == 503);
+      if (!retryable) {
+        return last;
+      }
+      if (result->has_header("Retry-After")) {
+        retry_after =
+            absl::Seconds(std::max(0, std::atoi(result->get_header_value("Retry-After").c_str())));
+      }
+    }
+    if (attempt < options_.max_attempts) {
+      absl::SleepFor(std::min(retry_after, options_.max_backoff));
+      backoff = std::min(backoff * 2, options_.max_backoff);
+    }
+  }
+  return last;
+}
+
+absl::StatusOr<Json> KubeClient::Get(const std::string& path) {
+  return Request("GET", path, "", "", true);
+}
+
+absl::StatusOr<Json> KubeClient::Create(const std::string& collection_path, const Json& object) {
+  return Request("POST", collection_path, object.dump(), "application/json", false);
+}
+
+absl::StatusOr<Json> KubeClient::Replace(const std::string& path, const Json& object) {
+  return Request("PUT", path, object.dump(), "application/json", true);
+}
+
+absl::StatusOr<Json> KubeClient::Patch(const std::string& path, const Json& patch,
+                                       const std::string& content_type) {
+  return Request("PATCH", path, patch.dump(), content_type, true);
+}
+
+absl::StatusOr<Json> KubeClient::Apply(const std::string& path, const Json& object,
+                                       const std::string& field_manager, bool force) {
+  const std::string query =
+      fmt::format("{}fieldManager={}{}", path.find('?') == std::string::npos ? "?" : "&",
+                  field_manager, force ? "&force=true" : "");
+  return Request("PATCH", path + query, object.dump(), "application/apply-patch+yaml", true);
+}
+
+absl::StatusOr<Json> KubeClient::Delete(const std::string& path) {
+  return Request("DELETE", path, "", "", true);
+}
+
+absl::Status KubeClient::Watch(const std::string& path,
+                               const std::function<bool(const Json& event)>& on_event,
+                               absl::Duration timeout) {
+  Throttle();
+  absl::StatusOr<std::string> token = BearerToken();
+  if (!token.ok()) {
+    return token.status();
+  }
+  httplib::Headers headers = {{"Accept", "application/json"}, {"User-Agent", options_.user_agent}};
+  if (!token->empty()) {
+    headers.emplace("Authorization", "Bearer " + *token);
+  }
+  std::unique_ptr<httplib::ClientImpl> client = transport_->NewClient(timeout);
+  std::string pending;
+  std::string error_body;
+  int http_status = 0;
+  absl::Status stop_status;
+  bool stopped = false;
+  auto result = client->Get(
+      path.c_str(), headers,
+      [&](const httplib::Response& response) {
+        http_status = response.status;
+        return true;
+      },
+      [&](const char* data, size_t size) {
+        if (http_status != 200) {
+          error_body.append(data, size);
+          return true;
+        }
+        pending.append(data, size);
+        size_t nl;
+        while ((nl = pending.find('\n')) != std::string::npos) {
+          const std::string line = pending.substr(0, nl);
+          pending.erase(0, nl + 1);
+          if (line.empty()) {
+            continue;
+          }
+          Json event = Json::parse(line, nullptr, /*allow_exceptions=*/false);
+          if (!event.is_object()) {
+            stop_status = absl::DataLossError(
+                fmt::format("watch {}: a line of the stream is not a JSON event", path));
+            stopped = true;
+            return false;
+          }
+          if (event.contains("type") && event["type"] == "ERROR") {
+            const Json object = event.contains("object") && event["object"].is_object()
+                                    ? event["object"]
+                                    : Json::object();
+            const int code = object.contains("code") && object["code"].is_number_integer()
+                                 ? object["code"].get<int>()
+                                 : 500;
+            stop_status = ApiError("WATCH", path, code, object.dump(), config_);
+            stopped = true;
+            return false;
+          }
+          if (!on_event(event)) {
+            stopped = true;
+            return false;
+          }
+        }
+        return true;
+      });
+  if (stopped) {
+    return stop_status;
+  }
+  if (http_status != 0 && http_status != 200) {
+    return ApiError("WATCH", path, http_status, error_body, config_);
+  }
+  if (!result) {
+    if (result.error() == httplib::Error::Read) {
+      return absl::OkStatus();  // the read timeout ended the watch: re-watch from the last RV
+    }
+    return TransportError(result.error(), config_, "WATCH", path);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace aiops::k8s_sync

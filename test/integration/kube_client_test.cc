@@ -1,0 +1,384 @@
+// The REST client against the real control plane: every way to configure it (kubeconfig files,
+// inline data, contexts, in-cluster service account with a rotating token, exec plugin),
+// classified errors with actionable messages, CRDs installed from deploy/, server-side apply,
+// the status subresource and watches.
+#include "k8s_sync/kube_client.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <absl/strings/escaping.h>
+#include <absl/time/clock.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "k8s_sync/kube_config.h"
+#include "k8s_sync/yaml_json.h"
+#include "support/control_plane_environment.h"
+#include "support/subprocess.h"
+#include "support/test_dir.h"
+#include <unistd.h>
+
+namespace aiops::k8s_sync {
+namespace {
+
+using ::testing::HasSubstr;
+using Json = nlohmann::json;
+namespace fs = std::filesystem;
+
+const testing::ControlPlaneInfo& Cp() { return testing::ControlPlaneEnvironment::Get().Info(); }
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::unique_ptr<KubeClient> MustClient(const KubeConfig& config) {
+  auto client = KubeClient::Create(config);
+  EXPECT_TRUE(client.ok()) << client.status();
+  return client.ok() ? *std::move(client) : nullptr;
+}
+
+KubeConfig TokenConfig(const std::string& token) {
+  KubeConfig config;
+  config.server = Cp().server;
+  config.ca_pem = ReadAll(Cp().ca_file);
+  config.token = token;
+  config.user = "test";
+  return config;
+}
+
+template <typename F>
+bool Eventually(F condition, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    if (condition()) {
+      return true;
+    }
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  return condition();
+}
+
+TEST(KubeClientTest, LoadsTheKubeconfigAndItsContexts) {
+  for (const char* context : {"", "aiops-cert"}) {
+    auto config = LoadKubeConfig({Cp().kubeconfig}, context);
+    ASSERT_TRUE(config.ok()) << config.status();
+    auto client = MustClient(*config);
+    auto version = client->Get("/version");
+    ASSERT_TRUE(version.ok()) << version.status();
+    EXPECT_THAT(version->value("gitVersion", ""), ::testing::StartsWith("v1."));
+    auto review = client->Create(
+        "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+        Json{{"apiVersion", "authentication.k8s.io/v1"}, {"kind", "SelfSubjectReview"}});
+    ASSERT_TRUE(review.ok()) << review.status();
+    EXPECT_EQ(std::string(context).empty() ? "aiops-test" : "aiops-admin",
+              (*review)["status"]["userInfo"]["username"]);
+  }
+}
+
+TEST(KubeClientTest, InlineCertificateDataAndTheKubeconfigListWork) {
+  const std::string dir = testing::FreshTestDir("inline-kubeconfig");
+  const std::string inline_config = fmt::format(
+      R"(apiVersion: v1
+kind: Config
+clusters:
+- name: c
+  cluster:
+    server: {}
+    certificate-authority-data: {}
+users:
+- name: u
+  user:
+    client-certificate-data: {}
+    client-key-data: {}
+contexts:
+- name: ctx
+  context: {{cluster: c, user: u, namespace: kube-system}}
+current-context: ctx
+)",
+      Cp().server, absl::Base64Escape(ReadAll(Cp().ca_file)),
+      absl::Base64Escape(ReadAll(Cp().client_cert_file)),
+      absl::Base64Escape(ReadAll(Cp().client_key_file)));
+  std::ofstream(dir + "/inline.yaml") << inline_config;
+  // The first file of the list wins: its current context is the inline one.
+  auto config = LoadKubeConfig({dir + "/missing.yaml", dir + "/inline.yaml", Cp().kubeconfig});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ("ctx", config->context);
+  EXPECT_EQ("kube-system", config->namespace_name);
+  auto client = MustClient(*config);
+  auto pods = client->Get("/api/v1/namespaces/kube-system/pods");
+  EXPECT_TRUE(pods.ok()) << pods.status();
+  fs::remove_all(dir);
+}
+
+TEST(KubeClientTest, ConfigurationMistakesAreNamed) {
+  EXPECT_THAT(std::string(ParseKubeConfig("clusters: [", "/").status().message()),
+              HasSubstr("invalid YAML at line"));
+  EXPECT_THAT(std::string(LoadKubeConfig({Cp().kubeconfig}, "nope").status().message()),
+              HasSubstr("no context named 'nope'"));
+  KubeConfig bad = TokenConfig("x");
+  bad.ca_pem = "not a certificate";
+  EXPECT_THAT(std::string(KubeClient::Create(bad).status().message()),
+              HasSubstr("certificate authority data is not valid PEM"));
+  bad = TokenConfig("x");
+  bad.server = "ftp://example";
+  EXPECT_EQ(absl::StatusCode::kInvalidArgument, KubeClient::Create(bad).status().code());
+}
+
+TEST(KubeClientTest, WrongCredentialsAndWrongCaGiveActionableErrors) {
+  auto wrong_token = MustClient(TokenConfig("not-a-token"));
+  auto r = wrong_token->Get("/api/v1/namespaces");
+  EXPECT_TRUE(IsKubeUnauthorized(r.status())) << r.status();
+  EXPECT_EQ(absl::StatusCode::kUnauthenticated, r.status().code());
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("rejected the credentials"));
+
+  auto viewer = MustClient(TokenConfig(Cp().viewer_token));
+  r = viewer->Get("/api/v1/namespaces/kube-system/secrets");
+  EXPECT_TRUE(IsKubeForbidden(r.status())) << r.status();
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("aiops-viewer"));
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("Role/ClusterRole"));
+
+  // A CA that did not sign the API server's certificate.
+  const std::string dir = testing::FreshTestDir("other-ca");
+  auto made =
+      testing::RunProcess({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                           "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", dir + "/k.pem",
+                           "-out", dir + "/ca.pem", "-days", "1", "-subj", "/CN=someone-else"});
+  ASSERT_TRUE(made.ok() && made->exit_code == 0);
+  KubeConfig other = TokenConfig(Cp().token);
+  other.ca_pem = ReadAll(dir + "/ca.pem");
+  auto untrusted = MustClient(other);
+  r = untrusted->Get("/version");
+  EXPECT_EQ(absl::StatusCode::kUnavailable, r.status().code());
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("is not trusted"));
+  fs::remove_all(dir);
+
+  KubeConfig down = TokenConfig(Cp().token);
+  down.server = "https://127.0.0.1:1";
+  KubeClientOptions fast;
+  fast.max_attempts = 2;
+  fast.initial_backoff = absl::Milliseconds(10);
+  auto unreachable = KubeClient::Create(down, fast);
+  ASSERT_TRUE(unreachable.ok());
+  r = (*unreachable)->Get("/version");
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("cannot connect"));
+}
+
+TEST(KubeClientTest, InstallsTheCrdsAndAppliesCustomResourcesWithStatus) {
+  auto client = MustClient(TokenConfig(Cp().token));
+  for (const auto& entry :
+       fs::directory_iterator(std::string(AIOPS_SOURCE_DIR) + "/deploy/crd/bases")) {
+    auto crd = YamlToJson(ReadAll(entry.path().string()));
+    ASSERT_TRUE(crd.ok()) << entry.path() << ": " << crd.status();
+    const std::string name = (*crd)["metadata"]["name"];
+    auto applied = client->Apply("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/" + name,
+                                 *crd, "chatcli-aiops");
+    ASSERT_TRUE(applied.ok()) << applied.status();
+    ASSERT_TRUE(Eventually(
+        [&] {
+          auto got = client->Get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/" + name);
+          if (!got.ok()) {
+            return false;
+          }
+          for (const Json& c : (*got)["status"].value("conditions", Json::array())) {
+            if (c.value("type", "") == "Established" && c.value("status", "") == "True") {
+              return true;
+            }
+          }
+          return false;
+        },
+        absl::Seconds(30)))
+        << name;
+  }
+  ASSERT_TRUE(
+      client
+          ->Create("/api/v1/namespaces",
+                   {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "shop"}}}})
+          .ok());
+  const std::string path = "/apis/platform.chatcli.io/v1alpha1/namespaces/shop/issues/api-oom-1";
+  const Json issue = {
+      {"apiVersion", "platform.chatcli.io/v1alpha1"},
+      {"kind", "Issue"},
+      {"metadata",
+       {{"name", "api-oom-1"}, {"labels", {{"platform.chatcli.io/signal", "oom_kill"}}}}},
+      {"spec",
+       {{"severity", "critical"},
+        {"source", "detector"},
+        {"signalType", "oom_kill"},
+        {"description", "OOM on api"},
+        {"riskScore", 80},
+        {"resource", {{"kind", "Deployment"}, {"name", "api"}, {"namespace", "shop"}}}}}};
+  // Bring the resource into existence with the API server briefly not serving it yet.
+  ASSERT_TRUE(Eventually([&] { return client->Apply(path, issue, "chatcli-aiops").ok(); },
+                         absl::Seconds(20)));
+  auto status = client->Apply(
+      path + "/status",
+      {{"apiVersion", "platform.chatcli.io/v1alpha1"},
+       {"kind", "Issue"},
+       {"metadata", {{"name", "api-oom-1"}}},
+       {"status",
+        {{"state", "Analyzing"}, {"remediationAttempts", 0}, {"maxRemediationAttempts", 3}}}},
+      "chatcli-aiops");
+  ASSERT_TRUE(status.ok()) << status.status();
+  auto got = client->Get(path);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ("Analyzing", (*got)["status"]["state"]);
+  EXPECT_EQ(80, (*got)["spec"]["riskScore"]);
+
+  // The schema refuses what the seed's enums do not allow.
+  Json bad = issue;
+  bad["metadata"]["name"] = "bad";
+  bad["spec"]["severity"] = "catastrophic";
+  auto refused = client->Apply("/apis/platform.chatcli.io/v1alpha1/namespaces/shop/issues/bad", bad,
+                               "chatcli-aiops");
+  EXPECT_EQ(absl::StatusCode::kInvalidArgument, refused.status().code()) << refused.status();
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("catastrophic"));
+
+  // kubectl shows the printer columns.
+  auto table = testing::ControlPlaneEnvironment::Get().Kubectl({"get", "iss", "-n", "shop"});
+  ASSERT_TRUE(table.ok());
+  EXPECT_THAT(table->out, HasSubstr("SEVERITY"));
+  EXPECT_THAT(table->out, HasSubstr("STATE"));
+  EXPECT_THAT(table->out, HasSubstr("RISK"));
+  EXPECT_THAT(table->out, ::testing::ContainsRegex("api-oom-1 +critical +Analyzing +80"));
+}
+
+TEST(KubeClientTest, ErrorsAreClassified) {
+  auto client = MustClient(TokenConfig(Cp().token));
+  auto missing = client->Get("/api/v1/namespaces/default/configmaps/none");
+  EXPECT_TRUE(IsKubeNotFound(missing.status())) << missing.status();
+  const Json cm = {{"apiVersion", "v1"},
+                   {"kind", "ConfigMap"},
+                   {"metadata", {{"name", "classified"}}},
+                   {"data", {{"k", "1"}}}};
+  auto created = client->Create("/api/v1/namespaces/default/configmaps", cm);
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_TRUE(
+      IsKubeAlreadyExists(client->Create("/api/v1/namespaces/default/configmaps", cm).status()));
+  Json stale = *created;
+  stale["data"]["k"] = "2";
+  ASSERT_TRUE(client->Replace("/api/v1/namespaces/default/configmaps/classified", stale).ok());
+  stale["data"]["k"] = "3";  // still carries the first resourceVersion
+  auto conflict = client->Replace("/api/v1/namespaces/default/configmaps/classified", stale);
+  EXPECT_TRUE(IsKubeConflict(conflict.status())) << conflict.status();
+  EXPECT_EQ(absl::StatusCode::kAborted, conflict.status().code());
+  auto patched = client->Patch("/api/v1/namespaces/default/configmaps/classified",
+                               {{"data", {{"k", "4"}}}}, "application/merge-patch+json");
+  ASSERT_TRUE(patched.ok());
+  EXPECT_EQ("4", (*patched)["data"]["k"]);
+  EXPECT_TRUE(client->Delete("/api/v1/namespaces/default/configmaps/classified").ok());
+}
+
+TEST(KubeClientTest, WatchesFromAResourceVersion) {
+  auto client = MustClient(TokenConfig(Cp().token));
+  auto list = client->Get("/api/v1/namespaces/default/configmaps");
+  ASSERT_TRUE(list.ok());
+  const std::string rv = (*list)["metadata"]["resourceVersion"];
+  for (const char* name : {"w1", "w2"}) {
+    ASSERT_TRUE(
+        client
+            ->Create("/api/v1/namespaces/default/configmaps",
+                     {{"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"metadata", {{"name", name}}}})
+            .ok());
+  }
+  std::vector<std::string> seen;
+  const absl::Status watched = client->Watch(
+      "/api/v1/namespaces/default/configmaps?watch=1&allowWatchBookmarks=true&resourceVersion=" +
+          rv,
+      [&](const Json& event) {
+        if (event.value("type", "") == "ADDED") {
+          seen.push_back(event["object"]["metadata"]["name"]);
+        }
+        return seen.size() < 2;
+      },
+      absl::Seconds(20));
+  EXPECT_TRUE(watched.ok()) << watched;
+  EXPECT_THAT(seen, ::testing::ElementsAre("w1", "w2"));
+}
+
+std::string TokenFor(KubeClient& admin, const std::string& sa) {
+  admin
+      .Create("/api/v1/namespaces/default/serviceaccounts",
+              {{"apiVersion", "v1"}, {"kind", "ServiceAccount"}, {"metadata", {{"name", sa}}}})
+      .IgnoreError();  // why: it may exist from an earlier call
+  auto token = admin.Create("/api/v1/namespaces/default/serviceaccounts/" + sa + "/token",
+                            {{"apiVersion", "authentication.k8s.io/v1"},
+                             {"kind", "TokenRequest"},
+                             {"spec", {{"expirationSeconds", 3600}}}});
+  EXPECT_TRUE(token.ok()) << token.status();
+  return token.ok() ? (*token)["status"].value("token", "") : "";
+}
+
+std::string WhoAmI(KubeClient& client) {
+  auto review =
+      client.Create("/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                    {{"apiVersion", "authentication.k8s.io/v1"}, {"kind", "SelfSubjectReview"}});
+  return review.ok() ? (*review)["status"]["userInfo"].value("username", "")
+                     : std::string(review.status().message());
+}
+
+TEST(KubeClientTest, InClusterConfigReReadsARotatedToken) {
+  auto admin = MustClient(TokenConfig(Cp().token));
+  const std::string dir = testing::FreshTestDir("in-cluster");
+  InClusterPaths paths{dir + "/token", dir + "/ca.crt", dir + "/namespace"};
+  std::ofstream(paths.token) << TokenFor(*admin, "operator-a");
+  std::ofstream(paths.ca) << ReadAll(Cp().ca_file);
+  std::ofstream(paths.namespace_file) << "aiops-system\n";
+  setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1", 1);  // NOLINT(concurrency-mt-unsafe)
+  setenv("KUBERNETES_SERVICE_PORT", std::to_string(Cp().port).c_str(), 1);  // NOLINT
+  auto config = InClusterConfig(paths);
+  unsetenv("KUBERNETES_SERVICE_HOST");  // NOLINT(concurrency-mt-unsafe)
+  unsetenv("KUBERNETES_SERVICE_PORT");  // NOLINT(concurrency-mt-unsafe)
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ("aiops-system", config->namespace_name);
+  auto client = MustClient(*config);
+  EXPECT_EQ("system:serviceaccount:default:operator-a", WhoAmI(*client));
+  // The kubelet rotates the projected token file: the next request carries the new token.
+  std::ofstream(paths.token, std::ios::trunc) << TokenFor(*admin, "operator-b");
+  fs::last_write_time(paths.token, fs::file_time_type::clock::now() + std::chrono::seconds(5));
+  EXPECT_EQ("system:serviceaccount:default:operator-b", WhoAmI(*client));
+  EXPECT_EQ(absl::StatusCode::kFailedPrecondition, InClusterConfig(paths).status().code());
+  fs::remove_all(dir);
+}
+
+TEST(KubeClientTest, ExecPluginSuppliesTheToken) {
+  const std::string dir = testing::FreshTestDir("exec-plugin");
+  std::ofstream(dir + "/plugin.sh") << "#!/bin/sh\n"
+                                       "echo '{\"apiVersion\":\"client.authentication.k8s.io/v1\","
+                                       "\"kind\":\"ExecCredential\",\"status\":{\"token\":\""
+                                    << Cp().token << "\"}}'\n";
+  fs::permissions(dir + "/plugin.sh", fs::perms::owner_all);
+  std::ofstream(dir + "/broken.sh") << "#!/bin/sh\necho nonsense\n";
+  fs::permissions(dir + "/broken.sh", fs::perms::owner_all);
+  const std::string kubeconfig = fmt::format(R"(apiVersion: v1
+kind: Config
+clusters: [{{name: c, cluster: {{server: "{}", certificate-authority: "{}"}}}}]
+users:
+- name: plugin
+  user: {{exec: {{apiVersion: client.authentication.k8s.io/v1, command: ./plugin.sh}}}}
+- name: broken
+  user: {{exec: {{apiVersion: client.authentication.k8s.io/v1, command: ./broken.sh}}}}
+contexts:
+- {{name: good, context: {{cluster: c, user: plugin}}}}
+- {{name: bad, context: {{cluster: c, user: broken}}}}
+current-context: good
+)",
+                                             Cp().server, Cp().ca_file);
+  std::ofstream(dir + "/config") << kubeconfig;
+  auto good = LoadKubeConfig({dir + "/config"});
+  ASSERT_TRUE(good.ok()) << good.status();
+  EXPECT_EQ("aiops-test", WhoAmI(*MustClient(*good)));
+  auto bad = LoadKubeConfig({dir + "/config"}, "bad");
+  ASSERT_TRUE(bad.ok());
+  auto r = MustClient(*bad)->Get("/version");
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("did not print an ExecCredential"));
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace aiops::k8s_sync
