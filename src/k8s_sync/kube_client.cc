@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <optional>
 #include <sstream>
 
@@ -350,6 +352,11 @@ class KubeClient::Transport {
 
 absl::StatusOr<std::unique_ptr<KubeClient>> KubeClient::Create(const KubeConfig& config,
                                                                KubeClientOptions options) {
+  // OpenSSL writes to sockets without MSG_NOSIGNAL: a peer that closed a connection (an API
+  // server restarting, a watch it ended) would kill the process with SIGPIPE. As gRPC does,
+  // ignore it once for the process; the write then fails with EPIPE and is handled as an error.
+  static std::once_flag ignore_sigpipe;
+  std::call_once(ignore_sigpipe, [] { std::signal(SIGPIPE, SIG_IGN); });
   std::unique_ptr<KubeClient> client(new KubeClient(config, options));
   absl::StatusOr<std::unique_ptr<Transport>> transport = Transport::Create(config, options);
   if (!transport.ok()) {
@@ -539,9 +546,22 @@ absl::StatusOr<Json> KubeClient::Delete(const std::string& path) {
   return Request("DELETE", path, "", "", true);
 }
 
+void WatchHandle::Cancel() {
+  absl::MutexLock lock(&mu_);
+  cancelled_ = true;
+  if (client_ != nullptr) {
+    static_cast<httplib::ClientImpl*>(client_)->stop();
+  }
+}
+
+bool WatchHandle::cancelled() const {
+  absl::MutexLock lock(&mu_);
+  return cancelled_;
+}
+
 absl::Status KubeClient::Watch(const std::string& path,
                                const std::function<bool(const Json& event)>& on_event,
-                               absl::Duration timeout) {
+                               absl::Duration timeout, WatchHandle* handle) {
   Throttle();
   absl::StatusOr<std::string> token = BearerToken();
   if (!token.ok()) {
@@ -552,6 +572,22 @@ absl::Status KubeClient::Watch(const std::string& path,
     headers.emplace("Authorization", "Bearer " + *token);
   }
   std::unique_ptr<httplib::ClientImpl> client = transport_->NewClient(timeout);
+  if (handle != nullptr) {
+    absl::MutexLock lock(&handle->mu_);
+    if (handle->cancelled_) {
+      return absl::CancelledError("watch cancelled");
+    }
+    handle->client_ = client.get();
+  }
+  struct Unregister {
+    WatchHandle* handle;
+    ~Unregister() {
+      if (handle != nullptr) {
+        absl::MutexLock lock(&handle->mu_);
+        handle->client_ = nullptr;
+      }
+    }
+  } unregister{handle};
   std::string pending;
   std::string error_body;
   int http_status = 0;
@@ -603,6 +639,9 @@ absl::Status KubeClient::Watch(const std::string& path,
       });
   if (stopped) {
     return stop_status;
+  }
+  if (handle != nullptr && handle->cancelled()) {
+    return absl::CancelledError("watch cancelled");
   }
   if (http_status != 0 && http_status != 200) {
     return ApiError("WATCH", path, http_status, error_body, config_);

@@ -46,6 +46,20 @@ bool IsKubeGone(const absl::Status& s);           // 410: the resourceVersion is
 bool IsKubeForbidden(const absl::Status& s);
 bool IsKubeUnauthorized(const absl::Status& s);
 
+// Lets another thread end a running watch at once (its connection is shut down); the watch then
+// returns kCancelled. Thread-safe.
+class WatchHandle {
+ public:
+  void Cancel();
+  bool cancelled() const;
+
+ private:
+  friend class KubeClient;
+  mutable absl::Mutex mu_;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  void* client_ ABSL_GUARDED_BY(mu_) = nullptr;  // the running watch's httplib client
+};
+
 class KubeClient {
  public:
   // kInvalidArgument for an unusable configuration (bad PEM data, non-https server without
@@ -79,7 +93,7 @@ class KubeClient {
   // event carrying a 410 Status and an HTTP 410 are IsGone errors.
   absl::Status Watch(const std::string& path,
                      const std::function<bool(const nlohmann::json& event)>& on_event,
-                     absl::Duration timeout);
+                     absl::Duration timeout, WatchHandle* handle = nullptr);
 
   const KubeConfig& config() const { return config_; }
 
