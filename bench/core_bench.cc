@@ -462,7 +462,8 @@ BENCHMARK(BM_StormDecideLatency)->Iterations(1)->Unit(benchmark::kMillisecond);
 // ---------------------------------------------------------------------------------------------
 // 3. Bytes of state per incident: the storm runs untimed; the timed part is EncodeSnapshot (what
 // a snapshot costs), and the counters divide its size by the open (non-terminal) issues and by
-// all issues. dedup_bytes and issue_bytes split the snapshot between its two largest parts.
+// all issues. dedup_bytes and issue_bytes split the snapshot between its two largest parts;
+// dedup_expired counts the dedup entries whose TTL had passed at the end of the storm.
 
 void BM_StormStateBytes(  // NOLINT(readability-identifier-naming): benchmark convention
     benchmark::State& state) {
@@ -481,8 +482,10 @@ void BM_StormStateBytes(  // NOLINT(readability-identifier-naming): benchmark co
     benchmark::DoNotOptimize(snapshot.data());
   }
   size_t dedup_bytes = 0;
+  size_t dedup_expired = 0;
   for (const auto& [key, entry] : s.dedup) {
     dedup_bytes += entry.ByteSizeLong();
+    dedup_expired += entry.expires_at_ms() <= s.last_time_ms ? 1U : 0U;
   }
   size_t issue_bytes = 0;
   size_t anomaly_names = 0;
@@ -501,6 +504,7 @@ void BM_StormStateBytes(  // NOLINT(readability-identifier-naming): benchmark co
   state.counters["bytes_per_open_issue"] = open > 0 ? bytes / open : 0;
   state.counters["bytes_per_issue"] = issues > 0 ? bytes / issues : 0;
   state.counters["dedup_entries"] = static_cast<double>(s.dedup.size());
+  state.counters["dedup_expired"] = static_cast<double>(dedup_expired);
   state.counters["dedup_bytes"] = static_cast<double>(dedup_bytes);
   state.counters["issue_bytes"] = static_cast<double>(issue_bytes);
   state.counters["anomalies_per_issue"] =
@@ -669,6 +673,7 @@ void BM_ReplayFromLog(  // NOLINT(readability-identifier-naming): benchmark conv
   const auto events = static_cast<double>(fixture.events());
   state.SetItemsProcessed(static_cast<int64_t>(fixture.events()) * state.iterations());
   state.counters["events"] = events;
+  state.counters["inputs"] = static_cast<double>(fixture.inputs());
   state.counters["events_per_s"] = benchmark::Counter(
       events * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
   state.counters["replay_s"] = Avg(total_s);

@@ -49,6 +49,7 @@ void ApplyPayload(PipelineState& state, const v1::Event& event) {
       entry.set_alert_sequence(a.alert_sequence());
       entry.set_expires_at_ms(a.detected_at_ms() + state.config.dedup_ttl_ms());
       entry.clear_issue_name();
+      state.dedup_expiry.emplace(entry.expires_at_ms(), a.dedup_key());
       break;
     }
     case v1::Event::kIssueOpened: {
@@ -360,6 +361,17 @@ bool PipelineState::operator==(const PipelineState& other) const {
 
 void Apply(PipelineState& state, const v1::Event& event) {
   ApplyPayload(state, event);
+  // An expired dedup entry decides nothing (detection compares expiry with the event's time),
+  // so it is dropped as time passes: the state stays bounded by the TTL, not by history.
+  const int64_t t = event.logical_time_ms();
+  while (!state.dedup_expiry.empty() && state.dedup_expiry.begin()->first <= t) {
+    auto due = state.dedup_expiry.begin();
+    auto entry = state.dedup.find(due->second);
+    if (entry != state.dedup.end() && entry->second.expires_at_ms() <= t) {
+      state.dedup.erase(entry);
+    }
+    state.dedup_expiry.erase(due);
+  }
   state.last_sequence = std::max(state.last_sequence, event.sequence());
   state.last_time_ms = std::max(state.last_time_ms, event.logical_time_ms());
 }
@@ -408,6 +420,7 @@ absl::StatusOr<PipelineState> DecodeSnapshot(std::string_view bytes) {
   state.config = snapshot.config();
   for (const v1::DedupEntry& e : snapshot.dedup()) {
     state.dedup[e.key()] = e;
+    state.dedup_expiry.emplace(e.expires_at_ms(), e.key());
   }
   for (const v1::IssueState& i : snapshot.issues()) {
     state.issues[i.name()] = i;
@@ -435,12 +448,12 @@ std::string StateDigest(const PipelineState& state) {
 }
 
 const v1::IssueState* FindIssue(const PipelineState& state, std::string_view name) {
-  auto it = state.issues.find(std::string(name));
+  auto it = state.issues.find(name);
   return it == state.issues.end() ? nullptr : &it->second;
 }
 
 const v1::PlanState* FindPlan(const PipelineState& state, std::string_view name) {
-  auto it = state.plans.find(std::string(name));
+  auto it = state.plans.find(name);
   return it == state.plans.end() ? nullptr : &it->second;
 }
 

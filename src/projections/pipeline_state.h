@@ -22,7 +22,7 @@ namespace aiops::projections {
 
 // Bump on ANY change to the fold logic or the state's shape: snapshots of another version are
 // discarded and the state is rebuilt from the log.
-inline constexpr uint32_t kPipelineStateVersion = 1;
+inline constexpr uint32_t kPipelineStateVersion = 2;
 
 inline constexpr char kDetected[] = "Detected";
 inline constexpr char kAnalyzing[] = "Analyzing";
@@ -47,13 +47,17 @@ struct PipelineState {
   uint64_t last_sequence = 0;
   int64_t last_time_ms = 0;
   v1::PipelineConfig config;  // DefaultPipelineConfig() until a ConfigChanged event
-  std::map<std::string, v1::DedupEntry> dedup;         // by dedup key
-  std::map<std::string, v1::IssueState> issues;        // by issue name
-  std::map<std::string, std::string> open_issue;       // resource key -> non-terminal issue
-  std::map<std::string, v1::PlanState> plans;          // by plan name
-  std::map<std::string, v1::RunbookState> runbooks;    // by "namespace/name"
-  std::map<std::string, v1::ResourceHistory> history;  // by resource key
-  std::map<std::string, int64_t> cooldown_until_ms;    // by resource key
+  // Ordered maps with transparent comparators (lookups by string_view allocate nothing).
+  std::map<std::string, v1::DedupEntry, std::less<>> dedup;         // by dedup key
+  std::map<std::string, v1::IssueState, std::less<>> issues;        // by issue name
+  std::map<std::string, std::string, std::less<>> open_issue;       // resource key -> open issue
+  std::map<std::string, v1::PlanState, std::less<>> plans;          // by plan name
+  std::map<std::string, v1::RunbookState, std::less<>> runbooks;    // by "namespace/name"
+  std::map<std::string, v1::ResourceHistory, std::less<>> history;  // by resource key
+  std::map<std::string, int64_t, std::less<>> cooldown_until_ms;    // by resource key
+  // Dedup entries by expiry, to drop them once expired (derived from `dedup`, not persisted;
+  // an entry whose key was refreshed is skipped when its old expiry comes up).
+  std::multimap<int64_t, std::string> dedup_expiry;
 
   PipelineState();
   // Equal states have equal snapshots (protobuf messages compare by their encoding here).

@@ -14,28 +14,27 @@ std::vector<v1::Event> ProcessInput(projections::PipelineState& state, v1::Event
   input.set_causation_sequence(0);
   projections::Apply(state, input);
   std::vector<v1::Event> batch;
-  batch.push_back(input);
+  batch.push_back(std::move(input));
   size_t frontier_begin = 0;
   size_t frontier_end = 1;
   uint64_t next_sequence = sequence + 1;
   for (int generation = 1; frontier_begin < frontier_end; ++generation) {
     for (size_t i = frontier_begin; i < frontier_end; ++i) {
       const v1::PipelineConfig& cfg = config != nullptr ? *config : state.config;
-      // Copy: `batch` grows below, which may move the element being decided on.
-      const v1::Event cause = batch[i];
-      std::vector<v1::Event> derived = Decide(cfg, state, cause);
+      // Decide reads batch[i] and returns before `batch` grows below.
+      std::vector<v1::Event> derived = Decide(cfg, state, batch[i]);
       if (derived.empty()) {
         continue;
       }
       AIOPS_CHECK_MSG(generation <= limits.max_generations,
                       fmt::format("input {} ({}) derives events {} generations deep: a feedback "
                                   "loop in the deciders",
-                                  sequence, input.payload_case(), generation)
+                                  sequence, batch[0].payload_case(), generation)
                           .c_str());
       for (v1::Event& e : derived) {
         e.set_sequence(next_sequence++);
         e.set_causation_sequence(sequence);
-        e.set_logical_time_ms(input.logical_time_ms());
+        e.set_logical_time_ms(batch[0].logical_time_ms());
         e.set_cluster_id(cfg.cluster_id());
         projections::Apply(state, e);
         batch.push_back(std::move(e));
