@@ -381,7 +381,18 @@ std::string EncodeSnapshot(const PipelineState& state) {
   snapshot.set_last_sequence(state.last_sequence);
   snapshot.set_last_time_ms(state.last_time_ms);
   *snapshot.mutable_config() = state.config;
-  CopyValues(state.dedup, snapshot.mutable_dedup());
+  {
+    std::vector<const v1::DedupEntry*> sorted;
+    sorted.reserve(state.dedup.size());
+    for (const auto& [key, entry] : state.dedup) {  // purity-ok: sorted before use
+      sorted.push_back(&entry);
+    }
+    std::sort(sorted.begin(), sorted.end(),
+              [](const v1::DedupEntry* a, const v1::DedupEntry* b) { return a->key() < b->key(); });
+    for (const v1::DedupEntry* entry : sorted) {
+      *snapshot.add_dedup() = *entry;
+    }
+  }
   CopyValues(state.issues, snapshot.mutable_issues());
   CopyValues(state.plans, snapshot.mutable_plans());
   CopyValues(state.runbooks, snapshot.mutable_runbooks());

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include <absl/container/flat_hash_map.h>  // purity-ok: see `dedup`
 #include <absl/status/status.h>
 #include <absl/status/statusor.h>
 
@@ -48,10 +49,12 @@ struct PipelineState {
   int64_t last_time_ms = 0;
   v1::PipelineConfig config;  // DefaultPipelineConfig() until a ConfigChanged event
   // Ordered maps with transparent comparators (lookups by string_view allocate nothing).
-  std::map<std::string, v1::DedupEntry, std::less<>> dedup;         // by dedup key
-  std::map<std::string, v1::IssueState, std::less<>> issues;        // by issue name
-  std::map<std::string, std::string, std::less<>> open_issue;       // resource key -> open issue
-  std::map<std::string, v1::PlanState, std::less<>> plans;          // by plan name
+  // By dedup key. Hashed because detection looks it up for every alert; it is never iterated in
+  // a decision, and EncodeSnapshot sorts it, so its order never shows.
+  absl::flat_hash_map<std::string, v1::DedupEntry> dedup;      // purity-ok: never iterated unsorted
+  std::map<std::string, v1::IssueState, std::less<>> issues;   // by issue name
+  std::map<std::string, std::string, std::less<>> open_issue;  // resource key -> open issue
+  std::map<std::string, v1::PlanState, std::less<>> plans;     // by plan name
   std::map<std::string, v1::RunbookState, std::less<>> runbooks;    // by "namespace/name"
   std::map<std::string, v1::ResourceHistory, std::less<>> history;  // by resource key
   std::map<std::string, int64_t, std::less<>> cooldown_until_ms;    // by resource key
