@@ -1,0 +1,463 @@
+#include "k8s_sync/mirror.h"
+
+#include <absl/time/time.h>
+#include <fmt/format.h>
+
+#include "common/fmt_absl.h"
+#include "common/sha256.h"
+#include "common/status_macros.h"
+#include "projections/naming.h"
+
+namespace aiops::k8s_sync {
+namespace {
+
+using Json = nlohmann::json;
+namespace p = projections;
+
+constexpr char kApiVersion[] = "platform.chatcli.io/v1alpha1";
+
+std::string Path(const std::string& ns, const char* plural, const std::string& name) {
+  return fmt::format("/apis/platform.chatcli.io/v1alpha1/namespaces/{}/{}/{}", ns, plural, name);
+}
+
+std::string Rfc3339(int64_t ms) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixMillis(ms), absl::UTCTimeZone());
+}
+
+Json Resource(const v1::ResourceRef& r) {
+  return {{"kind", r.kind()}, {"name", r.name()}, {"namespace", r.namespace_()}};
+}
+
+Json Params(const google::protobuf::RepeatedPtrField<v1::Param>& params) {
+  Json out = Json::object();
+  for (const v1::Param& p : params) {
+    out[p.key()] = p.value();
+  }
+  return out;
+}
+
+Json Object(const char* kind, const std::string& name, const std::string& ns, Json labels) {
+  return {{"apiVersion", kApiVersion},
+          {"kind", kind},
+          {"metadata", {{"name", name}, {"namespace", ns}, {"labels", std::move(labels)}}}};
+}
+
+Json IssueLabels(const v1::IssueState& issue) {
+  return {{kLabelIncident, LabelValue(issue.incident_id())},
+          {kLabelSignal, LabelValue(issue.signal_type())},
+          {kLabelSeverity, LabelValue(issue.severity())},
+          {kLabelIssue, LabelValue(issue.name())}};
+}
+
+}  // namespace
+
+std::string LabelValue(const std::string& raw) {
+  std::string out;
+  for (const char c : raw) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-';
+    out.push_back(ok ? c : '-');
+  }
+  auto alnum = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+  };
+  const bool changed = out != raw;
+  if (out.size() > 63 || changed) {
+    const std::string suffix = common::Sha256Hex(raw).substr(0, 8);
+    if (out.size() > 63 - 9) {
+      out.resize(63 - 9);
+    }
+    while (!out.empty() && !alnum(out.back())) {
+      out.pop_back();
+    }
+    out = out.empty() ? suffix : out + "-" + suffix;
+  }
+  while (!out.empty() && !alnum(out.front())) {
+    out.erase(0, 1);
+  }
+  while (!out.empty() && !alnum(out.back())) {
+    out.pop_back();
+  }
+  return out;
+}
+
+Mirror::Mirror(eventlog::EventLog& log, KubeClient& client, Options options)
+    : log_(log),
+      client_(client),
+      options_(std::move(options)),
+      clock_(options_.clock != nullptr ? *options_.clock : common::SystemClock::Get()) {}
+
+void Mirror::Fold(const v1::Event& e, Dirty& dirty) {
+  p::Apply(state_, e);
+  ++stats_.events;
+  auto issue_of_plan = [&](const std::string& plan) {
+    dirty.plans.insert(plan);
+    if (const v1::PlanState* ps = p::FindPlan(state_, plan)) {
+      dirty.issues.insert(ps->issue_name());
+    }
+  };
+  switch (e.payload_case()) {
+    case v1::Event::kAnomalyRecorded:
+      anomalies_[e.anomaly_recorded().anomaly_name()].recorded = e.anomaly_recorded();
+      dirty.anomalies.insert(e.anomaly_recorded().anomaly_name());
+      break;
+    case v1::Event::kIssueOpened:
+      anomalies_[e.issue_opened().anomaly_name()].issue_name = e.issue_opened().issue_name();
+      dirty.anomalies.insert(e.issue_opened().anomaly_name());
+      dirty.issues.insert(e.issue_opened().issue_name());
+      break;
+    case v1::Event::kAnomalyCorrelated:
+      anomalies_[e.anomaly_correlated().anomaly_name()].issue_name =
+          e.anomaly_correlated().issue_name();
+      dirty.anomalies.insert(e.anomaly_correlated().anomaly_name());
+      dirty.issues.insert(e.anomaly_correlated().issue_name());
+      break;
+    case v1::Event::kIssueStateChanged:
+      dirty.issues.insert(e.issue_state_changed().issue_name());
+      break;
+    case v1::Event::kAnalysisRequested:
+      dirty.issues.insert(e.analysis_requested().issue_name());
+      break;
+    case v1::Event::kAnalysisCompleted:
+      dirty.issues.insert(e.analysis_completed().issue_name());
+      break;
+    case v1::Event::kAnalysisFailed:
+      dirty.issues.insert(e.analysis_failed().issue_name());
+      break;
+    case v1::Event::kRunbookMatched:
+      dirty.issues.insert(e.runbook_matched().issue_name());
+      break;
+    case v1::Event::kRunbookGenerated:
+      dirty.runbooks.insert(
+          p::RunbookKey(e.runbook_generated().namespace_(), e.runbook_generated().name()));
+      break;
+    case v1::Event::kIssueResolved:
+      dirty.issues.insert(e.issue_resolved().issue_name());
+      break;
+    case v1::Event::kIssueEscalated:
+      dirty.issues.insert(e.issue_escalated().issue_name());
+      break;
+    case v1::Event::kPlanCreated:
+      issue_of_plan(e.plan_created().plan_name());
+      break;
+    case v1::Event::kPlanStateChanged:
+      issue_of_plan(e.plan_state_changed().plan_name());
+      break;
+    case v1::Event::kApprovalRequested:
+      issue_of_plan(e.approval_requested().plan_name());
+      break;
+    case v1::Event::kApprovalGranted:
+      issue_of_plan(e.approval_granted().plan_name());
+      break;
+    case v1::Event::kApprovalRejected:
+      issue_of_plan(e.approval_rejected().plan_name());
+      break;
+    case v1::Event::kActionSucceeded:
+      issue_of_plan(e.action_succeeded().plan_name());
+      break;
+    case v1::Event::kActionFailed:
+      issue_of_plan(e.action_failed().plan_name());
+      break;
+    case v1::Event::kPlanRolledBack:
+      issue_of_plan(e.plan_rolled_back().plan_name());
+      break;
+    default:
+      break;
+  }
+}
+
+absl::Status Mirror::Start() {
+  Dirty all;
+  uint64_t from = log_.FirstSequence();
+  for (;;) {
+    AIOPS_ASSIGN_OR_RETURN(std::vector<v1::Event> events, log_.Read(from, 4096));
+    if (events.empty()) {
+      break;
+    }
+    Dirty ignored;
+    for (const v1::Event& e : events) {
+      Fold(e, ignored);
+    }
+    from = events.back().sequence() + 1;
+    cursor_ = events.back().sequence();
+  }
+  // Level-based: every object of the state, whatever the cursor said was already written.
+  for (const auto& [name, issue] : state_.issues) {
+    all.issues.insert(name);
+  }
+  for (const auto& [name, anomaly] : anomalies_) {
+    all.anomalies.insert(name);
+  }
+  for (const auto& [name, plan] : state_.plans) {
+    all.plans.insert(name);
+  }
+  for (const auto& [key, rb] : state_.runbooks) {
+    if (rb.auto_generated()) {
+      all.runbooks.insert(key);
+    }
+  }
+  AIOPS_RETURN_IF_ERROR(CollectExpired(all));
+  AIOPS_RETURN_IF_ERROR(ApplyDirty(all));
+  return log_.PutCursor(options_.follower, cursor_);
+}
+
+absl::StatusOr<uint64_t> Mirror::SyncOnce(absl::Duration wait) {
+  eventlog::Subscription subscription(log_, cursor_ + 1);
+  AIOPS_ASSIGN_OR_RETURN(std::vector<v1::Event> events,
+                         subscription.Next(options_.max_batch_events, wait));
+  Dirty dirty;
+  for (const v1::Event& e : events) {
+    Fold(e, dirty);
+  }
+  AIOPS_RETURN_IF_ERROR(CollectExpired(dirty));
+  AIOPS_RETURN_IF_ERROR(ApplyDirty(dirty));
+  if (!events.empty()) {
+    cursor_ = events.back().sequence();
+    AIOPS_RETURN_IF_ERROR(log_.PutCursor(options_.follower, cursor_));
+  }
+  return events.size();
+}
+
+absl::Status Mirror::CollectExpired(Dirty& dirty) {
+  const int64_t horizon = clock_.NowUnixMs() - absl::ToInt64Milliseconds(options_.retention);
+  for (const auto& [name, issue] : state_.issues) {
+    if (!p::IsTerminalIssueState(issue.state()) || issue.ended_at_ms() > horizon ||
+        deleted_issues_.count(name) > 0) {
+      continue;
+    }
+    // Children (insight, plans) go with the Issue through their owner references.
+    absl::StatusOr<Json> deleted =
+        client_.Delete(Path(issue.resource().namespace_(), "issues", name));
+    if (!deleted.ok() && !IsKubeNotFound(deleted.status())) {
+      return deleted.status();
+    }
+    for (const std::string& anomaly : issue.anomaly_names()) {
+      absl::StatusOr<Json> gone =
+          client_.Delete(Path(issue.resource().namespace_(), "anomalies", anomaly));
+      if (!gone.ok() && !IsKubeNotFound(gone.status())) {
+        return gone.status();
+      }
+      anomalies_.erase(anomaly);
+      dirty.anomalies.erase(anomaly);
+    }
+    for (const std::string& plan : issue.plan_names()) {
+      dirty.plans.erase(plan);
+    }
+    dirty.issues.erase(name);
+    deleted_issues_.insert(name);
+    ++stats_.deletes;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Mirror::ApplyDirty(const Dirty& dirty) {
+  // Issues first: their uids are the owner references of insights and plans.
+  for (const std::string& name : dirty.issues) {
+    const v1::IssueState* issue = p::FindIssue(state_, name);
+    if (issue != nullptr && deleted_issues_.count(name) == 0) {
+      AIOPS_RETURN_IF_ERROR(ApplyIssue(*issue));
+      if (issue->analysis_attempt() > 0 && !issue->analysis_failed()) {
+        AIOPS_RETURN_IF_ERROR(ApplyInsight(*issue));
+      }
+    }
+  }
+  for (const std::string& name : dirty.anomalies) {
+    auto it = anomalies_.find(name);
+    if (it != anomalies_.end() && it->second.recorded.anomaly_name() == name) {
+      AIOPS_RETURN_IF_ERROR(ApplyAnomaly(name, it->second));
+    }
+  }
+  for (const std::string& name : dirty.plans) {
+    const v1::PlanState* plan = p::FindPlan(state_, name);
+    if (plan != nullptr && deleted_issues_.count(plan->issue_name()) == 0) {
+      AIOPS_RETURN_IF_ERROR(ApplyPlan(*plan));
+    }
+  }
+  for (const std::string& key : dirty.runbooks) {
+    auto it = state_.runbooks.find(key);
+    if (it != state_.runbooks.end() && it->second.auto_generated() && !it->second.retired()) {
+      AIOPS_RETURN_IF_ERROR(ApplyRunbook(it->second));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Mirror::ApplyObject(const std::string& path, Json object, const Json& status) {
+  absl::StatusOr<Json> live = client_.Apply(path, object, kFieldManager);
+  ++stats_.applies;
+  ++stats_.objects;
+  if (!live.ok()) {
+    ++stats_.errors;
+    return live.status();
+  }
+  if (object["kind"] == "Issue") {
+    issue_uids_[object["metadata"]["name"].get<std::string>()] =
+        (*live)["metadata"].value("uid", "");
+  }
+  if (status.is_null()) {
+    return absl::OkStatus();
+  }
+  Json status_object = {{"apiVersion", object["apiVersion"]},
+                        {"kind", object["kind"]},
+                        {"metadata", {{"name", object["metadata"]["name"]}}},
+                        {"status", status}};
+  absl::StatusOr<Json> written = client_.Apply(path + "/status", status_object, kFieldManager);
+  ++stats_.applies;
+  if (!written.ok()) {
+    ++stats_.errors;
+    return written.status();
+  }
+  return absl::OkStatus();
+}
+
+Json Mirror::OwnerReferences(const std::string& issue_name) const {
+  auto uid = issue_uids_.find(issue_name);
+  if (uid == issue_uids_.end() || uid->second.empty()) {
+    return Json::array();
+  }
+  return Json::array({{{"apiVersion", kApiVersion},
+                       {"kind", "Issue"},
+                       {"name", issue_name},
+                       {"uid", uid->second},
+                       {"controller", true},
+                       {"blockOwnerDeletion", true}}});
+}
+
+absl::Status Mirror::ApplyIssue(const v1::IssueState& issue) {
+  Json object = Object("Issue", issue.name(), issue.resource().namespace_(), IssueLabels(issue));
+  object["spec"] = {{"severity", issue.severity()},
+                    {"source", issue.source().empty() ? "watcher" : issue.source()},
+                    {"signalType", issue.signal_type()},
+                    {"description", issue.description()},
+                    {"resource", Resource(issue.resource())},
+                    {"riskScore", issue.risk_score()}};
+  if (!issue.previous_issue().empty()) {
+    object["spec"]["previousIssue"] = issue.previous_issue();
+  }
+  Json status = {{"state", issue.state()},
+                 {"detectedAt", Rfc3339(issue.detected_at_ms())},
+                 {"remediationAttempts", issue.plan_names_size()},
+                 {"maxRemediationAttempts", issue.max_attempts()},
+                 {"anomalies", Json(std::vector<std::string>(issue.anomaly_names().begin(),
+                                                             issue.anomaly_names().end()))}};
+  if (issue.state() == p::kResolved) {
+    status["resolvedAt"] = Rfc3339(issue.ended_at_ms());
+    status["resolution"] = issue.end_reason();
+  } else if (issue.state() == p::kEscalated) {
+    status["escalationReason"] = issue.end_reason();
+  }
+  return ApplyObject(Path(issue.resource().namespace_(), "issues", issue.name()), object, status);
+}
+
+absl::Status Mirror::ApplyAnomaly(const std::string& name, const AnomalyView& anomaly) {
+  const v1::AnomalyRecorded& r = anomaly.recorded;
+  Json labels = {{kLabelSignal, LabelValue(r.signal_type())},
+                 {kLabelSeverity, LabelValue(r.severity())}};
+  const v1::IssueState* issue =
+      anomaly.issue_name.empty() ? nullptr : p::FindIssue(state_, anomaly.issue_name);
+  if (issue != nullptr) {
+    labels[kLabelIssue] = LabelValue(issue->name());
+    labels[kLabelIncident] = LabelValue(issue->incident_id());
+  }
+  Json object = Object("Anomaly", name, r.resource().namespace_(), labels);
+  object["spec"] = {{"signalType", r.signal_type()},  {"source", r.source()},
+                    {"severity", r.severity()},       {"resource", Resource(r.resource())},
+                    {"description", r.description()}, {"detectedAt", Rfc3339(r.detected_at_ms())}};
+  Json status = {{"correlated", issue != nullptr}};
+  if (issue != nullptr) {
+    status["issueRef"] = {{"name", issue->name()}};
+  }
+  return ApplyObject(Path(r.resource().namespace_(), "anomalies", name), object, status);
+}
+
+absl::Status Mirror::ApplyInsight(const v1::IssueState& issue) {
+  const v1::AnalysisCompleted& a = issue.analysis();
+  const std::string name = p::Dns1123Name(issue.name() + "-insight");
+  Json object = Object("AIInsight", name, issue.resource().namespace_(), IssueLabels(issue));
+  object["metadata"]["ownerReferences"] = OwnerReferences(issue.name());
+  object["spec"] = {
+      {"issueRef", {{"name", issue.name()}}}, {"provider", a.provider()}, {"model", a.model()}};
+  Json actions = Json::array();
+  for (const v1::ActionSpec& s : a.suggested_actions()) {
+    actions.push_back({{"name", s.name().empty() ? s.type() : s.name()},
+                       {"action", s.type()},
+                       {"description", s.description()},
+                       {"params", Params(s.params())}});
+  }
+  Json status = {{"analysis", a.analysis()},
+                 {"confidence", a.confidence()},
+                 {"recommendations", Json(std::vector<std::string>(a.recommendations().begin(),
+                                                                   a.recommendations().end()))},
+                 {"suggestedActions", actions},
+                 {"attempt", a.attempt()},
+                 {"fallback", a.fallback()}};
+  return ApplyObject(Path(issue.resource().namespace_(), "aiinsights", name), object, status);
+}
+
+absl::Status Mirror::ApplyPlan(const v1::PlanState& plan) {
+  const v1::IssueState* issue = p::FindIssue(state_, plan.issue_name());
+  if (issue == nullptr) {
+    return absl::OkStatus();
+  }
+  Json object = Object("RemediationPlan", plan.name(), plan.namespace_(), IssueLabels(*issue));
+  object["metadata"]["ownerReferences"] = OwnerReferences(issue->name());
+  Json actions = Json::array();
+  for (const v1::ActionSpec& a : plan.actions()) {
+    Json action = {{"type", a.type()}};
+    if (a.params_size() > 0) {
+      action["params"] = Params(a.params());
+    }
+    actions.push_back(action);
+  }
+  object["spec"] = {
+      {"issueRef", {{"name", plan.issue_name()}}},
+      {"attempt", plan.attempt()},
+      {"strategy", plan.strategy()},
+      {"runbookRef", {{"name", plan.runbook_name()}}},
+      {"actions", actions},
+      {"safetyConstraints", Json(std::vector<std::string>(plan.safety_constraints().begin(),
+                                                          plan.safety_constraints().end()))},
+      {"dryRun", plan.dry_run()}};
+  Json results = Json::array();
+  for (const v1::ActionResult& r : plan.results()) {
+    results.push_back(
+        {{"index", r.index()}, {"succeeded", r.succeeded()}, {"summary", r.summary()}});
+  }
+  Json status = {{"state", plan.state()},
+                 {"result", plan.result()},
+                 {"rollbackPerformed", plan.rolled_back()},
+                 {"actionResults", results}};
+  if (!plan.approver().empty()) {
+    status["approvedBy"] = plan.approver();
+  }
+  return ApplyObject(Path(plan.namespace_(), "remediationplans", plan.name()), object, status);
+}
+
+absl::Status Mirror::ApplyRunbook(const v1::RunbookState& runbook) {
+  Json labels = {{kLabelAutoGenerated, "true"}};
+  if (!runbook.source_issue().empty()) {
+    labels[kLabelSourceIssue] = LabelValue(runbook.source_issue());
+  }
+  Json object = Object("Runbook", runbook.name(), runbook.namespace_(), labels);
+  const v1::RunbookSpec& spec = runbook.spec();
+  Json steps = Json::array();
+  for (const v1::ActionSpec& s : spec.steps()) {
+    Json step = {{"name", s.name().empty() ? s.type() : s.name()}, {"action", s.type()}};
+    if (!s.description().empty()) {
+      step["description"] = s.description();
+    }
+    if (s.params_size() > 0) {
+      step["params"] = Params(s.params());
+    }
+    steps.push_back(step);
+  }
+  object["spec"] = {{"description", spec.description()},
+                    {"trigger",
+                     {{"signalType", spec.trigger().signal_type()},
+                      {"severity", spec.trigger().severity()},
+                      {"resourceKind", spec.trigger().resource_kind()}}},
+                    {"steps", steps}};
+  return ApplyObject(Path(runbook.namespace_(), "runbooks", runbook.name()), object, Json());
+}
+
+}  // namespace aiops::k8s_sync

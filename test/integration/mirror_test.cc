@@ -1,0 +1,277 @@
+// The CR mirror on the real control plane: an incident from alert to resolution becomes
+// Anomaly, Issue, AIInsight, RemediationPlan and Runbook objects with labels and owner
+// references; bursts are coalesced; deleted CRs are rebuilt from the log; long names stay valid;
+// terminal issues are removed after the retention period.
+#include "k8s_sync/mirror.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "eventlog/rocks_event_log.h"
+#include "k8s_sync/yaml_json.h"
+#include "server/runner.h"
+#include "support/control_plane_environment.h"
+#include "support/test_dir.h"
+
+namespace aiops::k8s_sync {
+namespace {
+
+using Json = nlohmann::json;
+using ::testing::HasSubstr;
+namespace fs = std::filesystem;
+
+const testing::ControlPlaneInfo& Cp() { return testing::ControlPlaneEnvironment::Get().Info(); }
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::unique_ptr<KubeClient> Client() {
+  KubeConfig config;
+  config.server = Cp().server;
+  config.ca_pem = ReadAll(Cp().ca_file);
+  config.token = Cp().token;
+  KubeClientOptions options;
+  options.qps = 0;  // the test measures writes, not the rate limiter
+  return *KubeClient::Create(config, options);
+}
+
+void InstallCrds(KubeClient& client) {
+  for (const auto& entry :
+       fs::directory_iterator(std::string(AIOPS_SOURCE_DIR) + "/deploy/crd/bases")) {
+    auto crd = YamlToJson(ReadAll(entry.path().string()));
+    ASSERT_TRUE(crd.ok());
+    const std::string name = (*crd)["metadata"]["name"];
+    ASSERT_TRUE(
+        client
+            .Apply("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/" + name, *crd, "test")
+            .ok());
+  }
+  auto done = testing::ControlPlaneEnvironment::Get().Kubectl(
+      {"wait", "--for=condition=Established", "--timeout=60s", "crd", "--all"});
+  ASSERT_TRUE(done.ok() && done->exit_code == 0);
+}
+
+v1::Event Alert(const std::string& ns, const std::string& deployment, const std::string& uid,
+                int64_t t) {
+  v1::Event e;
+  e.set_logical_time_ms(t);
+  e.set_producer("detector");
+  v1::AlertObserved* a = e.mutable_alert_observed();
+  a->set_type("OOMKilled");
+  a->set_severity("critical");
+  a->set_namespace_(ns);
+  a->set_deployment(deployment);
+  a->set_object(deployment + "-pod");
+  a->set_source("detector");
+  a->set_source_object_uid(uid);
+  return e;
+}
+
+class MirrorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = testing::FreshTestDir("mirror");
+    client_ = Client();
+    static bool installed = false;
+    if (!installed) {
+      InstallCrds(*client_);
+      installed = true;
+    }
+    ns_ = "m-" + std::to_string(++counter_);
+    ASSERT_TRUE(
+        client_
+            ->Create("/api/v1/namespaces",
+                     {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns_}}}})
+            .ok());
+    eventlog::RocksLogOptions options;
+    options.path = dir_ + "/log";
+    options.sync = false;
+    log_ = *eventlog::RocksEventLog::Open(options);
+    runner_ = *server::Runner::Start(*log_);
+  }
+  void TearDown() override {
+    runner_.reset();
+    log_.reset();
+    fs::remove_all(dir_);
+  }
+
+  uint64_t Submit(v1::Event e) {
+    auto s = runner_->Submit(std::move(e));
+    EXPECT_TRUE(s.ok()) << s.status();
+    return s.ok() ? *s : 0;
+  }
+  std::string OnlyIssue() {
+    std::string name;
+    runner_->ReadState([&](const projections::PipelineState& s) {
+      for (const auto& [n, i] : s.issues) {
+        name = n;
+      }
+    });
+    return name;
+  }
+  Json Get(const char* plural, const std::string& name) {
+    auto got = client_->Get(
+        fmt::format("/apis/platform.chatcli.io/v1alpha1/namespaces/{}/{}/{}", ns_, plural, name));
+    EXPECT_TRUE(got.ok()) << plural << "/" << name << ": " << got.status();
+    return got.ok() ? *got : Json::object();
+  }
+  size_t Count(const char* plural) {
+    auto list = client_->Get(
+        fmt::format("/apis/platform.chatcli.io/v1alpha1/namespaces/{}/{}", ns_, plural));
+    return list.ok() ? (*list)["items"].size() : 0;
+  }
+
+  static inline int counter_ = 0;
+  std::string dir_;
+  std::string ns_;
+  std::unique_ptr<KubeClient> client_;
+  std::unique_ptr<eventlog::RocksEventLog> log_;
+  std::unique_ptr<server::Runner> runner_;
+  int64_t t_ = 1'771'276'354'000;
+};
+
+TEST_F(MirrorTest, MirrorsAnIncidentFromAlertToResolution) {
+  Submit(Alert(ns_, "api", "uid-1", t_));
+  // Retention compares wall time with the events' logical time: keep them close.
+  common::FakeClock clock(absl::FromUnixMillis(t_));
+  Mirror::Options options;
+  options.clock = &clock;
+  Mirror mirror(*log_, *client_, options);
+  ASSERT_TRUE(mirror.Start().ok());
+  const std::string issue = OnlyIssue();
+  Json iss = Get("issues", issue);
+  EXPECT_EQ("Analyzing", iss["status"]["state"]);
+  EXPECT_EQ("low", iss["spec"]["severity"]);  // one OOM kill: risk 30
+  EXPECT_EQ(30, iss["spec"]["riskScore"]);
+  EXPECT_EQ("oom_kill", iss["metadata"]["labels"]["platform.chatcli.io/signal"]);
+  EXPECT_EQ(16U,
+            iss["metadata"]["labels"]["platform.chatcli.io/incident-id"].get<std::string>().size());
+  EXPECT_EQ(1U, Count("anomalies"));
+
+  v1::Event analysis;
+  analysis.set_logical_time_ms(t_ + 1000);
+  analysis.set_producer("analyzer");
+  v1::AnalysisCompleted* a = analysis.mutable_analysis_completed();
+  a->set_issue_name(issue);
+  a->set_attempt(1);
+  a->set_analysis("memory limit too low");
+  a->set_confidence(0.9F);
+  a->set_provider("builtin");
+  a->add_suggested_actions()->set_type("RestartDeployment");
+  Submit(analysis);
+  ASSERT_TRUE(mirror.SyncOnce(absl::Seconds(5)).ok());
+  const std::string plan = issue + "-plan-1";
+  Json rp = Get("remediationplans", plan);
+  EXPECT_EQ("Executing", rp["status"]["state"]);
+  EXPECT_EQ(iss["metadata"]["uid"], rp["metadata"]["ownerReferences"][0]["uid"]);
+  Json ai = Get("aiinsights", issue + "-insight");
+  EXPECT_EQ("memory limit too low", ai["status"]["analysis"]);
+  EXPECT_EQ(iss["metadata"]["uid"], ai["metadata"]["ownerReferences"][0]["uid"]);
+  auto runbooks =
+      client_->Get(fmt::format("/apis/platform.chatcli.io/v1alpha1/namespaces/{}/"
+                               "runbooks?labelSelector=platform.chatcli.io%2Fauto-generated%3Dtrue",
+                               ns_));
+  ASSERT_TRUE(runbooks.ok());
+  ASSERT_EQ(1U, (*runbooks)["items"].size());
+
+  v1::Event ok;
+  ok.set_logical_time_ms(t_ + 2000);
+  ok.mutable_action_succeeded()->set_plan_name(plan);
+  Submit(ok);
+  v1::Event verified;
+  verified.set_logical_time_ms(t_ + 3000);
+  verified.mutable_verification_passed()->set_plan_name(plan);
+  Submit(verified);
+  ASSERT_TRUE(mirror.SyncOnce(absl::Seconds(5)).ok());
+  EXPECT_EQ("Resolved", Get("issues", issue)["status"]["state"]);
+  EXPECT_EQ("Completed", Get("remediationplans", plan)["status"]["state"]);
+  EXPECT_EQ(log_->LastSequence(), *log_->GetCursor("mirror"));
+
+  // kubectl shows them.
+  auto table = testing::ControlPlaneEnvironment::Get().Kubectl({"get", "iss,rp", "-n", ns_});
+  ASSERT_TRUE(table.ok());
+  EXPECT_THAT(table->out, HasSubstr("Resolved"));
+  EXPECT_THAT(table->out, HasSubstr("Completed"));
+}
+
+TEST_F(MirrorTest, ABurstOnOneIssueIsOneWritePerObject) {
+  Mirror mirror(*log_, *client_, {});
+  ASSERT_TRUE(mirror.Start().ok());
+  for (int i = 0; i < 20; ++i) {
+    Submit(Alert(ns_, "worker", "uid-" + std::to_string(i), t_ + i));
+  }
+  const uint64_t before = mirror.stats().objects;
+  auto handled = mirror.SyncOnce(absl::Seconds(5));
+  ASSERT_TRUE(handled.ok());
+  // 20 anomalies and their one issue, each written once though the issue changed 20 times.
+  EXPECT_EQ(21U, mirror.stats().objects - before);
+  EXPECT_EQ(20U, Count("anomalies"));
+  EXPECT_EQ(20, Get("issues", OnlyIssue())["status"]["anomalies"].size());
+}
+
+TEST_F(MirrorTest, DeletedObjectsAreRebuiltFromTheLog) {
+  Submit(Alert(ns_, "api", "uid-1", t_));
+  {
+    Mirror mirror(*log_, *client_, {});
+    ASSERT_TRUE(mirror.Start().ok());
+  }
+  ASSERT_EQ(1U, Count("issues"));
+  auto wiped = testing::ControlPlaneEnvironment::Get().Kubectl(
+      {"delete", "iss,anom", "--all", "-n", ns_, "--wait=true"});
+  ASSERT_TRUE(wiped.ok() && wiped->exit_code == 0) << wiped->err;
+  ASSERT_EQ(0U, Count("issues"));
+  Mirror restarted(*log_, *client_, {});
+  ASSERT_TRUE(restarted.Start().ok());
+  EXPECT_EQ(1U, Count("issues"));
+  EXPECT_EQ(1U, Count("anomalies"));
+}
+
+TEST_F(MirrorTest, LongWorkloadNamesGiveValidNamesAndLabels) {
+  const std::string deployment(60, 'x');
+  Submit(Alert(ns_, deployment + "-service", "uid-1", t_));
+  Mirror mirror(*log_, *client_, {});
+  ASSERT_TRUE(mirror.Start().ok()) << "the API server refused a name or label";
+  const std::string issue = OnlyIssue();
+  EXPECT_LE(issue.size(), 63U);
+  Json iss = Get("issues", issue);
+  for (const auto& [key, value] : iss["metadata"]["labels"].items()) {
+    EXPECT_LE(value.get<std::string>().size(), 63U) << key;
+  }
+  EXPECT_EQ(1U, Count("anomalies"));
+}
+
+TEST_F(MirrorTest, TerminalIssuesAreRemovedAfterTheRetentionPeriod) {
+  Submit(Alert(ns_, "api", "uid-1", t_));
+  const std::string issue = OnlyIssue();
+  v1::Event nothing;
+  nothing.set_logical_time_ms(t_ + 1000);
+  nothing.mutable_analysis_completed()->set_issue_name(issue);
+  nothing.mutable_analysis_completed()->set_attempt(1);
+  Submit(nothing);  // no runbook, no action: escalated
+  common::FakeClock clock(absl::FromUnixMillis(t_ + 2000));
+  Mirror::Options options;
+  options.clock = &clock;
+  options.retention = absl::Hours(1);
+  {
+    Mirror mirror(*log_, *client_, options);
+    ASSERT_TRUE(mirror.Start().ok());
+    EXPECT_EQ("Escalated", Get("issues", issue)["status"]["state"]);
+  }
+  clock.Advance(absl::Hours(2));
+  Mirror later(*log_, *client_, options);
+  ASSERT_TRUE(later.Start().ok());
+  EXPECT_EQ(0U, Count("issues"));
+  EXPECT_EQ(0U, Count("anomalies"));
+  EXPECT_EQ(1U, later.stats().deletes);
+}
+
+}  // namespace
+}  // namespace aiops::k8s_sync
