@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include "k8s_sync/kube_config.h"
+#include "k8s_sync/leader_election.h"
 #include "k8s_sync/yaml_json.h"
 #include "support/control_plane_environment.h"
 #include "support/subprocess.h"
@@ -378,6 +379,94 @@ current-context: good
   auto r = MustClient(*bad)->Get("/version");
   EXPECT_THAT(std::string(r.status().message()), HasSubstr("did not print an ExecCredential"));
   fs::remove_all(dir);
+}
+
+LeaderElector::Options FastLease(const std::string& identity, const std::string& lease) {
+  LeaderElector::Options options;
+  options.lease_name = lease;
+  options.identity = identity;
+  options.lease_duration = absl::Seconds(3);
+  options.renew_deadline = absl::Seconds(2);
+  options.retry_period = absl::Milliseconds(250);
+  return options;
+}
+
+struct Transitions {
+  absl::Mutex mu;
+  int started = 0;
+  int stopped = 0;
+  LeaderElector::Callbacks Callbacks() {
+    return {[this] {
+              absl::MutexLock lock(&mu);
+              ++started;
+            },
+            [this] {
+              absl::MutexLock lock(&mu);
+              ++stopped;
+            }};
+  }
+  int Started() {
+    absl::MutexLock lock(&mu);
+    return started;
+  }
+  int Stopped() {
+    absl::MutexLock lock(&mu);
+    return stopped;
+  }
+};
+
+TEST(LeaderElectionTest, OneLeaderAtATimeAndFailoverWhenTheLeaderDies) {
+  auto client_a = MustClient(TokenConfig(Cp().token));
+  auto client_b = MustClient(TokenConfig(Cp().token));
+  Transitions ta;
+  Transitions tb;
+  LeaderElector a(*client_a, FastLease("a", "failover"), ta.Callbacks());
+  LeaderElector b(*client_b, FastLease("b", "failover"), tb.Callbacks());
+  a.Start();
+  ASSERT_TRUE(a.WaitForLeadership(absl::Seconds(10)));
+  b.Start();
+  EXPECT_FALSE(b.WaitForLeadership(absl::Seconds(2)));  // a keeps renewing
+  a.AbandonForTest();                                   // crashed: no release, no more renewals
+  ASSERT_TRUE(b.WaitForLeadership(absl::Seconds(15)));
+  EXPECT_EQ(1, tb.Started());
+  auto lease = client_b->Get("/apis/coordination.k8s.io/v1/namespaces/default/leases/failover");
+  ASSERT_TRUE(lease.ok());
+  EXPECT_EQ("b", (*lease)["spec"]["holderIdentity"]);
+  EXPECT_GE((*lease)["spec"]["leaseTransitions"].get<int>(), 1);
+  b.Stop();
+  EXPECT_EQ(1, tb.Stopped());
+}
+
+TEST(LeaderElectionTest, AGracefulStopHandsOverWithoutWaitingForExpiry) {
+  auto client = MustClient(TokenConfig(Cp().token));
+  Transitions ta;
+  Transitions tb;
+  LeaderElector::Options slow_a = FastLease("a", "handover");
+  slow_a.lease_duration = absl::Minutes(5);  // only a release lets b in quickly
+  LeaderElector::Options slow_b = FastLease("b", "handover");
+  slow_b.lease_duration = absl::Minutes(5);
+  LeaderElector a(*client, slow_a, ta.Callbacks());
+  LeaderElector b(*client, slow_b, tb.Callbacks());
+  a.Start();
+  ASSERT_TRUE(a.WaitForLeadership(absl::Seconds(10)));
+  b.Start();
+  a.Stop();
+  EXPECT_EQ(1, ta.Stopped());
+  EXPECT_TRUE(b.WaitForLeadership(absl::Seconds(15)));
+}
+
+TEST(LeaderElectionTest, StepsDownWhenItCannotRenewAndComesBack) {
+  auto client = MustClient(TokenConfig(Cp().token));
+  Transitions t;
+  LeaderElector a(*client, FastLease("solo", "renewal"), t.Callbacks());
+  a.Start();
+  ASSERT_TRUE(a.WaitForLeadership(absl::Seconds(10)));
+  // The API server is away for longer than the renew deadline.
+  ASSERT_TRUE(testing::ControlPlaneEnvironment::Get().RestartApiServer().ok());
+  EXPECT_TRUE(Eventually([&] { return t.Stopped() >= 1; }, absl::Seconds(10)));
+  EXPECT_TRUE(a.WaitForLeadership(absl::Seconds(30)));
+  EXPECT_GE(t.Started(), 2);
+  a.Stop();
 }
 
 }  // namespace

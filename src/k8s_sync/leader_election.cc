@@ -1,0 +1,186 @@
+#include "k8s_sync/leader_election.h"
+
+#include <fmt/format.h>
+
+#include "common/fmt_absl.h"
+
+namespace aiops::k8s_sync {
+namespace {
+
+using Json = nlohmann::json;
+
+std::string MicroTime(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", t, absl::UTCTimeZone());
+}
+
+std::string Str(const Json& obj, const char* key) {
+  return obj.is_object() && obj.contains(key) && obj[key].is_string() ? obj[key].get<std::string>()
+                                                                      : "";
+}
+
+}  // namespace
+
+LeaderElector::LeaderElector(KubeClient& client, Options options, Callbacks callbacks)
+    : client_(client),
+      options_(std::move(options)),
+      callbacks_(std::move(callbacks)),
+      clock_(options_.clock != nullptr ? *options_.clock : common::SystemClock::Get()) {}
+
+LeaderElector::~LeaderElector() { Stop(); }
+
+void LeaderElector::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
+
+void LeaderElector::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+}
+
+void LeaderElector::AbandonForTest() {
+  {
+    absl::MutexLock lock(&mu_);
+    abandon_ = true;
+    stopping_ = true;
+  }
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+}
+
+bool LeaderElector::IsLeader() const {
+  absl::MutexLock lock(&mu_);
+  return leader_;
+}
+
+bool LeaderElector::WaitForLeadership(absl::Duration timeout) const {
+  absl::MutexLock lock(&mu_);
+  auto leading = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return leader_; };
+  return mu_.AwaitWithTimeout(absl::Condition(&leading), timeout);
+}
+
+bool LeaderElector::TryAcquireOrRenew() {
+  const std::string path = fmt::format("/apis/coordination.k8s.io/v1/namespaces/{}/leases/{}",
+                                       options_.namespace_name, options_.lease_name);
+  const absl::Time now = clock_.Now();
+  const auto duration_s = static_cast<int>(absl::ToInt64Seconds(options_.lease_duration));
+  absl::StatusOr<Json> lease = client_.Get(path);
+  if (!lease.ok()) {
+    if (!IsKubeNotFound(lease.status())) {
+      return false;
+    }
+    const Json fresh = {
+        {"apiVersion", "coordination.k8s.io/v1"},
+        {"kind", "Lease"},
+        {"metadata", {{"name", options_.lease_name}, {"namespace", options_.namespace_name}}},
+        {"spec",
+         {{"holderIdentity", options_.identity},
+          {"leaseDurationSeconds", duration_s},
+          {"acquireTime", MicroTime(now)},
+          {"renewTime", MicroTime(now)},
+          {"leaseTransitions", 0}}}};
+    return client_
+        .Create(fmt::format("/apis/coordination.k8s.io/v1/namespaces/{}/leases",
+                            options_.namespace_name),
+                fresh)
+        .ok();
+  }
+  Json spec =
+      lease->contains("spec") && (*lease)["spec"].is_object() ? (*lease)["spec"] : Json::object();
+  const std::string holder = Str(spec, "holderIdentity");
+  const std::string record = holder + "|" + Str(spec, "renewTime");
+  {
+    absl::MutexLock lock(&mu_);
+    if (record != observed_record_) {
+      observed_record_ = record;
+      observed_at_ = now;
+    }
+    const bool held_by_other = !holder.empty() && holder != options_.identity;
+    if (held_by_other && now < observed_at_ + options_.lease_duration) {
+      return false;  // someone else holds a live Lease
+    }
+  }
+  const int transitions =
+      spec.contains("leaseTransitions") && spec["leaseTransitions"].is_number_integer()
+          ? spec["leaseTransitions"].get<int>()
+          : 0;
+  if (holder != options_.identity) {
+    spec["acquireTime"] = MicroTime(now);
+    spec["leaseTransitions"] = transitions + 1;
+  }
+  spec["holderIdentity"] = options_.identity;
+  spec["leaseDurationSeconds"] = duration_s;
+  spec["renewTime"] = MicroTime(now);
+  Json updated = *lease;
+  updated["spec"] = spec;
+  // The read resourceVersion travels in metadata: a concurrent writer makes this a conflict.
+  return client_.Replace(path, updated).ok();
+}
+
+void LeaderElector::Release() {
+  const std::string path = fmt::format("/apis/coordination.k8s.io/v1/namespaces/{}/leases/{}",
+                                       options_.namespace_name, options_.lease_name);
+  absl::StatusOr<Json> lease = client_.Get(path);
+  if (!lease.ok() || Str((*lease)["spec"], "holderIdentity") != options_.identity) {
+    return;
+  }
+  Json updated = *lease;
+  updated["spec"]["holderIdentity"] = "";
+  updated["spec"]["leaseDurationSeconds"] = 1;
+  client_.Replace(path, updated).IgnoreError();  // why: best effort; the Lease expires anyway
+}
+
+void LeaderElector::Run() {
+  for (;;) {
+    const bool held = TryAcquireOrRenew();
+    const absl::Time now = clock_.Now();
+    bool started = false;
+    bool stopped = false;
+    bool exiting = false;
+    bool release = false;
+    {
+      absl::MutexLock lock(&mu_);
+      if (held) {
+        last_renewed_ = now;
+        started = !leader_ && !stopping_;
+      } else if (leader_ && now - last_renewed_ > options_.renew_deadline) {
+        leader_ = false;  // could not renew in time: another process may take over
+        stopped = true;
+      }
+      if (stopping_) {
+        exiting = true;
+        release = leader_ && options_.release_on_stop && !abandon_;
+        stopped = stopped || leader_;
+        leader_ = false;
+      }
+    }
+    if (started) {
+      // The callback runs before IsLeader() says so: whoever waits for leadership finds the
+      // leader's work (the opened log) ready.
+      if (callbacks_.started_leading) {
+        callbacks_.started_leading();
+      }
+      absl::MutexLock lock(&mu_);
+      leader_ = true;
+    }
+    if (stopped && callbacks_.stopped_leading) {
+      callbacks_.stopped_leading();
+    }
+    if (exiting) {
+      if (release) {
+        Release();
+      }
+      return;
+    }
+    absl::MutexLock lock(&mu_);
+    auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
+    mu_.AwaitWithTimeout(absl::Condition(&stopping), options_.retry_period);
+  }
+}
+
+}  // namespace aiops::k8s_sync
