@@ -12,7 +12,9 @@
 #include <gtest/gtest.h>
 
 #include "eventlog/rocks_event_log.h"
+#include "k8s_sync/cluster_inputs.h"
 #include "k8s_sync/yaml_json.h"
+#include "projections/naming.h"
 #include "server/runner.h"
 #include "support/control_plane_environment.h"
 #include "support/test_dir.h"
@@ -271,6 +273,144 @@ TEST_F(MirrorTest, TerminalIssuesAreRemovedAfterTheRetentionPeriod) {
   EXPECT_EQ(0U, Count("issues"));
   EXPECT_EQ(0U, Count("anomalies"));
   EXPECT_EQ(1U, later.stats().deletes);
+}
+
+class ClusterInputsTest : public MirrorTest {
+ protected:
+  void SetUp() override {
+    MirrorTest::SetUp();
+    inputs_ = std::make_unique<ClusterInputs>(
+        *client_, common::SystemClock::Get(),
+        [this](v1::Event e) { return runner_->Submit(std::move(e)); },
+        [this](const std::string& w) {
+          absl::MutexLock lock(&mu_);
+          warnings_.push_back(w);
+        });
+    inputs_->Start();
+    ASSERT_TRUE(inputs_->WaitForSync(absl::Seconds(20)));
+  }
+  void TearDown() override {
+    inputs_.reset();
+    MirrorTest::TearDown();
+  }
+  bool LogHas(v1::Event::PayloadCase type, const std::string& text) {
+    auto events = log_->Read(1, 100'000);
+    for (const v1::Event& e : *events) {
+      if (e.payload_case() == type && e.ShortDebugString().find(text) != std::string::npos) {
+        return true;
+      }
+    }
+    return false;
+  }
+  template <typename F>
+  bool Eventually(F f) {
+    for (int i = 0; i < 100; ++i) {
+      if (f()) {
+        return true;
+      }
+      absl::SleepFor(absl::Milliseconds(200));
+    }
+    return false;
+  }
+  absl::StatusOr<testing::ProcessResult> Kubectl(std::vector<std::string> args,
+                                                 const std::string& in = "") {
+    return testing::ControlPlaneEnvironment::Get().Kubectl(args, in);
+  }
+
+  std::unique_ptr<ClusterInputs> inputs_;
+  absl::Mutex mu_;
+  std::vector<std::string> warnings_;
+};
+
+TEST_F(ClusterInputsTest, ManualRunbooksAreObservedAndDeleted) {
+  const std::string manifest = fmt::format(R"(apiVersion: platform.chatcli.io/v1alpha1
+kind: Runbook
+metadata: {{name: restart-on-oom, namespace: {}}}
+spec:
+  trigger: {{signalType: oom_kill, severity: low, resourceKind: Deployment}}
+  steps:
+  - {{name: raise memory, action: AdjustResources, params: {{memory_limit: 1Gi, container: app}}}}
+  maxAttempts: 2
+)",
+                                           ns_);
+  auto applied = Kubectl({"apply", "-f", "-"}, manifest);
+  ASSERT_TRUE(applied.ok() && applied->exit_code == 0) << applied->err;
+  ASSERT_TRUE(Eventually([&] { return LogHas(v1::Event::kRunbookObserved, "restart-on-oom"); }));
+  runner_->ReadState([&](const projections::PipelineState& s) {
+    auto it = s.runbooks.find(ns_ + "/restart-on-oom");
+    ASSERT_NE(s.runbooks.end(), it);
+    EXPECT_EQ(2, it->second.spec().max_attempts());
+    EXPECT_EQ("container", it->second.spec().steps(0).params(0).key());  // sorted
+  });
+  // An invalid one is reported and changes nothing.
+  auto invalid =
+      Kubectl({"apply", "-f", "-"}, fmt::format(R"(apiVersion: platform.chatcli.io/v1alpha1
+kind: Runbook
+metadata: {{name: no-kind, namespace: {}}}
+spec:
+  trigger: {{severity: low, resourceKind: ""}}
+  steps: [{{name: x, action: RestartDeployment}}]
+)",
+                                                ns_));
+  ASSERT_TRUE(invalid.ok() && invalid->exit_code == 0) << invalid->err;
+  ASSERT_TRUE(Eventually([&] {
+    absl::MutexLock lock(&mu_);
+    return !warnings_.empty();
+  }));
+  {
+    absl::MutexLock lock(&mu_);
+    EXPECT_THAT(warnings_[0], HasSubstr("resourceKind are required"));
+  }
+  EXPECT_FALSE(LogHas(v1::Event::kRunbookObserved, "no-kind"));
+  ASSERT_TRUE(Kubectl({"delete", "rb", "restart-on-oom", "-n", ns_}).ok());
+  ASSERT_TRUE(Eventually([&] { return LogHas(v1::Event::kRunbookDeleted, "restart-on-oom"); }));
+}
+
+TEST_F(ClusterInputsTest, ApprovalAnnotationsApproveAndAutoRunbooksDeletedByAPersonRetire) {
+  v1::PipelineConfig config = projections::DefaultPipelineConfig();
+  config.mutable_approval()->set_enabled(true);
+  v1::Event cfg;
+  cfg.set_logical_time_ms(t_);
+  *cfg.mutable_config_changed()->mutable_config() = config;
+  Submit(cfg);
+  Submit(Alert(ns_, "api", "uid-1", t_));
+  const std::string issue = OnlyIssue();
+  v1::Event analysis;
+  analysis.set_logical_time_ms(t_ + 1000);
+  analysis.mutable_analysis_completed()->set_issue_name(issue);
+  analysis.mutable_analysis_completed()->set_attempt(1);
+  analysis.mutable_analysis_completed()->add_suggested_actions()->set_type("RestartDeployment");
+  Submit(analysis);
+  common::FakeClock clock(absl::FromUnixMillis(t_));
+  Mirror::Options options;
+  options.clock = &clock;
+  Mirror mirror(*log_, *client_, options);
+  ASSERT_TRUE(mirror.Start().ok());
+  const std::string plan = issue + "-plan-1";
+  ASSERT_EQ("WaitingApproval", Get("remediationplans", plan)["status"]["state"]);
+
+  auto annotated = Kubectl(
+      {"annotate", "rp", plan, "-n", ns_, "platform.chatcli.io/approve=alice:change window open"});
+  ASSERT_TRUE(annotated.ok() && annotated->exit_code == 0) << annotated->err;
+  ASSERT_TRUE(Eventually([&] {
+    bool executing = false;
+    runner_->ReadState([&](const projections::PipelineState& s) {
+      executing = s.plans.at(plan).state() == projections::kExecuting;
+    });
+    return executing;
+  }));
+  EXPECT_TRUE(LogHas(v1::Event::kApprovalGranted, "alice"));
+  ASSERT_TRUE(mirror.SyncOnce(absl::Seconds(5)).ok());
+  EXPECT_EQ("alice", Get("remediationplans", plan)["status"]["approvedBy"]);
+
+  // A person deletes the auto-generated runbook: retired, and the mirror does not recreate it.
+  auto deleted =
+      Kubectl({"delete", "rb", "-l", "platform.chatcli.io/auto-generated=true", "-n", ns_});
+  ASSERT_TRUE(deleted.ok() && deleted->exit_code == 0) << deleted->err;
+  ASSERT_TRUE(Eventually([&] { return LogHas(v1::Event::kRunbookRetired, ns_); }));
+  Mirror restarted(*log_, *client_, options);
+  ASSERT_TRUE(restarted.Start().ok());
+  EXPECT_EQ(0U, Count("runbooks"));
 }
 
 }  // namespace

@@ -1,0 +1,69 @@
+// Inputs people give through the cluster (DESIGN.md §7), turned into events for the runner:
+//  - Runbooks without the auto-generated label are user input: RunbookObserved / RunbookDeleted.
+//    A person deleting an auto-generated Runbook records RunbookRetired (it is not recreated);
+//    removing the label turns it into a manual Runbook (observed). An invalid Runbook is logged
+//    with the reason and changes nothing else.
+//  - Approvals: the annotation platform.chatcli.io/approve (or /reject) with the value
+//    "<who>:<reason>" on a RemediationPlan becomes ApprovalGranted (or ApprovalRejected), once.
+// Runs two informers; events go to `submit` (the runner's Submit) stamped with logical time from
+// `clock`. Thread-safe.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <absl/base/thread_annotations.h>
+#include <absl/status/statusor.h>
+#include <absl/synchronization/mutex.h>
+#include <nlohmann/json.hpp>
+
+#include "aiops/v1/events.pb.h"
+#include "common/clock.h"
+#include "k8s_sync/informer.h"
+
+namespace aiops::k8s_sync {
+
+inline constexpr char kApproveAnnotation[] = "platform.chatcli.io/approve";
+inline constexpr char kRejectAnnotation[] = "platform.chatcli.io/reject";
+
+// A Runbook object as a RunbookObserved payload; kInvalidArgument naming the problem.
+absl::StatusOr<v1::RunbookObserved> RunbookFromObject(const nlohmann::json& object);
+
+class ClusterInputs {
+ public:
+  using Submit = std::function<absl::StatusOr<uint64_t>(v1::Event)>;
+
+  // `client` and `clock` must outlive this. `warn` receives messages about invalid input.
+  ClusterInputs(KubeClient& client, common::Clock& clock, Submit submit,
+                std::function<void(const std::string&)> warn);
+  ~ClusterInputs();
+  ClusterInputs(const ClusterInputs&) = delete;
+  ClusterInputs& operator=(const ClusterInputs&) = delete;
+  ClusterInputs(ClusterInputs&&) = delete;
+  ClusterInputs& operator=(ClusterInputs&&) = delete;
+
+  void Start();
+  void Stop();
+  bool WaitForSync(absl::Duration timeout) const;
+
+ private:
+  void OnRunbook(const std::string& type, const nlohmann::json& object);
+  void OnPlan(const std::string& type, const nlohmann::json& object);
+  void Send(v1::Event event);
+
+  KubeClient& client_;
+  common::Clock& clock_;
+  const Submit submit_;
+  const std::function<void(const std::string&)> warn_;
+  std::unique_ptr<Informer> runbooks_;
+  std::unique_ptr<Informer> plans_;
+
+  absl::Mutex mu_;
+  std::set<std::string> auto_generated_ ABSL_GUARDED_BY(mu_);  // "ns/name" seen with the label
+  std::set<std::string> answered_ ABSL_GUARDED_BY(mu_);        // plans whose answer was sent
+};
+
+}  // namespace aiops::k8s_sync
