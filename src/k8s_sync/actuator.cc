@@ -1,0 +1,323 @@
+#include "k8s_sync/actuator.h"
+
+#include <algorithm>
+#include <charconv>
+
+#include <absl/time/time.h>
+#include <fmt/format.h>
+
+#include "common/fmt_absl.h"
+#include "common/status_macros.h"
+#include "projections/naming.h"
+
+namespace aiops::k8s_sync {
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr int kConflictRetries = 4;
+
+std::string ConfigMapPath(const std::string& ns, const std::string& name) {
+  return fmt::format("/api/v1/namespaces/{}/configmaps/{}", ns, name);
+}
+
+bool ParseInt(const std::string& text, int64_t& out) {
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc() && ptr == text.data() + text.size() && !text.empty();
+}
+
+std::string Marker(const Json& object) {
+  const Json& annotations = object["metadata"].contains("annotations")
+                                ? object["metadata"]["annotations"]
+                                : Json::object();
+  return annotations.contains(kAppliedActionAnnotation) &&
+                 annotations[kAppliedActionAnnotation].is_string()
+             ? annotations[kAppliedActionAnnotation].get<std::string>()
+             : "";
+}
+
+// Reads `path`, lets `change` modify it, and replaces it with the marker annotation, retrying on
+// conflicts. Returns the replaced object's summary; `already_applied` when the marker was there.
+absl::StatusOr<Json> ReadModifyReplace(KubeClient& client, const std::string& path,
+                                       const std::string& marker, bool dry_run,
+                                       bool& already_applied,
+                                       const std::function<absl::Status(Json&)>& change) {
+  for (int attempt = 0;; ++attempt) {
+    AIOPS_ASSIGN_OR_RETURN(Json object, client.Get(path));
+    if (!marker.empty() && Marker(object) == marker) {
+      already_applied = true;  // done before a crash: nothing more to do
+      return object;
+    }
+    AIOPS_RETURN_IF_ERROR(change(object));
+    if (!marker.empty()) {
+      object["metadata"]["annotations"][kAppliedActionAnnotation] = marker;
+    }
+    absl::StatusOr<Json> replaced = client.Replace(path + (dry_run ? "?dryRun=All" : ""), object);
+    if (replaced.ok() || !IsKubeConflict(replaced.status()) || attempt + 1 >= kConflictRetries) {
+      return replaced;
+    }
+  }
+}
+
+Json* Container(Json& deployment, const std::string& name) {
+  Json& containers = deployment["spec"]["template"]["spec"]["containers"];
+  if (!containers.is_array() || containers.empty()) {
+    return nullptr;
+  }
+  if (name.empty()) {
+    return &containers[0];
+  }
+  for (Json& c : containers) {
+    if (c.value("name", "") == name) {
+      return &c;
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+std::string DeploymentPath(const v1::ResourceRef& ref) {
+  return fmt::format("/apis/apps/v1/namespaces/{}/deployments/{}", ref.namespace_(), ref.name());
+}
+
+Actuator::Actuator(KubeClient& client, common::Clock& clock) : client_(client), clock_(clock) {}
+
+absl::StatusOr<v1::PreflightSnapshot> Actuator::Preflight(const v1::PlanState& plan,
+                                                          const v1::IssueState& issue) {
+  v1::PreflightSnapshot snap;
+  snap.set_plan_name(plan.name());
+  *snap.mutable_resource() = issue.resource();
+  AIOPS_ASSIGN_OR_RETURN(Json deployment, client_.Get(DeploymentPath(issue.resource())));
+  snap.set_replicas(deployment["spec"].value("replicas", 1));
+  snap.set_pod_template_json(deployment["spec"]["template"].dump());
+  snap.set_resource_version(deployment["metadata"].value("resourceVersion", ""));
+  for (const v1::ActionSpec& a : plan.actions()) {
+    if (a.type() == "PatchConfig") {
+      const std::string name = projections::ParamValue(a, "configmap");
+      AIOPS_ASSIGN_OR_RETURN(Json cm,
+                             client_.Get(ConfigMapPath(issue.resource().namespace_(), name)));
+      snap.set_configmap_name(name);
+      const Json data = cm.contains("data") && cm["data"].is_object() ? cm["data"] : Json::object();
+      for (const auto& [key, value] : data.items()) {
+        v1::Param* p = snap.add_configmap_data();
+        p->set_key(key);
+        p->set_value(value.is_string() ? value.get<std::string>() : value.dump());
+      }
+      break;
+    }
+  }
+  return snap;
+}
+
+absl::StatusOr<std::string> Actuator::ApplyAction(const v1::ActionSpec& action,
+                                                  const v1::ResourceRef& target,
+                                                  const std::string& marker, bool dry_run,
+                                                  bool& already_applied) {
+  const std::string path = DeploymentPath(target);
+  auto param = [&](const char* key) { return projections::ParamValue(action, key); };
+  if (action.type() == "ScaleDeployment") {
+    int64_t replicas = 0;
+    if (!ParseInt(param("replicas"), replicas) || replicas < 0) {
+      return absl::InvalidArgumentError(
+          fmt::format("replicas '{}' is not a count", param("replicas")));
+    }
+    AIOPS_ASSIGN_OR_RETURN(
+        Json out, ReadModifyReplace(client_, path, marker, dry_run, already_applied, [&](Json& d) {
+          d["spec"]["replicas"] = replicas;
+          return absl::OkStatus();
+        }));
+    return fmt::format("{}/{} scaled to {} replicas", target.namespace_(), target.name(), replicas);
+  }
+  if (action.type() == "RestartDeployment") {
+    const std::string at =
+        absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", clock_.Now(), absl::UTCTimeZone());
+    AIOPS_ASSIGN_OR_RETURN(
+        Json out, ReadModifyReplace(client_, path, marker, dry_run, already_applied, [&](Json& d) {
+          d["spec"]["template"]["metadata"]["annotations"][kRestartedAtAnnotation] = at;
+          return absl::OkStatus();
+        }));
+    return fmt::format("{}/{} restarted (restartedAt {})", target.namespace_(), target.name(), at);
+  }
+  if (action.type() == "RollbackDeployment") {
+    AIOPS_ASSIGN_OR_RETURN(Json deployment, client_.Get(path));
+    const std::string uid = deployment["metadata"].value("uid", "");
+    AIOPS_ASSIGN_OR_RETURN(
+        Json sets,
+        client_.Get(fmt::format("/apis/apps/v1/namespaces/{}/replicasets", target.namespace_())));
+    std::vector<std::pair<int64_t, Json>> revisions;
+    for (const Json& rs : sets.value("items", Json::array())) {
+      bool owned = false;
+      for (const Json& owner : rs["metadata"].value("ownerReferences", Json::array())) {
+        owned = owned || (owner.value("uid", "") == uid && owner.value("controller", false));
+      }
+      int64_t revision = 0;
+      const Json annotations =
+          rs["metadata"].contains("annotations") ? rs["metadata"]["annotations"] : Json::object();
+      if (owned && ParseInt(annotations.value("deployment.kubernetes.io/revision", ""), revision)) {
+        revisions.emplace_back(revision, rs);
+      }
+    }
+    std::sort(revisions.begin(), revisions.end(),
+              [](const auto& a, const auto& b) { return a.first > b.first; });
+    const std::string wanted = param("toRevision");
+    const Json* target_rs = nullptr;
+    int64_t target_revision = 0;
+    if (wanted.empty() || wanted == "previous") {
+      if (revisions.size() >= 2) {
+        target_rs = &revisions[1].second;
+        target_revision = revisions[1].first;
+      }
+    } else if (int64_t n = 0; ParseInt(wanted, n)) {
+      for (const auto& [rev, rs] : revisions) {
+        if (rev == n) {
+          target_rs = &rs;
+          target_revision = rev;
+        }
+      }
+    }
+    if (target_rs == nullptr) {
+      return absl::FailedPreconditionError(
+          fmt::format("no revision to roll back to ({} revisions known, asked for '{}')",
+                      revisions.size(), wanted.empty() ? "previous" : wanted));
+    }
+    Json tmpl = (*target_rs)["spec"]["template"];
+    if (tmpl["metadata"].contains("labels")) {
+      tmpl["metadata"]["labels"].erase("pod-template-hash");
+    }
+    AIOPS_ASSIGN_OR_RETURN(
+        Json out, ReadModifyReplace(client_, path, marker, dry_run, already_applied, [&](Json& d) {
+          d["spec"]["template"] = tmpl;
+          return absl::OkStatus();
+        }));
+    return fmt::format("{}/{} rolled back to revision {}", target.namespace_(), target.name(),
+                       target_revision);
+  }
+  if (action.type() == "PatchConfig") {
+    const std::string name = param("configmap");
+    AIOPS_ASSIGN_OR_RETURN(
+        Json out, ReadModifyReplace(client_, ConfigMapPath(target.namespace_(), name), marker,
+                                    dry_run, already_applied, [&](Json& cm) {
+                                      for (const v1::Param& p : action.params()) {
+                                        if (p.key() != "configmap") {
+                                          cm["data"][p.key()] = p.value();
+                                        }
+                                      }
+                                      return absl::OkStatus();
+                                    }));
+    return fmt::format("ConfigMap {}/{} patched ({} keys)", target.namespace_(), name,
+                       action.params_size() - 1);
+  }
+  if (action.type() == "AdjustResources") {
+    AIOPS_ASSIGN_OR_RETURN(
+        Json out, ReadModifyReplace(client_, path, marker, dry_run, already_applied, [&](Json& d) {
+          Json* c = Container(d, param("container"));
+          if (c == nullptr) {
+            return absl::InvalidArgumentError(
+                fmt::format("no container '{}' in the pod template", param("container")));
+          }
+          for (const auto& [key, kind, res] : {std::tuple{"memory_limit", "limits", "memory"},
+                                               std::tuple{"memory_request", "requests", "memory"},
+                                               std::tuple{"cpu_limit", "limits", "cpu"},
+                                               std::tuple{"cpu_request", "requests", "cpu"}}) {
+            if (!param(key).empty()) {
+              (*c)["resources"][kind][res] = param(key);
+            }
+          }
+          return absl::OkStatus();
+        }));
+    return fmt::format("{}/{} container resources adjusted", target.namespace_(), target.name());
+  }
+  return absl::InvalidArgumentError(
+      fmt::format("'{}' is not an action the actuator implements", action.type()));
+}
+
+v1::Event Actuator::Execute(const v1::PlanState& plan, const v1::IssueState& issue, int index,
+                            bool dry_run) {
+  v1::Event e;
+  e.set_incident_id(issue.incident_id());
+  e.set_producer("actuator");
+  if (index < 0 || index >= plan.actions_size()) {
+    v1::ActionFailed* f = e.mutable_action_failed();
+    f->set_plan_name(plan.name());
+    f->set_index(index);
+    f->set_error("no such action in the plan");
+    return e;
+  }
+  const std::string marker = fmt::format("{}/{}", plan.name(), index);
+  bool already_applied = false;
+  absl::StatusOr<std::string> summary =
+      ApplyAction(plan.actions(index), issue.resource(), marker, dry_run, already_applied);
+  if (!summary.ok()) {
+    v1::ActionFailed* f = e.mutable_action_failed();
+    f->set_plan_name(plan.name());
+    f->set_index(index);
+    f->set_error(std::string(summary.status().message()));
+    return e;
+  }
+  v1::ActionSucceeded* s = e.mutable_action_succeeded();
+  s->set_plan_name(plan.name());
+  s->set_index(index);
+  s->set_already_applied(already_applied);
+  s->set_summary(already_applied ? fmt::format("already applied ({})", marker)
+                                 : (dry_run ? "dry run: " : "") + *summary);
+  return e;
+}
+
+absl::StatusOr<v1::Event> Actuator::Rollback(const v1::PlanState& plan,
+                                             const v1::PreflightSnapshot& snapshot) {
+  const Json tmpl = Json::parse(snapshot.pod_template_json(), nullptr, false);
+  if (tmpl.is_discarded()) {
+    return absl::DataLossError("the preflight snapshot's pod template does not parse");
+  }
+  bool already = false;
+  const std::string marker = fmt::format("{}/rollback", plan.name());
+  AIOPS_ASSIGN_OR_RETURN(Json out, ReadModifyReplace(client_, DeploymentPath(snapshot.resource()),
+                                                     marker, false, already, [&](Json& d) {
+                                                       d["spec"]["replicas"] = snapshot.replicas();
+                                                       d["spec"]["template"] = tmpl;
+                                                       return absl::OkStatus();
+                                                     }));
+  if (!snapshot.configmap_name().empty()) {
+    AIOPS_ASSIGN_OR_RETURN(
+        Json cm,
+        ReadModifyReplace(
+            client_, ConfigMapPath(snapshot.resource().namespace_(), snapshot.configmap_name()),
+            marker, false, already, [&](Json& c) {
+              c["data"] = Json::object();
+              for (const v1::Param& p : snapshot.configmap_data()) {
+                c["data"][p.key()] = p.value();
+              }
+              return absl::OkStatus();
+            }));
+  }
+  v1::Event e;
+  e.set_producer("actuator");
+  v1::PlanRolledBack* r = e.mutable_plan_rolled_back();
+  r->set_plan_name(plan.name());
+  r->set_reason("an action failed");
+  r->set_summary(fmt::format("restored {} replicas and the pod template{}", snapshot.replicas(),
+                             snapshot.configmap_name().empty()
+                                 ? ""
+                                 : fmt::format(" and ConfigMap {}", snapshot.configmap_name())));
+  return e;
+}
+
+absl::StatusOr<std::optional<std::string>> Actuator::RolloutComplete(
+    const v1::ResourceRef& deployment) {
+  AIOPS_ASSIGN_OR_RETURN(Json d, client_.Get(DeploymentPath(deployment)));
+  const int64_t generation = d["metadata"].value("generation", int64_t{0});
+  const Json status = d.value("status", Json::object());
+  const int64_t desired = d["spec"].value("replicas", int64_t{1});
+  const int64_t observed = status.value("observedGeneration", int64_t{0});
+  const int64_t updated = status.value("updatedReplicas", int64_t{0});
+  const int64_t available = status.value("availableReplicas", int64_t{0});
+  if (observed >= generation && updated == desired && available == desired) {
+    return std::optional<std::string>(
+        fmt::format("{}/{}: rollout complete, {} of {} replicas updated and available",
+                    deployment.namespace_(), deployment.name(), available, desired));
+  }
+  return std::optional<std::string>();
+}
+
+}  // namespace aiops::k8s_sync

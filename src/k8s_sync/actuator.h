@@ -1,0 +1,59 @@
+// The actuator (DESIGN.md §4, §5): carries out plan actions on the cluster. Each write is a
+// read-modify-replace of the whole object, so it carries the read resourceVersion (a concurrent
+// change is a conflict, re-read and retried) and, in the same request, the idempotency marker
+// annotation platform.chatcli.io/applied-action: <plan>/<index>; an action whose marker is
+// already on the object is reported as already applied and changes nothing, so an action
+// repeated after a crash is a no-op. Before the first action a preflight snapshot (replicas, pod
+// template, ConfigMap data) is taken; Rollback restores it. Dry runs send dryRun=All: the API
+// server validates and changes nothing. Every call returns the event to append (the result with
+// a summary of the API response). Thread-compatible.
+#pragma once
+
+#include <string>
+
+#include <absl/status/statusor.h>
+
+#include "aiops/v1/events.pb.h"
+#include "aiops/v1/state.pb.h"
+#include "common/clock.h"
+#include "k8s_sync/kube_client.h"
+
+namespace aiops::k8s_sync {
+
+inline constexpr char kAppliedActionAnnotation[] = "platform.chatcli.io/applied-action";
+inline constexpr char kRestartedAtAnnotation[] = "kubectl.kubernetes.io/restartedAt";
+
+class Actuator {
+ public:
+  // `client` and `clock` must outlive the actuator; the clock stamps restartedAt.
+  Actuator(KubeClient& client, common::Clock& clock);
+
+  // The state a failed plan is rolled back to (a PreflightSnapshot event payload).
+  absl::StatusOr<v1::PreflightSnapshot> Preflight(const v1::PlanState& plan,
+                                                  const v1::IssueState& issue);
+
+  // Runs action `index` of `plan` on the issue's resource: an ActionSucceeded or ActionFailed
+  // event (never an error: a failure is a result to record).
+  v1::Event Execute(const v1::PlanState& plan, const v1::IssueState& issue, int index,
+                    bool dry_run = false);
+
+  // Restores `snapshot`: a PlanRolledBack event on success, else an error naming what failed.
+  absl::StatusOr<v1::Event> Rollback(const v1::PlanState& plan,
+                                     const v1::PreflightSnapshot& snapshot);
+
+  // Whether the Deployment's rollout is complete (observedGeneration caught up, updated =
+  // available = desired replicas): a summary when it is, nullopt while not yet.
+  absl::StatusOr<std::optional<std::string>> RolloutComplete(const v1::ResourceRef& deployment);
+
+ private:
+  absl::StatusOr<std::string> ApplyAction(const v1::ActionSpec& action,
+                                          const v1::ResourceRef& target, const std::string& marker,
+                                          bool dry_run, bool& already_applied);
+
+  KubeClient& client_;
+  common::Clock& clock_;
+};
+
+std::string DeploymentPath(const v1::ResourceRef& ref);
+
+}  // namespace aiops::k8s_sync

@@ -1,0 +1,201 @@
+// The actuator on the real control plane (kube-controller-manager makes the ReplicaSet
+// revisions a rollback needs): every action, the idempotency marker, dry runs, preflight and
+// rollback, and failures as results.
+#include "k8s_sync/actuator.h"
+
+#include <fstream>
+#include <sstream>
+
+#include <absl/time/clock.h>
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "support/control_plane_environment.h"
+
+namespace aiops::k8s_sync {
+namespace {
+
+using Json = nlohmann::json;
+using ::testing::HasSubstr;
+
+const testing::ControlPlaneInfo& Cp() { return testing::ControlPlaneEnvironment::Get().Info(); }
+
+std::unique_ptr<KubeClient> Client() {
+  KubeConfig config;
+  config.server = Cp().server;
+  std::ifstream in(Cp().ca_file);
+  std::stringstream s;
+  s << in.rdbuf();
+  config.ca_pem = s.str();
+  config.token = Cp().token;
+  return *KubeClient::Create(config);
+}
+
+v1::ActionSpec Action(const std::string& type,
+                      std::vector<std::pair<std::string, std::string>> params = {}) {
+  v1::ActionSpec a;
+  a.set_type(type);
+  std::sort(params.begin(), params.end());
+  for (auto& [k, v] : params) {
+    v1::Param* p = a.add_params();
+    p->set_key(k);
+    p->set_value(v);
+  }
+  return a;
+}
+
+class ActuatorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    client_ = Client();
+    ns_ = "act-" + std::to_string(++counter_);
+    ASSERT_TRUE(
+        client_
+            ->Create("/api/v1/namespaces",
+                     {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns_}}}})
+            .ok());
+    ASSERT_TRUE(client_
+                    ->Create(fmt::format("/apis/apps/v1/namespaces/{}/deployments", ns_),
+                             Deployment("nginx:1.26"))
+                    .ok());
+    ASSERT_TRUE(client_
+                    ->Create(fmt::format("/api/v1/namespaces/{}/configmaps", ns_),
+                             {{"apiVersion", "v1"},
+                              {"kind", "ConfigMap"},
+                              {"metadata", {{"name", "app-config"}}},
+                              {"data", {{"LOG_LEVEL", "info"}}}})
+                    .ok());
+    issue_.set_name("web-oom-kill-1");
+    issue_.mutable_resource()->set_kind("Deployment");
+    issue_.mutable_resource()->set_name("web");
+    issue_.mutable_resource()->set_namespace_(ns_);
+  }
+
+  Json Deployment(const std::string& image) const {
+    return {{"apiVersion", "apps/v1"},
+            {"kind", "Deployment"},
+            {"metadata", {{"name", "web"}}},
+            {"spec",
+             {{"replicas", 2},
+              {"selector", {{"matchLabels", {{"app", "web"}}}}},
+              {"template",
+               {{"metadata", {{"labels", {{"app", "web"}}}}},
+                {"spec", {{"containers", {{{"name", "app"}, {"image", image}}}}}}}}}}};
+  }
+  Json Get() { return *client_->Get(DeploymentPath(issue_.resource())); }
+  v1::PlanState Plan(std::vector<v1::ActionSpec> actions) {
+    v1::PlanState plan;
+    plan.set_name("web-oom-kill-1-plan-1");
+    for (auto& a : actions) {
+      *plan.add_actions() = a;
+    }
+    return plan;
+  }
+  size_t Revisions() {
+    auto sets = client_->Get(fmt::format("/apis/apps/v1/namespaces/{}/replicasets", ns_));
+    return sets.ok() ? (*sets)["items"].size() : 0;
+  }
+
+  static inline int counter_ = 0;
+  std::unique_ptr<KubeClient> client_;
+  std::string ns_;
+  v1::IssueState issue_;
+  common::FakeClock clock_{absl::FromUnixSeconds(1'771'276'354)};
+};
+
+TEST_F(ActuatorTest, ActionsApplyOnceAndCarryTheIdempotencyMarker) {
+  Actuator actuator(*client_, clock_);
+  const v1::PlanState plan = Plan(
+      {Action("ScaleDeployment", {{"replicas", "3"}}), Action("RestartDeployment"),
+       Action("AdjustResources",
+              {{"container", "app"}, {"memory_limit", "512Mi"}, {"memory_request", "256Mi"}})});
+  for (int i = 0; i < 3; ++i) {
+    const v1::Event e = actuator.Execute(plan, issue_, i);
+    ASSERT_TRUE(e.has_action_succeeded()) << e.ShortDebugString();
+    EXPECT_FALSE(e.action_succeeded().already_applied());
+  }
+  Json d = Get();
+  EXPECT_EQ(3, d["spec"]["replicas"]);
+  EXPECT_EQ("2026-02-16T21:12:34Z",
+            d["spec"]["template"]["metadata"]["annotations"][kRestartedAtAnnotation]);
+  EXPECT_EQ("512Mi",
+            d["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"]);
+  EXPECT_EQ(plan.name() + "/2", d["metadata"]["annotations"][kAppliedActionAnnotation]);
+  // The action in flight when the operator crashed runs again after the restart: a no-op.
+  // (kube-controller-manager keeps writing the status, so the spec's generation is compared.)
+  const int64_t generation = d["metadata"]["generation"];
+  const v1::Event again = actuator.Execute(plan, issue_, 2);
+  ASSERT_TRUE(again.has_action_succeeded());
+  EXPECT_TRUE(again.action_succeeded().already_applied());
+  EXPECT_EQ(generation, Get()["metadata"]["generation"]);
+}
+
+TEST_F(ActuatorTest, RollbackReturnsToThePreviousRevision) {
+  ASSERT_TRUE(testing::ControlPlaneEnvironment::Get()
+                  .Kubectl({"-n", ns_, "set", "image", "deploy/web", "app=nginx:1.27-broken"})
+                  .ok());
+  for (int i = 0; i < 100 && Revisions() < 2; ++i) {
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  ASSERT_EQ(2U, Revisions()) << "kube-controller-manager made no second revision";
+  Actuator actuator(*client_, clock_);
+  const v1::Event e = actuator.Execute(Plan({Action("RollbackDeployment")}), issue_, 0);
+  ASSERT_TRUE(e.has_action_succeeded()) << e.ShortDebugString();
+  EXPECT_THAT(e.action_succeeded().summary(), HasSubstr("rolled back to revision 1"));
+  EXPECT_EQ("nginx:1.26", Get()["spec"]["template"]["spec"]["containers"][0]["image"]);
+  const v1::Event missing =
+      actuator.Execute(Plan({Action("RollbackDeployment", {{"toRevision", "9"}})}), issue_, 0);
+  ASSERT_TRUE(missing.has_action_failed());
+  EXPECT_THAT(missing.action_failed().error(), HasSubstr("no revision to roll back to"));
+}
+
+TEST_F(ActuatorTest, DryRunValidatesWithoutChanging) {
+  Actuator actuator(*client_, clock_);
+  const v1::Event e =
+      actuator.Execute(Plan({Action("ScaleDeployment", {{"replicas", "4"}})}), issue_, 0, true);
+  ASSERT_TRUE(e.has_action_succeeded()) << e.ShortDebugString();
+  EXPECT_THAT(e.action_succeeded().summary(), HasSubstr("dry run"));
+  EXPECT_EQ(2, Get()["spec"]["replicas"]);
+  EXPECT_FALSE(Get()["metadata"].contains("annotations") &&
+               Get()["metadata"]["annotations"].contains(kAppliedActionAnnotation));
+}
+
+TEST_F(ActuatorTest, APreflightSnapshotIsRestoredAfterAFailedAction) {
+  Actuator actuator(*client_, clock_);
+  const v1::PlanState plan =
+      Plan({Action("ScaleDeployment", {{"replicas", "5"}}),
+            Action("PatchConfig", {{"configmap", "app-config"}, {"LOG_LEVEL", "debug"}}),
+            Action("AdjustResources", {{"container", "nope"}, {"memory_limit", "1Gi"}})});
+  auto snapshot = actuator.Preflight(plan, issue_);
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  EXPECT_EQ(2, snapshot->replicas());
+  EXPECT_EQ("app-config", snapshot->configmap_name());
+  ASSERT_TRUE(actuator.Execute(plan, issue_, 0).has_action_succeeded());
+  ASSERT_TRUE(actuator.Execute(plan, issue_, 1).has_action_succeeded());
+  EXPECT_EQ("debug", (*client_->Get(fmt::format("/api/v1/namespaces/{}/configmaps/app-config",
+                                                ns_)))["data"]["LOG_LEVEL"]);
+  const v1::Event failed = actuator.Execute(plan, issue_, 2);
+  ASSERT_TRUE(failed.has_action_failed());
+  EXPECT_THAT(failed.action_failed().error(), HasSubstr("no container 'nope'"));
+  auto rolled = actuator.Rollback(plan, *snapshot);
+  ASSERT_TRUE(rolled.ok()) << rolled.status();
+  EXPECT_TRUE(rolled->has_plan_rolled_back());
+  EXPECT_EQ(2, Get()["spec"]["replicas"]);
+  EXPECT_EQ("info", (*client_->Get(fmt::format("/api/v1/namespaces/{}/configmaps/app-config",
+                                               ns_)))["data"]["LOG_LEVEL"]);
+}
+
+TEST_F(ActuatorTest, FailuresAreResultsWithTheApiServersReason) {
+  Actuator actuator(*client_, clock_);
+  const v1::Event e = actuator.Execute(
+      Plan({Action("PatchConfig", {{"configmap", "missing"}, {"K", "V"}})}), issue_, 0);
+  ASSERT_TRUE(e.has_action_failed());
+  EXPECT_THAT(e.action_failed().error(), HasSubstr("not found"));
+  auto rollout = actuator.RolloutComplete(issue_.resource());
+  ASSERT_TRUE(rollout.ok()) << rollout.status();
+  EXPECT_FALSE(rollout->has_value());  // no kubelet: the pods never become available
+}
+
+}  // namespace
+}  // namespace aiops::k8s_sync
