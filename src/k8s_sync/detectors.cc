@@ -1,0 +1,191 @@
+#include "k8s_sync/detectors.h"
+
+#include <fmt/format.h>
+
+namespace aiops::k8s_sync {
+namespace {
+
+using Json = nlohmann::json;
+
+const Json& At(const Json& obj, const char* key) {
+  static const Json kNull;
+  return obj.is_object() && obj.contains(key) ? obj[key] : kNull;
+}
+
+std::string Str(const Json& obj, const char* key) {
+  const Json& v = At(obj, key);
+  return v.is_string() ? v.get<std::string>() : "";
+}
+
+int64_t Int(const Json& obj, const char* key) {
+  const Json& v = At(obj, key);
+  return v.is_number_integer() ? v.get<int64_t>() : 0;
+}
+
+absl::Time ParseTime(const std::string& text) {
+  absl::Time t;
+  std::string error;
+  return absl::ParseTime(absl::RFC3339_full, text, &t, &error) ? t : absl::InfinitePast();
+}
+
+v1::Event Alert(const std::string& type, const std::string& severity, const std::string& message,
+                const std::string& object, const std::string& object_kind, const std::string& ns,
+                const std::string& deployment, const std::string& uid, absl::Time now) {
+  v1::Event e;
+  e.set_logical_time_ms(absl::ToUnixMillis(now));
+  e.set_producer("detector");
+  v1::AlertObserved* a = e.mutable_alert_observed();
+  a->set_type(type);
+  a->set_severity(severity);
+  a->set_message(message);
+  a->set_object(object);
+  a->set_object_kind(object_kind);
+  a->set_namespace_(ns);
+  a->set_deployment(deployment);
+  a->set_timestamp_unix(absl::ToUnixSeconds(now));
+  a->set_source("detector");
+  a->set_source_object_uid(uid);
+  return e;
+}
+
+}  // namespace
+
+std::string OwningDeployment(const Json& pod) {
+  for (const Json& owner : At(At(pod, "metadata"), "ownerReferences")) {
+    if (Str(owner, "kind") == "ReplicaSet") {
+      const std::string rs = Str(owner, "name");
+      const size_t dash = rs.rfind('-');  // <deployment>-<pod-template-hash>
+      return dash == std::string::npos ? rs : rs.substr(0, dash);
+    }
+  }
+  return "";
+}
+
+bool Detectors::Watched(const std::string& ns, const std::string& deployment) const {
+  if (config_.targets.empty()) {
+    return true;
+  }
+  for (const DetectorTarget& t : config_.targets) {
+    if (t.namespace_name == ns && (t.deployment.empty() || t.deployment == deployment)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::vector<v1::Event> Detectors::OnPod(const Json& pod, absl::Time now) {
+  std::vector<v1::Event> out;
+  const Json& meta = At(pod, "metadata");
+  const std::string ns = Str(meta, "namespace");
+  const std::string name = Str(meta, "name");
+  const std::string uid = Str(meta, "uid");
+  const std::string deployment = OwningDeployment(pod);
+  if (deployment.empty() || !Watched(ns, deployment)) {
+    return out;
+  }
+  auto alert = [&](const std::string& type, const std::string& severity,
+                   const std::string& message) {
+    out.push_back(Alert(type, severity, message, name, "Pod", ns, deployment, uid, now));
+  };
+  const Json& status = At(pod, "status");
+  for (const Json& cs : At(status, "containerStatuses")) {
+    const std::string container = Str(cs, "name");
+    // Restarts within the window, counted from the increments this detector saw.
+    ContainerHistory& h = restarts_[fmt::format("{}/{}/{}", ns, name, container)];
+    const int count = static_cast<int>(Int(cs, "restartCount"));
+    if (h.last_count >= 0 && count > h.last_count) {
+      for (int i = h.last_count; i < count; ++i) {
+        h.increments.push_back(now);
+      }
+    } else if (h.last_count < 0 && count > 0) {
+      // First sight of a pod that already restarted: its history is unknown, so the restarts
+      // count as recent only if the last one was (lastState.terminated.finishedAt).
+      const std::string finished = Str(At(At(cs, "lastState"), "terminated"), "finishedAt");
+      const absl::Time last = finished.empty() ? absl::InfinitePast() : ParseTime(finished);
+      if (now - last <= config_.restart_window) {
+        for (int i = 0; i < count; ++i) {
+          h.increments.push_back(now);
+        }
+      }
+    }
+    h.last_count = count;
+    while (!h.increments.empty() && now - h.increments.front() > config_.restart_window) {
+      h.increments.pop_front();
+    }
+    if (static_cast<int>(h.increments.size()) >= config_.restarts_min) {
+      alert("HighRestartCount", "warning",
+            fmt::format("container {} of pod {} restarted {} times in the last {} min", container,
+                        name, h.increments.size(), absl::ToInt64Minutes(config_.restart_window)));
+    }
+    const std::string last_reason = Str(At(At(cs, "lastState"), "terminated"), "reason");
+    const std::string current_reason = Str(At(At(cs, "state"), "terminated"), "reason");
+    if (last_reason == "OOMKilled" || current_reason == "OOMKilled") {
+      alert("OOMKilled", "critical",
+            fmt::format("container {} of pod {} was OOMKilled", container, name));
+    }
+    const std::string waiting = Str(At(At(cs, "state"), "waiting"), "reason");
+    if (waiting == "CrashLoopBackOff" || waiting == "ImagePullBackOff" ||
+        waiting == "ErrImagePull") {
+      alert(waiting == "ErrImagePull" ? "ImagePullBackOff" : waiting, "warning",
+            fmt::format("container {} of pod {} is waiting: {} {}", container, name, waiting,
+                        Str(At(At(cs, "state"), "waiting"), "message")));
+    }
+  }
+  for (const Json& c : At(status, "conditions")) {
+    if (Str(c, "type") == "Ready" && Str(c, "status") == "False") {
+      const absl::Time since = ParseTime(Str(c, "lastTransitionTime"));
+      if (since != absl::InfinitePast() && now - since >= config_.not_ready_after) {
+        alert("PodNotReady", "warning",
+              fmt::format("pod {} not ready for {} min: {}", name,
+                          absl::ToInt64Minutes(now - since), Str(c, "reason")));
+      }
+    }
+  }
+  return out;
+}
+
+void Detectors::OnPodDeleted(const Json& pod) {
+  const Json& meta = At(pod, "metadata");
+  const std::string prefix = fmt::format("{}/{}/", Str(meta, "namespace"), Str(meta, "name"));
+  for (auto it = restarts_.lower_bound(prefix);
+       it != restarts_.end() && it->first.compare(0, prefix.size(), prefix) == 0;) {
+    it = restarts_.erase(it);
+  }
+}
+
+std::vector<v1::Event> Detectors::OnDeployment(const Json& d, absl::Time now) {
+  std::vector<v1::Event> out;
+  const Json& meta = At(d, "metadata");
+  const std::string ns = Str(meta, "namespace");
+  const std::string name = Str(meta, "name");
+  if (!Watched(ns, name)) {
+    return out;
+  }
+  const std::string key = ns + "/" + name;
+  const Json& status = At(d, "status");
+  for (const Json& c : At(status, "conditions")) {
+    if (Str(c, "type") == "Progressing" && Str(c, "status") == "False" &&
+        Str(c, "reason") == "ProgressDeadlineExceeded") {
+      out.push_back(Alert(
+          "DeploymentFailing", "critical",
+          fmt::format("deployment {} exceeded its progress deadline: {}", name, Str(c, "message")),
+          "Deployment/" + name, "Deployment", ns, name, Str(meta, "uid"), now));
+      return out;
+    }
+  }
+  const int64_t unavailable = Int(status, "unavailableReplicas");
+  if (unavailable <= 0) {
+    unavailable_since_.erase(key);
+    return out;
+  }
+  auto [since, inserted] = unavailable_since_.emplace(key, now);
+  if (now - since->second >= config_.unavailable_after) {
+    out.push_back(Alert("DeploymentFailing", "warning",
+                        fmt::format("deployment {} has {} unavailable replicas for {} min", name,
+                                    unavailable, absl::ToInt64Minutes(now - since->second)),
+                        "Deployment/" + name, "Deployment", ns, name, Str(meta, "uid"), now));
+  }
+  return out;
+}
+
+}  // namespace aiops::k8s_sync
