@@ -112,11 +112,6 @@ std::vector<v1::Event> Detectors::OnPod(const Json& pod, absl::Time now) {
     while (!h.increments.empty() && now - h.increments.front() > config_.restart_window) {
       h.increments.pop_front();
     }
-    if (static_cast<int>(h.increments.size()) >= config_.restarts_min) {
-      alert("HighRestartCount", "warning",
-            fmt::format("container {} of pod {} restarted {} times in the last {} min", container,
-                        name, h.increments.size(), absl::ToInt64Minutes(config_.restart_window)));
-    }
     const std::string last_reason = Str(At(At(cs, "lastState"), "terminated"), "reason");
     const std::string current_reason = Str(At(At(cs, "state"), "terminated"), "reason");
     if (last_reason == "OOMKilled" || current_reason == "OOMKilled") {
@@ -129,6 +124,12 @@ std::vector<v1::Event> Detectors::OnPod(const Json& pod, absl::Time now) {
       alert(waiting == "ErrImagePull" ? "ImagePullBackOff" : waiting, "warning",
             fmt::format("container {} of pod {} is waiting: {} {}", container, name, waiting,
                         Str(At(At(cs, "state"), "waiting"), "message")));
+    }
+    // After the cause-specific alerts: the issue opens on the most specific signal.
+    if (static_cast<int>(h.increments.size()) >= config_.restarts_min) {
+      alert("HighRestartCount", "warning",
+            fmt::format("container {} of pod {} restarted {} times in the last {} min", container,
+                        name, h.increments.size(), absl::ToInt64Minutes(config_.restart_window)));
     }
   }
   for (const Json& c : At(status, "conditions")) {

@@ -1,0 +1,94 @@
+#include "k8s_sync/detector_runner.h"
+
+#include <set>
+
+#include <fmt/format.h>
+
+namespace aiops::k8s_sync {
+
+DetectorRunner::DetectorRunner(KubeClient& client, common::Clock& clock, DetectorConfig config,
+                               Submit submit)
+    : client_(client), clock_(clock), submit_(std::move(submit)), detectors_(config) {
+  std::set<std::string> namespaces;
+  for (const DetectorTarget& t : config.targets) {
+    namespaces.insert(t.namespace_name);
+  }
+  namespaces_.assign(namespaces.begin(), namespaces.end());
+}
+
+DetectorRunner::~DetectorRunner() { Stop(); }
+
+void DetectorRunner::Start() {
+  std::vector<std::string> scopes;
+  if (namespaces_.empty()) {
+    scopes.emplace_back("");
+  } else {
+    for (const std::string& ns : namespaces_) {
+      scopes.push_back(fmt::format("/namespaces/{}", ns));
+    }
+  }
+  for (const std::string& scope : scopes) {
+    informers_.push_back(
+        std::make_unique<Informer>(client_, Informer::Options{fmt::format("/api/v1{}/pods", scope)},
+                                   [this](const std::string& type, const nlohmann::json& pod) {
+                                     std::vector<v1::Event> alerts;
+                                     {
+                                       absl::MutexLock lock(&mu_);
+                                       if (type == "DELETED") {
+                                         detectors_.OnPodDeleted(pod);
+                                       } else {
+                                         alerts = detectors_.OnPod(pod, clock_.Now());
+                                       }
+                                     }
+                                     Handle(alerts);
+                                   }));
+    informers_.push_back(std::make_unique<Informer>(
+        client_, Informer::Options{fmt::format("/apis/apps/v1{}/deployments", scope)},
+        [this](const std::string& type, const nlohmann::json& deployment) {
+          if (type == "DELETED") {
+            return;
+          }
+          std::vector<v1::Event> alerts;
+          {
+            absl::MutexLock lock(&mu_);
+            alerts = detectors_.OnDeployment(deployment, clock_.Now());
+          }
+          Handle(alerts);
+        }));
+  }
+  for (auto& informer : informers_) {
+    informer->Start();
+  }
+}
+
+void DetectorRunner::Stop() {
+  for (auto& informer : informers_) {
+    informer->Stop();
+  }
+}
+
+bool DetectorRunner::WaitForSync(absl::Duration timeout) const {
+  for (const auto& informer : informers_) {
+    if (!informer->WaitForSync(timeout)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+uint64_t DetectorRunner::alerts() const {
+  absl::MutexLock lock(&mu_);
+  return alerts_;
+}
+
+void DetectorRunner::Handle(const std::vector<v1::Event>& alerts) {
+  for (const v1::Event& alert : alerts) {
+    // A refused alert (the runner stopping, its queue full) is dropped here: the condition is
+    // seen again on the object's next change or resync.
+    submit_(alert).IgnoreError();
+    absl::MutexLock lock(&mu_);
+    ++alerts_;
+  }
+}
+
+}  // namespace aiops::k8s_sync
