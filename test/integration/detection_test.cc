@@ -13,6 +13,7 @@
 
 #include "eventlog/memory_event_log.h"
 #include "k8s_sync/actuator.h"
+#include "k8s_sync/context_builder.h"
 #include "k8s_sync/detector_runner.h"
 #include "server/runner.h"
 #include "support/control_plane_environment.h"
@@ -133,7 +134,26 @@ TEST(DetectionTest, AnOomKillBecomesAnIssueOnItsDeployment) {
     // The restarts were seen too, and joined the same issue.
     EXPECT_THAT(i.anomaly_signals(), ::testing::Contains("pod_restart"));
   });
-  EXPECT_FALSE(actuator.RolloutComplete(deployment)->has_value());
+  // kube-controller-manager notices the unready pod: the rollout is no longer complete.
+  EXPECT_TRUE(Eventually([&] { return !actuator.RolloutComplete(deployment)->has_value(); },
+                         absl::Seconds(30)));
+
+  // What the analyzer would be given.
+  v1::IssueState for_context;
+  runner->ReadState(
+      [&](const projections::PipelineState& state) { for_context = state.issues.at(issue); });
+  const v1::Event context = BuildContext(*client, for_context, 1);
+  const v1::ContextCollected& c = context.context_collected();
+  EXPECT_EQ(2, c.current_replicas());
+  EXPECT_TRUE(c.error().empty()) << c.error();
+  EXPECT_THAT(c.context(), ::testing::HasSubstr("Deployment detect/checkout: desired 2"));
+  EXPECT_THAT(c.context(), ::testing::HasSubstr("Pods (2 of 2)"));
+  EXPECT_THAT(c.context(), ::testing::HasSubstr(pods[0] + " phase=Running ready=false restarts=4"));
+  EXPECT_THAT(c.context(), ::testing::HasSubstr("last terminated: OOMKilled"));
+  EXPECT_THAT(c.context(), ::testing::HasSubstr("revision 1: ready"));
+  // The unhealthy pod comes first.
+  EXPECT_LT(c.context().find(pods[0]), c.context().find(pods[1]));
+
   ASSERT_TRUE(Standin({"heal", ns, pods[0]}).ok());
   EXPECT_TRUE(Eventually([&] { return actuator.RolloutComplete(deployment)->has_value(); },
                          absl::Seconds(30)));

@@ -1,0 +1,218 @@
+#include "k8s_sync/context_builder.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "common/fmt_absl.h"
+#include "k8s_sync/actuator.h"
+
+namespace aiops::k8s_sync {
+namespace {
+
+using Json = nlohmann::json;
+
+const Json& At(const Json& obj, const char* key) {
+  static const Json kNull;
+  return obj.is_object() && obj.contains(key) ? obj[key] : kNull;
+}
+
+std::string Str(const Json& obj, const char* key) {
+  const Json& v = At(obj, key);
+  return v.is_string() ? v.get<std::string>() : (v.is_number() ? v.dump() : "");
+}
+
+int64_t Int(const Json& obj, const char* key) {
+  const Json& v = At(obj, key);
+  return v.is_number_integer() ? v.get<int64_t>() : 0;
+}
+
+std::string Images(const Json& pod_template) {
+  std::string out;
+  for (const Json& c : At(At(pod_template, "spec"), "containers")) {
+    out += fmt::format("{}{}={}", out.empty() ? "" : ", ", Str(c, "name"), Str(c, "image"));
+    const Json& limits = At(At(c, "resources"), "limits");
+    if (limits.is_object() && !limits.empty()) {
+      out += fmt::format(" (limits: {})", limits.dump());
+    }
+  }
+  return out;
+}
+
+bool Unhealthy(const Json& pod) {
+  for (const Json& c : At(At(pod, "status"), "conditions")) {
+    if (Str(c, "type") == "Ready") {
+      return Str(c, "status") != "True";
+    }
+  }
+  return true;
+}
+
+int64_t Restarts(const Json& pod) {
+  int64_t total = 0;
+  for (const Json& cs : At(At(pod, "status"), "containerStatuses")) {
+    total += Int(cs, "restartCount");
+  }
+  return total;
+}
+
+}  // namespace
+
+v1::Event BuildContext(KubeClient& client, const v1::IssueState& issue, int32_t attempt,
+                       const ContextLimits& limits) {
+  const v1::ResourceRef& r = issue.resource();
+  std::string text;
+  std::string errors;
+  int32_t replicas = 0;
+  auto note_error = [&](const std::string& what, const absl::Status& s) {
+    errors += fmt::format("{}{}: {}", errors.empty() ? "" : "; ", what, s.message());
+  };
+
+  // The Deployment.
+  std::string uid;
+  Json selector = Json::object();
+  absl::StatusOr<Json> d = client.Get(DeploymentPath(r));
+  if (d.ok()) {
+    const Json& spec = At(*d, "spec");
+    const Json& status = At(*d, "status");
+    replicas = static_cast<int32_t>(Int(spec, "replicas"));
+    uid = Str(At(*d, "metadata"), "uid");
+    selector = At(At(spec, "selector"), "matchLabels");
+    text += fmt::format(
+        "Deployment {}/{}: desired {}, ready {}, updated {}, available {}, unavailable {}, "
+        "generation {} (observed {})\n",
+        r.namespace_(), r.name(), replicas, Int(status, "readyReplicas"),
+        Int(status, "updatedReplicas"), Int(status, "availableReplicas"),
+        Int(status, "unavailableReplicas"), Int(At(*d, "metadata"), "generation"),
+        Int(status, "observedGeneration"));
+    text += fmt::format("  containers: {}\n", Images(At(spec, "template")));
+    for (const Json& c : At(status, "conditions")) {
+      text += fmt::format("  condition {}={} {}: {}\n", Str(c, "type"), Str(c, "status"),
+                          Str(c, "reason"), Str(c, "message"));
+    }
+  } else {
+    note_error("deployment", d.status());
+  }
+
+  // Pods, unhealthy first, then by restarts.
+  std::string selector_query;
+  for (const auto& [k, v] : selector.items()) {
+    selector_query += fmt::format("{}{}%3D{}", selector_query.empty() ? "" : "%2C", k,
+                                  v.is_string() ? v.get<std::string>() : v.dump());
+  }
+  if (!selector_query.empty()) {
+    absl::StatusOr<Json> pods = client.Get(
+        fmt::format("/api/v1/namespaces/{}/pods?labelSelector={}", r.namespace_(), selector_query));
+    if (pods.ok()) {
+      std::vector<Json> items(At(*pods, "items").begin(), At(*pods, "items").end());
+      std::stable_sort(items.begin(), items.end(), [](const Json& a, const Json& b) {
+        return std::make_pair(!Unhealthy(a), -Restarts(a)) <
+               std::make_pair(!Unhealthy(b), -Restarts(b));
+      });
+      text +=
+          fmt::format("Pods ({} of {}):\n", std::min(items.size(), limits.max_pods), items.size());
+      for (size_t i = 0; i < items.size() && i < limits.max_pods; ++i) {
+        const Json& pod = items[i];
+        text += fmt::format("  {} phase={} ready={} restarts={}\n",
+                            Str(At(pod, "metadata"), "name"), Str(At(pod, "status"), "phase"),
+                            Unhealthy(pod) ? "false" : "true", Restarts(pod));
+        for (const Json& cs : At(At(pod, "status"), "containerStatuses")) {
+          const Json& state = At(cs, "state");
+          std::string now_state = state.is_object() && !state.empty() ? state.begin().key() : "";
+          const std::string reason = Str(At(state, now_state.c_str()), "reason");
+          const std::string last = Str(At(At(cs, "lastState"), "terminated"), "reason");
+          text += fmt::format("    container {}: {}{}{}\n", Str(cs, "name"), now_state,
+                              reason.empty() ? "" : " (" + reason + ")",
+                              last.empty() ? "" : ", last terminated: " + last);
+        }
+      }
+    } else {
+      note_error("pods", pods.status());
+    }
+  }
+
+  // Events about the Deployment or its pods and ReplicaSets, newest first.
+  absl::StatusOr<Json> events =
+      client.Get(fmt::format("/api/v1/namespaces/{}/events", r.namespace_()));
+  if (events.ok()) {
+    std::vector<Json> related;
+    for (const Json& e : At(*events, "items")) {
+      const std::string object = Str(At(e, "involvedObject"), "name");
+      if (object == r.name() || object.rfind(r.name() + "-", 0) == 0) {
+        related.push_back(e);
+      }
+    }
+    auto when = [](const Json& e) {
+      const std::string last = Str(e, "lastTimestamp");
+      return last.empty() ? Str(At(e, "metadata"), "creationTimestamp") : last;
+    };
+    std::stable_sort(related.begin(), related.end(),
+                     [&](const Json& a, const Json& b) { return when(a) > when(b); });
+    text += fmt::format("Events (last {}):\n", std::min(related.size(), limits.max_events));
+    for (size_t i = 0; i < related.size() && i < limits.max_events; ++i) {
+      const Json& e = related[i];
+      text += fmt::format("  {} {}: {} (count={} object={})\n", Str(e, "type"), Str(e, "reason"),
+                          Str(e, "message"), Int(e, "count"), Str(At(e, "involvedObject"), "name"));
+    }
+  } else {
+    note_error("events", events.status());
+  }
+
+  // Revision history with what changed.
+  if (!uid.empty()) {
+    absl::StatusOr<Json> sets =
+        client.Get(fmt::format("/apis/apps/v1/namespaces/{}/replicasets", r.namespace_()));
+    if (sets.ok()) {
+      std::vector<std::pair<int64_t, Json>> revisions;
+      for (const Json& rs : At(*sets, "items")) {
+        bool owned = false;
+        for (const Json& o : At(At(rs, "metadata"), "ownerReferences")) {
+          owned = owned || Str(o, "uid") == uid;
+        }
+        const std::string rev =
+            Str(At(At(rs, "metadata"), "annotations"), "deployment.kubernetes.io/revision");
+        if (owned && !rev.empty()) {
+          revisions.emplace_back(std::atoll(rev.c_str()), rs);
+        }
+      }
+      std::sort(revisions.begin(), revisions.end(),
+                [](const auto& a, const auto& b) { return a.first > b.first; });
+      text += fmt::format("Revisions (newest first, {} of {}):\n",
+                          std::min(revisions.size(), limits.max_revisions), revisions.size());
+      for (size_t i = 0; i < revisions.size() && i < limits.max_revisions; ++i) {
+        const Json& rs = revisions[i].second;
+        const std::string images = Images(At(At(rs, "spec"), "template"));
+        std::string diff;
+        if (i + 1 < revisions.size()) {
+          const std::string older = Images(At(At(revisions[i + 1].second, "spec"), "template"));
+          diff = older == images ? "" : fmt::format(" (was: {})", older);
+        }
+        text += fmt::format("  revision {}: ready {}/{}, {}{}\n", revisions[i].first,
+                            Int(At(rs, "status"), "readyReplicas"), Int(At(rs, "spec"), "replicas"),
+                            images, diff);
+      }
+    } else {
+      note_error("replicasets", sets.status());
+    }
+  }
+
+  if (text.size() > limits.max_bytes) {
+    size_t cut = limits.max_bytes;
+    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xc0U) == 0x80U) {
+      --cut;
+    }
+    text = text.substr(0, cut) + "\n... (context truncated)";
+  }
+  v1::Event e;
+  e.set_incident_id(issue.incident_id());
+  e.set_producer("context-builder");
+  v1::ContextCollected* c = e.mutable_context_collected();
+  c->set_issue_name(issue.name());
+  c->set_attempt(attempt);
+  c->set_context(text);
+  c->set_error(errors);
+  c->set_current_replicas(replicas);
+  return e;
+}
+
+}  // namespace aiops::k8s_sync
