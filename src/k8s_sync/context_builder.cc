@@ -6,31 +6,17 @@
 
 #include "common/fmt_absl.h"
 #include "k8s_sync/actuator.h"
+#include "k8s_sync/json_access.h"
 
 namespace aiops::k8s_sync {
 namespace {
 
 using Json = nlohmann::json;
 
-const Json& At(const Json& obj, const char* key) {
-  static const Json kNull;
-  return obj.is_object() && obj.contains(key) ? obj[key] : kNull;
-}
-
-std::string Str(const Json& obj, const char* key) {
-  const Json& v = At(obj, key);
-  return v.is_string() ? v.get<std::string>() : (v.is_number() ? v.dump() : "");
-}
-
-int64_t Int(const Json& obj, const char* key) {
-  const Json& v = At(obj, key);
-  return v.is_number_integer() ? v.get<int64_t>() : 0;
-}
-
 std::string Images(const Json& pod_template) {
   std::string out;
   for (const Json& c : At(At(pod_template, "spec"), "containers")) {
-    out += fmt::format("{}{}={}", out.empty() ? "" : ", ", Str(c, "name"), Str(c, "image"));
+    out += fmt::format("{}{}={}", out.empty() ? "" : ", ", StrAt(c, "name"), StrAt(c, "image"));
     const Json& limits = At(At(c, "resources"), "limits");
     if (limits.is_object() && !limits.empty()) {
       out += fmt::format(" (limits: {})", limits.dump());
@@ -41,8 +27,8 @@ std::string Images(const Json& pod_template) {
 
 bool Unhealthy(const Json& pod) {
   for (const Json& c : At(At(pod, "status"), "conditions")) {
-    if (Str(c, "type") == "Ready") {
-      return Str(c, "status") != "True";
+    if (StrAt(c, "type") == "Ready") {
+      return StrAt(c, "status") != "True";
     }
   }
   return true;
@@ -51,7 +37,7 @@ bool Unhealthy(const Json& pod) {
 int64_t Restarts(const Json& pod) {
   int64_t total = 0;
   for (const Json& cs : At(At(pod, "status"), "containerStatuses")) {
-    total += Int(cs, "restartCount");
+    total += IntAt(cs, "restartCount");
   }
   return total;
 }
@@ -75,20 +61,20 @@ v1::Event BuildContext(KubeClient& client, const v1::IssueState& issue, int32_t 
   if (d.ok()) {
     const Json& spec = At(*d, "spec");
     const Json& status = At(*d, "status");
-    replicas = static_cast<int32_t>(Int(spec, "replicas"));
-    uid = Str(At(*d, "metadata"), "uid");
+    replicas = static_cast<int32_t>(IntAt(spec, "replicas"));
+    uid = StrAt(At(*d, "metadata"), "uid");
     selector = At(At(spec, "selector"), "matchLabels");
     text += fmt::format(
         "Deployment {}/{}: desired {}, ready {}, updated {}, available {}, unavailable {}, "
         "generation {} (observed {})\n",
-        r.namespace_(), r.name(), replicas, Int(status, "readyReplicas"),
-        Int(status, "updatedReplicas"), Int(status, "availableReplicas"),
-        Int(status, "unavailableReplicas"), Int(At(*d, "metadata"), "generation"),
-        Int(status, "observedGeneration"));
+        r.namespace_(), r.name(), replicas, IntAt(status, "readyReplicas"),
+        IntAt(status, "updatedReplicas"), IntAt(status, "availableReplicas"),
+        IntAt(status, "unavailableReplicas"), IntAt(At(*d, "metadata"), "generation"),
+        IntAt(status, "observedGeneration"));
     text += fmt::format("  containers: {}\n", Images(At(spec, "template")));
     for (const Json& c : At(status, "conditions")) {
-      text += fmt::format("  condition {}={} {}: {}\n", Str(c, "type"), Str(c, "status"),
-                          Str(c, "reason"), Str(c, "message"));
+      text += fmt::format("  condition {}={} {}: {}\n", StrAt(c, "type"), StrAt(c, "status"),
+                          StrAt(c, "reason"), StrAt(c, "message"));
     }
   } else {
     note_error("deployment", d.status());
@@ -114,14 +100,14 @@ v1::Event BuildContext(KubeClient& client, const v1::IssueState& issue, int32_t 
       for (size_t i = 0; i < items.size() && i < limits.max_pods; ++i) {
         const Json& pod = items[i];
         text += fmt::format("  {} phase={} ready={} restarts={}\n",
-                            Str(At(pod, "metadata"), "name"), Str(At(pod, "status"), "phase"),
+                            StrAt(At(pod, "metadata"), "name"), StrAt(At(pod, "status"), "phase"),
                             Unhealthy(pod) ? "false" : "true", Restarts(pod));
         for (const Json& cs : At(At(pod, "status"), "containerStatuses")) {
           const Json& state = At(cs, "state");
           std::string now_state = state.is_object() && !state.empty() ? state.begin().key() : "";
-          const std::string reason = Str(At(state, now_state.c_str()), "reason");
-          const std::string last = Str(At(At(cs, "lastState"), "terminated"), "reason");
-          text += fmt::format("    container {}: {}{}{}\n", Str(cs, "name"), now_state,
+          const std::string reason = StrAt(At(state, now_state.c_str()), "reason");
+          const std::string last = StrAt(At(At(cs, "lastState"), "terminated"), "reason");
+          text += fmt::format("    container {}: {}{}{}\n", StrAt(cs, "name"), now_state,
                               reason.empty() ? "" : " (" + reason + ")",
                               last.empty() ? "" : ", last terminated: " + last);
         }
@@ -137,22 +123,23 @@ v1::Event BuildContext(KubeClient& client, const v1::IssueState& issue, int32_t 
   if (events.ok()) {
     std::vector<Json> related;
     for (const Json& e : At(*events, "items")) {
-      const std::string object = Str(At(e, "involvedObject"), "name");
+      const std::string object = StrAt(At(e, "involvedObject"), "name");
       if (object == r.name() || object.rfind(r.name() + "-", 0) == 0) {
         related.push_back(e);
       }
     }
     auto when = [](const Json& e) {
-      const std::string last = Str(e, "lastTimestamp");
-      return last.empty() ? Str(At(e, "metadata"), "creationTimestamp") : last;
+      const std::string last = StrAt(e, "lastTimestamp");
+      return last.empty() ? StrAt(At(e, "metadata"), "creationTimestamp") : last;
     };
     std::stable_sort(related.begin(), related.end(),
                      [&](const Json& a, const Json& b) { return when(a) > when(b); });
     text += fmt::format("Events (last {}):\n", std::min(related.size(), limits.max_events));
     for (size_t i = 0; i < related.size() && i < limits.max_events; ++i) {
       const Json& e = related[i];
-      text += fmt::format("  {} {}: {} (count={} object={})\n", Str(e, "type"), Str(e, "reason"),
-                          Str(e, "message"), Int(e, "count"), Str(At(e, "involvedObject"), "name"));
+      text += fmt::format("  {} {}: {} (count={} object={})\n", StrAt(e, "type"),
+                          StrAt(e, "reason"), StrAt(e, "message"), IntAt(e, "count"),
+                          StrAt(At(e, "involvedObject"), "name"));
     }
   } else {
     note_error("events", events.status());
@@ -167,10 +154,10 @@ v1::Event BuildContext(KubeClient& client, const v1::IssueState& issue, int32_t 
       for (const Json& rs : At(*sets, "items")) {
         bool owned = false;
         for (const Json& o : At(At(rs, "metadata"), "ownerReferences")) {
-          owned = owned || Str(o, "uid") == uid;
+          owned = owned || StrAt(o, "uid") == uid;
         }
         const std::string rev =
-            Str(At(At(rs, "metadata"), "annotations"), "deployment.kubernetes.io/revision");
+            StrAt(At(At(rs, "metadata"), "annotations"), "deployment.kubernetes.io/revision");
         if (owned && !rev.empty()) {
           revisions.emplace_back(std::atoll(rev.c_str()), rs);
         }
@@ -188,8 +175,8 @@ v1::Event BuildContext(KubeClient& client, const v1::IssueState& issue, int32_t 
           diff = older == images ? "" : fmt::format(" (was: {})", older);
         }
         text += fmt::format("  revision {}: ready {}/{}, {}{}\n", revisions[i].first,
-                            Int(At(rs, "status"), "readyReplicas"), Int(At(rs, "spec"), "replicas"),
-                            images, diff);
+                            IntAt(At(rs, "status"), "readyReplicas"),
+                            IntAt(At(rs, "spec"), "replicas"), images, diff);
       }
     } else {
       note_error("replicasets", sets.status());

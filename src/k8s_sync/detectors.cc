@@ -2,25 +2,12 @@
 
 #include <fmt/format.h>
 
+#include "k8s_sync/json_access.h"
+
 namespace aiops::k8s_sync {
 namespace {
 
 using Json = nlohmann::json;
-
-const Json& At(const Json& obj, const char* key) {
-  static const Json kNull;
-  return obj.is_object() && obj.contains(key) ? obj[key] : kNull;
-}
-
-std::string Str(const Json& obj, const char* key) {
-  const Json& v = At(obj, key);
-  return v.is_string() ? v.get<std::string>() : "";
-}
-
-int64_t Int(const Json& obj, const char* key) {
-  const Json& v = At(obj, key);
-  return v.is_number_integer() ? v.get<int64_t>() : 0;
-}
 
 absl::Time ParseTime(const std::string& text) {
   absl::Time t;
@@ -52,8 +39,8 @@ v1::Event Alert(const std::string& type, const std::string& severity, const std:
 
 std::string OwningDeployment(const Json& pod) {
   for (const Json& owner : At(At(pod, "metadata"), "ownerReferences")) {
-    if (Str(owner, "kind") == "ReplicaSet") {
-      const std::string rs = Str(owner, "name");
+    if (StrAt(owner, "kind") == "ReplicaSet") {
+      const std::string rs = StrAt(owner, "name");
       const size_t dash = rs.rfind('-');  // <deployment>-<pod-template-hash>
       return dash == std::string::npos ? rs : rs.substr(0, dash);
     }
@@ -76,9 +63,9 @@ bool Detectors::Watched(const std::string& ns, const std::string& deployment) co
 std::vector<v1::Event> Detectors::OnPod(const Json& pod, absl::Time now) {
   std::vector<v1::Event> out;
   const Json& meta = At(pod, "metadata");
-  const std::string ns = Str(meta, "namespace");
-  const std::string name = Str(meta, "name");
-  const std::string uid = Str(meta, "uid");
+  const std::string ns = StrAt(meta, "namespace");
+  const std::string name = StrAt(meta, "name");
+  const std::string uid = StrAt(meta, "uid");
   const std::string deployment = OwningDeployment(pod);
   if (deployment.empty() || !Watched(ns, deployment)) {
     return out;
@@ -89,10 +76,10 @@ std::vector<v1::Event> Detectors::OnPod(const Json& pod, absl::Time now) {
   };
   const Json& status = At(pod, "status");
   for (const Json& cs : At(status, "containerStatuses")) {
-    const std::string container = Str(cs, "name");
+    const std::string container = StrAt(cs, "name");
     // Restarts within the window, counted from the increments this detector saw.
     ContainerHistory& h = restarts_[fmt::format("{}/{}/{}", ns, name, container)];
-    const int count = static_cast<int>(Int(cs, "restartCount"));
+    const int count = static_cast<int>(IntAt(cs, "restartCount"));
     if (h.last_count >= 0 && count > h.last_count) {
       for (int i = h.last_count; i < count; ++i) {
         h.increments.push_back(now);
@@ -100,7 +87,7 @@ std::vector<v1::Event> Detectors::OnPod(const Json& pod, absl::Time now) {
     } else if (h.last_count < 0 && count > 0) {
       // First sight of a pod that already restarted: its history is unknown, so the restarts
       // count as recent only if the last one was (lastState.terminated.finishedAt).
-      const std::string finished = Str(At(At(cs, "lastState"), "terminated"), "finishedAt");
+      const std::string finished = StrAt(At(At(cs, "lastState"), "terminated"), "finishedAt");
       const absl::Time last = finished.empty() ? absl::InfinitePast() : ParseTime(finished);
       if (now - last <= config_.restart_window) {
         for (int i = 0; i < count; ++i) {
@@ -112,18 +99,18 @@ std::vector<v1::Event> Detectors::OnPod(const Json& pod, absl::Time now) {
     while (!h.increments.empty() && now - h.increments.front() > config_.restart_window) {
       h.increments.pop_front();
     }
-    const std::string last_reason = Str(At(At(cs, "lastState"), "terminated"), "reason");
-    const std::string current_reason = Str(At(At(cs, "state"), "terminated"), "reason");
+    const std::string last_reason = StrAt(At(At(cs, "lastState"), "terminated"), "reason");
+    const std::string current_reason = StrAt(At(At(cs, "state"), "terminated"), "reason");
     if (last_reason == "OOMKilled" || current_reason == "OOMKilled") {
       alert("OOMKilled", "critical",
             fmt::format("container {} of pod {} was OOMKilled", container, name));
     }
-    const std::string waiting = Str(At(At(cs, "state"), "waiting"), "reason");
+    const std::string waiting = StrAt(At(At(cs, "state"), "waiting"), "reason");
     if (waiting == "CrashLoopBackOff" || waiting == "ImagePullBackOff" ||
         waiting == "ErrImagePull") {
       alert(waiting == "ErrImagePull" ? "ImagePullBackOff" : waiting, "warning",
             fmt::format("container {} of pod {} is waiting: {} {}", container, name, waiting,
-                        Str(At(At(cs, "state"), "waiting"), "message")));
+                        StrAt(At(At(cs, "state"), "waiting"), "message")));
     }
     // After the cause-specific alerts: the issue opens on the most specific signal.
     if (static_cast<int>(h.increments.size()) >= config_.restarts_min) {
@@ -133,12 +120,12 @@ std::vector<v1::Event> Detectors::OnPod(const Json& pod, absl::Time now) {
     }
   }
   for (const Json& c : At(status, "conditions")) {
-    if (Str(c, "type") == "Ready" && Str(c, "status") == "False") {
-      const absl::Time since = ParseTime(Str(c, "lastTransitionTime"));
+    if (StrAt(c, "type") == "Ready" && StrAt(c, "status") == "False") {
+      const absl::Time since = ParseTime(StrAt(c, "lastTransitionTime"));
       if (since != absl::InfinitePast() && now - since >= config_.not_ready_after) {
         alert("PodNotReady", "warning",
               fmt::format("pod {} not ready for {} min: {}", name,
-                          absl::ToInt64Minutes(now - since), Str(c, "reason")));
+                          absl::ToInt64Minutes(now - since), StrAt(c, "reason")));
       }
     }
   }
@@ -147,7 +134,7 @@ std::vector<v1::Event> Detectors::OnPod(const Json& pod, absl::Time now) {
 
 void Detectors::OnPodDeleted(const Json& pod) {
   const Json& meta = At(pod, "metadata");
-  const std::string prefix = fmt::format("{}/{}/", Str(meta, "namespace"), Str(meta, "name"));
+  const std::string prefix = fmt::format("{}/{}/", StrAt(meta, "namespace"), StrAt(meta, "name"));
   for (auto it = restarts_.lower_bound(prefix);
        it != restarts_.end() && it->first.compare(0, prefix.size(), prefix) == 0;) {
     it = restarts_.erase(it);
@@ -157,24 +144,24 @@ void Detectors::OnPodDeleted(const Json& pod) {
 std::vector<v1::Event> Detectors::OnDeployment(const Json& d, absl::Time now) {
   std::vector<v1::Event> out;
   const Json& meta = At(d, "metadata");
-  const std::string ns = Str(meta, "namespace");
-  const std::string name = Str(meta, "name");
+  const std::string ns = StrAt(meta, "namespace");
+  const std::string name = StrAt(meta, "name");
   if (!Watched(ns, name)) {
     return out;
   }
   const std::string key = ns + "/" + name;
   const Json& status = At(d, "status");
   for (const Json& c : At(status, "conditions")) {
-    if (Str(c, "type") == "Progressing" && Str(c, "status") == "False" &&
-        Str(c, "reason") == "ProgressDeadlineExceeded") {
-      out.push_back(Alert(
-          "DeploymentFailing", "critical",
-          fmt::format("deployment {} exceeded its progress deadline: {}", name, Str(c, "message")),
-          "Deployment/" + name, "Deployment", ns, name, Str(meta, "uid"), now));
+    if (StrAt(c, "type") == "Progressing" && StrAt(c, "status") == "False" &&
+        StrAt(c, "reason") == "ProgressDeadlineExceeded") {
+      out.push_back(Alert("DeploymentFailing", "critical",
+                          fmt::format("deployment {} exceeded its progress deadline: {}", name,
+                                      StrAt(c, "message")),
+                          "Deployment/" + name, "Deployment", ns, name, StrAt(meta, "uid"), now));
       return out;
     }
   }
-  const int64_t unavailable = Int(status, "unavailableReplicas");
+  const int64_t unavailable = IntAt(status, "unavailableReplicas");
   if (unavailable <= 0) {
     unavailable_since_.erase(key);
     return out;
@@ -184,7 +171,7 @@ std::vector<v1::Event> Detectors::OnDeployment(const Json& d, absl::Time now) {
     out.push_back(Alert("DeploymentFailing", "warning",
                         fmt::format("deployment {} has {} unavailable replicas for {} min", name,
                                     unavailable, absl::ToInt64Minutes(now - since->second)),
-                        "Deployment/" + name, "Deployment", ns, name, Str(meta, "uid"), now));
+                        "Deployment/" + name, "Deployment", ns, name, StrAt(meta, "uid"), now));
   }
   return out;
 }

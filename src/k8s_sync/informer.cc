@@ -3,25 +3,18 @@
 #include <fmt/format.h>
 
 #include "common/fmt_absl.h"
+#include "k8s_sync/json_access.h"
 
 namespace aiops::k8s_sync {
 namespace {
 
 using Json = nlohmann::json;
 
-std::string StringAt(const Json& object, const char* a, const char* b) {
-  if (!object.is_object() || !object.contains(a) || !object[a].is_object()) {
-    return "";
-  }
-  const Json& inner = object[a];
-  return inner.contains(b) && inner[b].is_string() ? inner[b].get<std::string>() : "";
-}
-
 }  // namespace
 
 std::string ObjectKey(const Json& object) {
-  const std::string ns = StringAt(object, "metadata", "namespace");
-  const std::string name = StringAt(object, "metadata", "name");
+  const std::string ns = StrAt(At(object, "metadata"), "namespace");
+  const std::string name = StrAt(At(object, "metadata"), "name");
   return ns.empty() ? name : ns + "/" + name;
 }
 
@@ -86,7 +79,7 @@ void Informer::Apply(const std::string& type, const Json& object) {
     } else {
       cache_[key] = object;
     }
-    const std::string rv = StringAt(object, "metadata", "resourceVersion");
+    const std::string rv = StrAt(At(object, "metadata"), "resourceVersion");
     if (!rv.empty()) {
       resource_version_ = rv;
     }
@@ -118,13 +111,13 @@ absl::Status Informer::Relist() {
       auto old = cache_.find(key);
       if (old == cache_.end()) {
         changes.emplace_back("ADDED", object);
-      } else if (StringAt(old->second, "metadata", "resourceVersion") !=
-                 StringAt(object, "metadata", "resourceVersion")) {
+      } else if (StrAt(At(old->second, "metadata"), "resourceVersion") !=
+                 StrAt(At(object, "metadata"), "resourceVersion")) {
         changes.emplace_back("MODIFIED", object);
       }
     }
     cache_ = std::move(fresh);
-    resource_version_ = StringAt(*list, "metadata", "resourceVersion");
+    resource_version_ = StrAt(At(*list, "metadata"), "resourceVersion");
     ++stats_.lists;
   }
   for (const auto& [type, object] : changes) {
@@ -155,7 +148,7 @@ absl::Status Informer::WatchOnce() {
         const Json& object = event.contains("object") ? event["object"] : Json::object();
         if (type == "BOOKMARK") {
           absl::MutexLock lock(&mu_);
-          const std::string bookmark = StringAt(object, "metadata", "resourceVersion");
+          const std::string bookmark = StrAt(At(object, "metadata"), "resourceVersion");
           if (!bookmark.empty()) {
             resource_version_ = bookmark;
           }

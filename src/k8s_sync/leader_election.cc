@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "common/fmt_absl.h"
+#include "k8s_sync/json_access.h"
 
 namespace aiops::k8s_sync {
 namespace {
@@ -11,11 +12,6 @@ using Json = nlohmann::json;
 
 std::string MicroTime(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", t, absl::UTCTimeZone());
-}
-
-std::string Str(const Json& obj, const char* key) {
-  return obj.is_object() && obj.contains(key) && obj[key].is_string() ? obj[key].get<std::string>()
-                                                                      : "";
 }
 
 }  // namespace
@@ -92,8 +88,8 @@ bool LeaderElector::TryAcquireOrRenew() {
   }
   Json spec =
       lease->contains("spec") && (*lease)["spec"].is_object() ? (*lease)["spec"] : Json::object();
-  const std::string holder = Str(spec, "holderIdentity");
-  const std::string record = holder + "|" + Str(spec, "renewTime");
+  const std::string holder = StrAt(spec, "holderIdentity");
+  const std::string record = holder + "|" + StrAt(spec, "renewTime");
   {
     absl::MutexLock lock(&mu_);
     if (record != observed_record_) {
@@ -126,7 +122,7 @@ void LeaderElector::Release() {
   const std::string path = fmt::format("/apis/coordination.k8s.io/v1/namespaces/{}/leases/{}",
                                        options_.namespace_name, options_.lease_name);
   absl::StatusOr<Json> lease = client_.Get(path);
-  if (!lease.ok() || Str((*lease)["spec"], "holderIdentity") != options_.identity) {
+  if (!lease.ok() || StrAt((*lease)["spec"], "holderIdentity") != options_.identity) {
     return;
   }
   Json updated = *lease;
