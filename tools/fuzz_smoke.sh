@@ -9,7 +9,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 seconds=${1:-20}
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
   -DAIOPS_FUZZ=ON -DAIOPS_BUILD_TESTS=OFF -DAIOPS_BUILD_BENCH=OFF >/dev/null
-targets=(record_decoder export_file)
+targets=(record_decoder export_file analysis_answer)
 ninja -C build-fuzz "${targets[@]/%/_fuzz}"
 mkdir -p build-fuzz/artifacts
 for t in "${targets[@]}"; do

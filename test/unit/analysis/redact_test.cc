@@ -1,0 +1,149 @@
+// Redaction of secrets before text leaves the cluster (docs/analysis.md, "Redaction").
+#include "server/analysis/redact.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "test_servers.h"
+
+namespace aiops::analysis {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+TEST(RedactTest, MasksKeyValueSecrets) {
+  EXPECT_EQ(Redact("password: hunter2"), "password: [REDACTED]");
+  EXPECT_EQ(Redact("  DB_PASSWORD=hunter2 other=1"), "  DB_PASSWORD=[REDACTED] other=1");
+  EXPECT_EQ(Redact(R"({"api_key": "abc123", "user": "bob"})"),
+            R"({"api_key": "[REDACTED]", "user": "bob"})");
+  EXPECT_EQ(Redact("--client-secret=s3cr3t --verbose"), "--client-secret=[REDACTED] --verbose");
+  EXPECT_EQ(Redact("GITHUB_TOKEN: 'ghx'"), "GITHUB_TOKEN: '[REDACTED]'");
+  EXPECT_EQ(Redact("auth: dXNlcjpwYXNz"), "auth: [REDACTED]");
+  EXPECT_EQ(Redact("AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI"), "AWS_SECRET_ACCESS_KEY=[REDACTED]");
+}
+
+TEST(RedactTest, MasksBearerAndAuthorizationCredentials) {
+  EXPECT_EQ(Redact("Authorization: Bearer xyz"), "Authorization: Bearer [REDACTED]");
+  EXPECT_EQ(Redact("authorization: Basic dXNlcjpwYXNz"), "authorization: Basic [REDACTED]");
+  EXPECT_EQ(Redact("curl -H 'Authorization: bearer eyJhbGciOi.x.y' http://svc"),
+            "curl -H 'Authorization: bearer [REDACTED]' http://svc");
+}
+
+TEST(RedactTest, MasksPemPrivateKeysButKeepsCertificates) {
+  const std::string key =
+      "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAsecretkeymaterial\n"
+      "-----END RSA PRIVATE KEY-----\n";
+  const std::string cert =
+      "-----BEGIN CERTIFICATE-----\nMIIBpublicstuff\n-----END CERTIFICATE-----\n";
+  const std::string out = Redact("tls.key:\n" + key + cert);
+  EXPECT_THAT(out, Not(HasSubstr("secretkeymaterial")));
+  EXPECT_THAT(out, HasSubstr("-----BEGIN RSA PRIVATE KEY-----[REDACTED]-----END RSA PRIVATE KEY"));
+  EXPECT_THAT(out, HasSubstr("MIIBpublicstuff"));
+  // A key cut off by truncation is masked to the end.
+  EXPECT_EQ(Redact("x -----BEGIN PRIVATE KEY-----\nMIIEvQIBADAN"),
+            "x -----BEGIN PRIVATE KEY-----[REDACTED]");
+}
+
+TEST(RedactTest, MasksWellKnownKeyShapes) {
+  for (const std::string& secret :
+       {std::string("sk-ant-api03-AbCdEfGhIjKlMnOp_qrs-TUV"),
+        std::string("sk-proj-abcdefghijklmnopqrstuvwxyz012345"),
+        std::string("sk-abcdefghijklmnopqrstuvwx"),
+        std::string("ghp_ABCDEFGHIJKLMNOPQRSTUVWXyz012345"),
+        std::string("github_pat_11ABCDEFG0123456789_abcdefghijklmnop"),
+        std::string("glpat-abcdefghijklmnopqrst"), std::string("xoxb-1234567890-abcdefghij"),
+        std::string("AKIAIOSFODNN7EXAMPLE"),
+        std::string(
+            "eyJhbGciOiJSUzI1NiIsImtpZCI6IjEifQ.eyJzdWIiOiJzeXN0ZW06c2EifQ.c2lnbmF0dXJl")}) {
+    SCOPED_TRACE(secret);
+    const std::string out = Redact("the value " + secret + " appeared in a log line");
+    EXPECT_EQ(out, "the value [REDACTED] appeared in a log line");
+  }
+  // Look-alikes stay.
+  EXPECT_EQ(Redact("task-runner sk-short desk-lamp"), "task-runner sk-short desk-lamp");
+}
+
+TEST(RedactTest, MasksUrlPasswords) {
+  EXPECT_EQ(Redact("DATABASE_URL is postgres://app:hunter2@db:5432/app"),
+            "DATABASE_URL is postgres://app:[REDACTED]@db:5432/app");
+  EXPECT_EQ(Redact("see https://example.com/a:b@c"), "see https://example.com/a:b@c");
+}
+
+TEST(RedactTest, MasksDataOfYamlSecretDumps) {
+  const std::string dump =
+      "apiVersion: v1\n"
+      "data:\n"
+      "  password: aHVudGVyMg==\n"
+      "  username: YWRtaW4=\n"
+      "kind: Secret\n"
+      "metadata:\n"
+      "  name: db-credentials\n"
+      "type: Opaque\n"
+      "---\n"
+      "apiVersion: v1\n"
+      "data:\n"
+      "  LOG_LEVEL: debug\n"
+      "kind: ConfigMap\n";
+  const std::string out = Redact(dump);
+  EXPECT_THAT(out, Not(HasSubstr("aHVudGVyMg==")));
+  EXPECT_THAT(out, Not(HasSubstr("YWRtaW4=")));
+  EXPECT_THAT(out, HasSubstr("  username: [REDACTED]\n"));
+  EXPECT_THAT(out, HasSubstr("name: db-credentials"));
+  EXPECT_THAT(out, HasSubstr("LOG_LEVEL: debug"));  // a ConfigMap's data stays
+}
+
+TEST(RedactTest, MasksDataOfSecretsInAKubectlList) {
+  const std::string dump =
+      "items:\n"
+      "- apiVersion: v1\n"
+      "  data:\n"
+      "    tls.crt: LS0tLS1CRUdJTi\n"
+      "    tls.key: LS0tLS1CRUdJTiBQUklW\n"
+      "  kind: Secret\n"
+      "  type: kubernetes.io/tls\n";
+  const std::string out = Redact(dump);
+  EXPECT_THAT(out, Not(HasSubstr("LS0tLS1CRUdJTiBQUklW")));
+  EXPECT_THAT(out, HasSubstr("    tls.crt: [REDACTED]\n"));
+}
+
+TEST(RedactTest, MasksDataOfJsonSecretDumps) {
+  const std::string dump = R"({"apiVersion":"v1","kind":"Secret","metadata":{"name":"s"},)"
+                           R"("data":{"token":"c2VjcmV0","ca.crt":"Y2VydA=="},"type":"Opaque"})";
+  const std::string out = Redact(dump);
+  EXPECT_THAT(out, Not(HasSubstr("c2VjcmV0")));
+  EXPECT_THAT(out, Not(HasSubstr("Y2VydA==")));
+  EXPECT_THAT(out, HasSubstr(R"("name":"s")"));
+}
+
+TEST(RedactTest, MasksYamlBlockScalarsUnderSensitiveKeys) {
+  const std::string out = Redact(
+      "stringData:\n  private_key: |\n    line-one-secret\n    line-two-secret\n  user: bob\n");
+  EXPECT_THAT(out, Not(HasSubstr("line-one-secret")));
+  EXPECT_THAT(out, Not(HasSubstr("line-two-secret")));
+  EXPECT_THAT(out, HasSubstr("user: bob"));
+}
+
+TEST(RedactTest, LeavesAnOrdinaryContextUnchanged) {
+  testing::ContextSpec spec;
+  spec.waiting_reason = "CrashLoopBackOff";
+  spec.last_termination = "OOMKilled";
+  spec.new_revision = true;
+  const std::string context = testing::MakeContext(spec);
+  EXPECT_EQ(Redact(context), context);
+}
+
+TEST(RedactTest, IsIdempotent) {
+  const std::string text =
+      "password: hunter2\nAuthorization: Bearer xyz\nkey sk-ant-api03-abcdefghijkl\n"
+      "-----BEGIN EC PRIVATE KEY-----\nabc\n-----END EC PRIVATE KEY-----\n"
+      "url: https://u:p@h/x\n";
+  const std::string once = Redact(text);
+  EXPECT_EQ(Redact(once), once);
+  for (const char* secret : {"hunter2", "xyz", "abcdefghijkl", "\nabc\n", ":p@"}) {
+    EXPECT_THAT(once, Not(HasSubstr(secret)));
+  }
+}
+
+}  // namespace
+}  // namespace aiops::analysis
