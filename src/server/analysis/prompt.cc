@@ -24,8 +24,8 @@ constexpr std::array<CatalogueEntry, 5> kCatalogue = {{
      "most 10 more), containment (\"true\" only when scaling to 0 replicas to contain damage)"},
     {"RestartDeployment", "rolling restart of the Deployment's pods", "none"},
     {"RollbackDeployment", "roll the Deployment back to an earlier ReplicaSet revision",
-     "toRevision (\"previous\" (the default), \"healthy\" (the newest revision that had ready "
-     "pods), or a revision number)"},
+     "toRevision (\"previous\" (the default) or a revision number from the revision "
+     "history)"},
     {"PatchConfig", "merge keys into a ConfigMap's data",
      "configmap (required: the ConfigMap's name); every other key=value is written to its data"},
     {"AdjustResources", "change a container's memory/cpu requests and limits",
@@ -265,6 +265,15 @@ std::string UnsafeActionReason(const v1::ActionSpec& action) {
     }
     if (replicas == 0 && projections::ParamValue(action, "containment") != "true") {
       return "scaling to 0 replicas is allowed only with containment=\"true\"";
+    }
+  } else if (type == "RollbackDeployment") {
+    // The actuator rolls back to the previous revision or to a numbered one.
+    int64_t revision = 0;
+    const std::string to = projections::ParamValue(action, "toRevision");
+    if (!to.empty() && to != "previous" && !(ParseNonNegativeInt(to, revision) && revision > 0)) {
+      return fmt::format(
+          "RollbackDeployment 'toRevision' must be \"previous\" or a revision number (got '{}')",
+          to);
     }
   } else if (type == "PatchConfig" && projections::ParamValue(action, "configmap").empty()) {
     return "PatchConfig needs a 'configmap' parameter";

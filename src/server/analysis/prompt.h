@@ -60,7 +60,9 @@ struct Prompt {
 Prompt BuildPrompt(const AnalysisRequest& request);
 
 // Why `action` may not be suggested ("" when it may): not in the catalogue, Custom, scale to 0
-// without containment="true", or a required parameter missing or malformed.
+// without containment="true", or a required parameter missing or malformed (ScaleDeployment
+// replicas, RollbackDeployment toRevision other than "previous" or a number, PatchConfig
+// configmap, AdjustResources without a quantity).
 std::string UnsafeActionReason(const v1::ActionSpec& action);
 
 // Sorts the params by key, then appends `action` to result.suggested_actions, or to

@@ -136,6 +136,45 @@ std::string MemoryLimitOnLine(std::string_view line, std::string_view lower) {
                           requests == std::string_view::npos ? lower.size() : requests);
 }
 
+// "containers: app=img (limits: {"cpu":"1","memory":"256Mi"}), side=img2": the memory limit
+// of each container that shows one.
+void ContainerLimitsOnLine(std::string_view line, std::vector<ContextEvidence::MemoryLimit>& out) {
+  size_t i = line.find(':') + 1;
+  const size_t n = line.size();
+  while (i < n) {
+    while (i < n && (line[i] == ' ' || line[i] == ',')) {
+      ++i;
+    }
+    const size_t name_start = i;
+    while (i < n && line[i] != '=' && line[i] != ' ' && line[i] != ',') {
+      ++i;
+    }
+    if (i >= n || line[i] != '=') {
+      return;
+    }
+    const std::string name(line.substr(name_start, i - name_start));
+    while (i < n && line[i] != ' ' && line[i] != ',') {
+      ++i;  // the image
+    }
+    if (line.substr(i, 10) == " (limits: ") {
+      const size_t close = line.find('}', i);
+      if (close == std::string_view::npos) {
+        return;
+      }
+      const std::string_view limits = line.substr(i, close - i + 1);
+      const std::string limits_lower = Lower(limits);
+      if (std::string memory = MemoryQuantityIn(limits, limits_lower, 0, limits.size());
+          !memory.empty()) {
+        out.push_back({name, std::move(memory)});
+      }
+      i = close + 1;
+      if (i < n && line[i] == ')') {
+        ++i;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 const ContextEvidence::Revision* ContextEvidence::Newest() const {
@@ -205,6 +244,8 @@ ContextEvidence ParseContextEvidence(std::string_view context) {
     }
     if (StartsWith(lower, "container:") || StartsWith(lower, "- container:")) {
       container = FirstName(line.substr(line.find(':') + 1));
+    } else if (StartsWith(lower, "container ")) {  // "container app: waiting (...)"
+      container = FirstName(line.substr(10));
     } else if (const size_t at = lower.find("container="); at != std::string::npos) {
       container = FirstName(line.substr(at + 10));
     }
@@ -238,47 +279,67 @@ ContextEvidence ParseContextEvidence(std::string_view context) {
         lower.find("available: false") != std::string::npos) {
       ev.unavailable = true;
     }
-    if (const auto unavailable = IntAfter(lower, "unavailable="); unavailable && *unavailable > 0) {
-      ev.unavailable = true;
+    for (std::string_view key : {"unavailable=", "unavailable "}) {
+      if (const auto unavailable = IntAfter(lower, key); unavailable && *unavailable > 0) {
+        ev.unavailable = true;
+      }
     }
     if (line.find("ProgressDeadlineExceeded") != std::string_view::npos) {
       ev.progress_deadline_exceeded = true;
     }
-    if (ev.desired_replicas == 0 && StartsWith(lower, "replicas:")) {
+    // "Replicas: desired=3 ready=1 ...", "replicas: 3", "Deployment ns/name: desired 3, ...".
+    if (ev.desired_replicas == 0 &&
+        (StartsWith(lower, "replicas:") || StartsWith(lower, "deployment "))) {
       std::optional<int64_t> desired = IntAfter(lower, "desired=");
       if (!desired) {
+        desired = IntAfter(lower, "desired ");
+      }
+      if (!desired && StartsWith(lower, "replicas:")) {
         desired = LeadingInt(lower.substr(9));
       }
       if (desired && *desired > 0 && *desired < 1'000'000) {
         ev.desired_replicas = static_cast<int32_t>(*desired);
       }
     }
-    if (const std::string limit = MemoryLimitOnLine(line, lower); !limit.empty()) {
-      ev.memory_limits.push_back({container, limit});
-    }
 
-    // Revision history: "Revision 4: replicas=0/3 [app=registry/app:v2]" then its diff lines
-    // ("Changed: app image: registry/app:v1 → registry/app:v2").
+    // Revision history: "Revision 4: replicas=0/3 [app=registry/app:v2]" followed by its diff
+    // lines ("Changed: app image: registry/app:v1 → registry/app:v2"), or
+    // "revision 4: ready 0/3, app=registry/app:v2 (was: app=registry/app:v1)". Revisions are
+    // history: their limits are not the current ones.
     if (StartsWith(lower, "revision ") || StartsWith(lower, "- revision ")) {
       const std::string_view rest = std::string_view(lower).substr(lower.find("revision ") + 9);
       if (const auto number = LeadingInt(rest); number) {
         ContextEvidence::Revision r;
         r.number = *number;
-        if (const size_t at = lower.find("replicas="); at != std::string::npos) {
-          const std::optional<int64_t> ready = LeadingInt(lower.substr(at + 9));
+        size_t at = lower.find("replicas=");
+        const size_t key_size = at != std::string::npos ? 9 : 6;
+        if (at == std::string::npos) {
+          at = lower.find("ready ");
+        }
+        size_t fraction_end = std::string::npos;
+        if (at != std::string::npos) {
+          const std::optional<int64_t> ready = LeadingInt(lower.substr(at + key_size));
           const size_t slash = lower.find('/', at);
           const std::optional<int64_t> desired =
               slash == std::string::npos ? std::nullopt : LeadingInt(lower.substr(slash + 1));
           if (ready && desired && *ready < 1'000'000 && *desired < 1'000'000) {
             r.ready = static_cast<int32_t>(*ready);
             r.desired = static_cast<int32_t>(*desired);
+            fraction_end = lower.find_first_of(" ,", slash);
           }
         }
+        const size_t was = line.find("(was:");
         if (const size_t bracket = line.find('['); bracket != std::string_view::npos) {
           r.images = std::string(line.substr(bracket));
-        } else if (const size_t at = lower.find("image"); at != std::string::npos) {
-          r.images = std::string(line.substr(at));
+        } else if (fraction_end != std::string::npos) {
+          const std::string_view images = Trim(line.substr(fraction_end, was - fraction_end));
+          r.images = std::string(images.substr(images.find_first_not_of(", ") == images.npos
+                                                   ? images.size()
+                                                   : images.find_first_not_of(", ")));
+        } else if (const size_t image = lower.find("image"); image != std::string::npos) {
+          r.images = std::string(line.substr(image));
         }
+        r.changed = was != std::string_view::npos;
         ev.revisions.push_back(std::move(r));
         in_revisions = true;
         continue;
@@ -289,6 +350,15 @@ ContextEvidence ParseContextEvidence(std::string_view context) {
                                            (line.find("→") != std::string_view::npos ||
                                             line.find("->") != std::string_view::npos)))) {
       ev.revisions.back().changed = true;
+      continue;
+    }
+
+    if (StartsWith(lower, "containers:")) {
+      // "containers: app=registry/app:v2 (limits: {"memory":"256Mi"}), side=img": one limit
+      // per container.
+      ContainerLimitsOnLine(line, ev.memory_limits);
+    } else if (const std::string limit = MemoryLimitOnLine(line, lower); !limit.empty()) {
+      ev.memory_limits.push_back({container, limit});
     }
   }
   return ev;

@@ -18,8 +18,9 @@
 
 namespace aiops::analysis {
 
-// What the rules read from ContextCollected.context. The recognised line shapes (upstream
-// ChatCLI's context builder and plain "key: value" forms) are listed in docs/analysis.md.
+// What the rules read from ContextCollected.context. The recognised line shapes (this
+// operator's context builder, upstream ChatCLI's, and plain "key: value" forms) are listed in
+// docs/analysis.md.
 struct ContextEvidence {
   struct MemoryLimit {
     std::string container;  // "" when no container line named it

@@ -205,14 +205,17 @@ TEST(PromptAnswerParseTest, DropsUnknownCustomAndUnsafeActionsWithTheReason) {
     {"action": "ScaleDeployment", "params": {"replicas": "many"}},
     {"action": "PatchConfig", "params": {"LOG_LEVEL": "debug"}},
     {"action": "AdjustResources", "params": {"container": "app"}},
-    {"action": "RollbackDeployment"}
+    {"action": "RollbackDeployment"},
+    {"action": "RollbackDeployment", "params": {"toRevision": "healthy"}},
+    {"action": "RollbackDeployment", "params": {"toRevision": "7"}}
   ]})");
   ASSERT_TRUE(a.ok()) << a.status();
-  ASSERT_EQ(a->suggested_actions_size(), 2);
+  ASSERT_EQ(a->suggested_actions_size(), 3);
   EXPECT_EQ(a->suggested_actions(0).type(), "ScaleDeployment");  // containment=true
   EXPECT_EQ(a->suggested_actions(0).name(), "ScaleDeployment");  // name defaults to the type
   EXPECT_EQ(a->suggested_actions(1).type(), "RollbackDeployment");
-  ASSERT_EQ(a->dropped_actions_size(), 6);
+  EXPECT_EQ(a->suggested_actions(2).params(0).value(), "7");
+  ASSERT_EQ(a->dropped_actions_size(), 7);
   EXPECT_THAT(a->dropped_actions(0).reason(),
               HasSubstr("'DeletePod' is not in the action catalogue"));
   EXPECT_EQ(a->dropped_actions(0).action().params(0).value(), "p");
@@ -221,6 +224,7 @@ TEST(PromptAnswerParseTest, DropsUnknownCustomAndUnsafeActionsWithTheReason) {
   EXPECT_THAT(a->dropped_actions(3).reason(), HasSubstr("non-negative integer"));
   EXPECT_THAT(a->dropped_actions(4).reason(), HasSubstr("configmap"));
   EXPECT_THAT(a->dropped_actions(5).reason(), HasSubstr("at least one of memory_limit"));
+  EXPECT_THAT(a->dropped_actions(6).reason(), HasSubstr("'toRevision' must be"));
 }
 
 TEST(PromptAnswerParseTest, KeepsAtMostTenActions) {

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "server/analysis/prompt.h"
+#include "server/analysis/redact.h"
 #include "stages/safety.h"
 #include "test_servers.h"
 
@@ -367,6 +368,66 @@ TEST(RulesEvidenceTest, ReadsUpstreamContextShapes) {
   EXPECT_EQ(ev.Newest()->desired, 3);
   EXPECT_TRUE(ev.HasNewRevision());
   EXPECT_TRUE(ev.NewestRevisionUnready());
+}
+
+// The shape written by k8s_sync/context_builder.cc (this operator's own context builder).
+constexpr char kOwnBuilderContext[] =
+    "Deployment production/api: desired 3, ready 1, updated 3, available 1, unavailable 2, "
+    "generation 5 (observed 5)\n"
+    "  containers: app=registry/api:v2 (limits: {\"cpu\":\"500m\",\"memory\":\"256Mi\"}), "
+    "proxy=envoy:1.29 (limits: {\"memory\":\"64Mi\"})\n"
+    "  condition Available=False MinimumReplicasUnavailable: Deployment does not have minimum "
+    "availability.\n"
+    "Pods (1 of 3):\n"
+    "  api-7d9f8-abcde phase=Running ready=false restarts=5\n"
+    "    container proxy: running\n"
+    "    container app: waiting (CrashLoopBackOff), last terminated: OOMKilled\n"
+    "Events (last 1):\n"
+    "  Warning BackOff: Back-off restarting failed container (count=12 object=api-7d9f8-abcde)\n"
+    "Revisions (newest first, 2 of 2):\n"
+    "  revision 5: ready 0/3, app=registry/api:v2 (limits: {\"memory\":\"128Mi\"}) (was: "
+    "app=registry/api:v1 (limits: {\"memory\":\"128Mi\"}))\n"
+    "  revision 4: ready 0/0, app=registry/api:v1 (limits: {\"memory\":\"128Mi\"})\n";
+
+TEST(RulesEvidenceTest, ReadsTheOperatorsOwnContextBuilderShape) {
+  const ContextEvidence ev = ParseContextEvidence(kOwnBuilderContext);
+  EXPECT_TRUE(ev.oom_killed);
+  EXPECT_EQ(ev.oom_container, "app");
+  EXPECT_TRUE(ev.crash_loop);
+  EXPECT_TRUE(ev.not_ready);
+  EXPECT_TRUE(ev.unavailable);
+  EXPECT_EQ(ev.desired_replicas, 3);
+  ASSERT_EQ(ev.memory_limits.size(), 2U);  // revision lines are history, not current limits
+  EXPECT_EQ(ev.MemoryLimitFor("app"), "256Mi");
+  EXPECT_EQ(ev.MemoryLimitFor("proxy"), "64Mi");
+  ASSERT_EQ(ev.revisions.size(), 2U);
+  EXPECT_EQ(ev.Newest()->number, 5);
+  EXPECT_EQ(ev.Newest()->ready, 0);
+  EXPECT_EQ(ev.Newest()->desired, 3);
+  EXPECT_TRUE(ev.Newest()->changed);
+  EXPECT_EQ(ev.Previous()->images, "app=registry/api:v1 (limits: {\"memory\":\"128Mi\"})");
+  EXPECT_TRUE(ev.HasNewRevision());
+  EXPECT_TRUE(ev.NewestRevisionUnready());
+  EXPECT_EQ(Redact(kOwnBuilderContext), kOwnBuilderContext);  // nothing secret in it
+
+  const v1::AnalysisCompleted a = Analyze(Request("pod_restart", kOwnBuilderContext));
+  ASSERT_THAT(Types(a), ElementsAre("AdjustResources", "RestartDeployment"));
+  EXPECT_EQ(Param(a.suggested_actions(0), "container"), "app");
+  EXPECT_EQ(Param(a.suggested_actions(0), "memory_limit"), "512Mi");
+}
+
+TEST(RulesEvidenceTest, ARestartRevisionOfTheOwnBuilderIsNotANewRevision) {
+  const ContextEvidence ev = ParseContextEvidence(
+      "Deployment production/api: desired 4, ready 4, updated 4, available 4, unavailable 0, "
+      "generation 7 (observed 7)\n"
+      "Revisions (newest first, 2 of 2):\n"
+      "  revision 7: ready 4/4, app=registry/api:v1\n"
+      "  revision 6: ready 0/0, app=registry/api:v1\n");
+  EXPECT_EQ(ev.desired_replicas, 4);
+  EXPECT_FALSE(ev.unavailable);
+  EXPECT_EQ(ev.revisions.size(), 2U);
+  EXPECT_FALSE(ev.HasNewRevision());
+  EXPECT_EQ(ev.Newest()->images, "app=registry/api:v1");
 }
 
 TEST(RulesEvidenceTest, ARestartRevisionWithTheSameImagesIsNotANewRevision) {
