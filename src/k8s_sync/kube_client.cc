@@ -316,6 +316,9 @@ class KubeClient::Transport {
     client->set_write_timeout(static_cast<time_t>(absl::ToInt64Seconds(options_.request_timeout)),
                               0);
     client->set_keep_alive(true);
+    // httplib writes headers and body separately; without TCP_NODELAY the body waits for the
+    // server's delayed ACK (~40 ms per request with a body, measured by bench/mirror_bench).
+    client->set_tcp_nodelay(true);
     return client;
   }
 

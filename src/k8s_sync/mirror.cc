@@ -180,6 +180,7 @@ absl::Status Mirror::Start() {
     }
     from = events.back().sequence() + 1;
     cursor_ = events.back().sequence();
+    folded_ = cursor_;
   }
   // Level-based: every object of the state, whatever the cursor said was already written.
   for (const auto& [name, issue] : state_.issues) {
@@ -202,17 +203,20 @@ absl::Status Mirror::Start() {
 }
 
 absl::StatusOr<uint64_t> Mirror::SyncOnce(absl::Duration wait) {
-  eventlog::Subscription subscription(log_, cursor_ + 1);
+  // Events are folded once; what they touched stays pending until written, so a failed write is
+  // retried on the next call without folding anything twice.
+  eventlog::Subscription subscription(log_, folded_ + 1);
   AIOPS_ASSIGN_OR_RETURN(std::vector<v1::Event> events,
                          subscription.Next(options_.max_batch_events, wait));
-  Dirty dirty;
   for (const v1::Event& e : events) {
-    Fold(e, dirty);
+    Fold(e, pending_);
+    folded_ = e.sequence();
   }
-  AIOPS_RETURN_IF_ERROR(CollectExpired(dirty));
-  AIOPS_RETURN_IF_ERROR(ApplyDirty(dirty));
-  if (!events.empty()) {
-    cursor_ = events.back().sequence();
+  AIOPS_RETURN_IF_ERROR(CollectExpired(pending_));
+  AIOPS_RETURN_IF_ERROR(ApplyDirty(pending_));
+  pending_ = Dirty();
+  if (folded_ != cursor_) {
+    cursor_ = folded_;
     AIOPS_RETURN_IF_ERROR(log_.PutCursor(options_.follower, cursor_));
   }
   return events.size();

@@ -97,7 +97,9 @@ class Mirror {
   std::map<std::string, AnomalyView> anomalies_;
   std::map<std::string, std::string> issue_uids_;  // for owner references
   std::set<std::string> deleted_issues_;           // retention: never written again
-  uint64_t cursor_ = 0;
+  uint64_t cursor_ = 0;                            // persisted: every object is written up to here
+  uint64_t folded_ = 0;  // folded into state_ (ahead of cursor_ while writes are pending)
+  Dirty pending_;        // objects still to write for the events folded past cursor_
   Stats stats_;
 };
 
