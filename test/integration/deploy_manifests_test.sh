@@ -1,0 +1,409 @@
+#!/usr/bin/env bash
+# Integration test of deploy/ against a real kube-apiserver (tools/control_plane.sh):
+#   - `kubectl kustomize deploy/` builds, and the result applies server-side as real objects;
+#   - the objects exist with the shape the operator's runtime contract needs (StatefulSet, PVC
+#     template, ConfigMap with a config.json that parses, Services, RBAC);
+#   - kube-controller-manager's StatefulSet controller creates the pod and the log's PVC, so the
+#     pod template passes admission (PodSecurity "restricted" is enforced on the namespace);
+#   - every sample applies with the CRDs installed, and every CRD has a sample;
+#   - RBAC is least privilege: `kubectl auth can-i --as=<the operator's ServiceAccount>` for
+#     allowed and denied requests, then real requests with a TokenRequest token of that
+#     ServiceAccount (including the API server's escalation check on the watcher Role).
+# Fails (never skips) when the control-plane binaries are missing. Prints 'N passed, N failed'.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+CP="$ROOT/tools/control_plane.sh"
+NS=chatcli-aiops
+SA=chatcli-aiops
+AS="system:serviceaccount:$NS:$SA"
+
+die() { printf 'deploy_manifests_test: error: %s\n' "$*" >&2; exit 1; }
+
+BIN=${AIOPS_K8S_BIN_DIR:-$("$ROOT/tools/build_control_plane.sh" --print-bin-dir)}
+for b in etcd kube-apiserver kube-controller-manager kubectl; do
+  [[ -x "$BIN/$b" ]] || die "$BIN/$b is missing: run tools/build_control_plane.sh first (this test needs the real control plane and is never skipped)"
+done
+command -v python3 >/dev/null || die "python3 not found (needed to check JSON)"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/aiops-deploy-test.XXXXXX")
+cleanup() {
+  local rc=$?
+  if [[ -f "$WORK/cp/control-plane.env" ]]; then
+    "$CP" stop --dir "$WORK/cp" >/dev/null 2>&1 || echo "warning: control_plane.sh stop failed" >&2
+  fi
+  if [[ $rc -ne 0 && -d "$WORK/cp/logs" ]]; then
+    echo "(control-plane logs kept in $WORK/cp/logs)" >&2
+  else
+    rm -rf "$WORK"
+  fi
+}
+trap cleanup EXIT
+
+AIOPS_K8S_BIN_DIR=$BIN "$CP" start --dir "$WORK/cp" --owner-pid $$ >/dev/null ||
+  die "tools/control_plane.sh start failed"
+# shellcheck disable=SC1091
+source "$WORK/cp/control-plane.env"
+k() { "$AIOPS_K8S_KUBECTL" --kubeconfig "$AIOPS_K8S_KUBECONFIG" "$@"; }
+
+passed=0; failed=0
+pass() { passed=$((passed + 1)); }
+fail() { failed=$((failed + 1)); printf 'FAIL: %s\n' "$*"; }
+# check DESCRIPTION COMMAND...: the command must succeed.
+check() {
+  local what=$1; shift
+  local out
+  if out=$("$@" 2>&1); then pass; else fail "$what"; printf '%s\n' "$out" | tail -n 5 | sed 's/^/    /'; fi
+}
+# equal DESCRIPTION ACTUAL EXPECTED
+equal() {
+  if [[ "$2" == "$3" ]]; then pass; else fail "$1: got '$2', want '$3'"; fi
+}
+# forbidden DESCRIPTION COMMAND...: the command must fail with a Forbidden answer.
+forbidden() {
+  local what=$1; shift
+  local out
+  if out=$("$@" 2>&1); then
+    fail "$what: succeeded, expected Forbidden"
+  elif grep -qi "forbidden" <<< "$out"; then
+    pass
+  else
+    fail "$what: failed but not with Forbidden:"; printf '%s\n' "$out" | tail -n 3 | sed 's/^/    /'
+  fi
+}
+# wait_for SECONDS COMMAND...
+wait_for() {
+  local deadline=$(( $(date +%s) + $1 )); shift
+  until "$@" >/dev/null 2>&1; do
+    (( $(date +%s) < deadline )) || return 1
+    sleep 0.5
+  done
+}
+jp() { k get "$@"; }  # jp KIND NAME -n NS -o jsonpath=...
+
+# --- build and apply -----------------------------------------------------------------------------
+
+k kustomize "$ROOT/deploy" > "$WORK/deploy.yaml" || die "kubectl kustomize deploy/ failed"
+k kustomize "$ROOT/deploy/samples" > "$WORK/samples.yaml" || die "kubectl kustomize deploy/samples/ failed"
+for kind in Namespace CustomResourceDefinition ServiceAccount ClusterRole ClusterRoleBinding Role \
+            RoleBinding ConfigMap Service StatefulSet; do
+  if grep -q "^kind: $kind\$" "$WORK/deploy.yaml"; then pass; else fail "deploy/ builds no $kind"; fi
+done
+if grep -q "^kind: Instance\$" "$WORK/deploy.yaml"; then fail "deploy/ must not include samples"; else pass; fi
+
+if k apply --server-side --field-manager=deploy-test -f "$WORK/deploy.yaml" > "$WORK/apply.out" 2>&1; then
+  pass
+else
+  cat "$WORK/apply.out" >&2
+  die "kubectl apply --server-side -k deploy/ failed"
+fi
+if grep -qi "violate PodSecurity" "$WORK/apply.out"; then
+  fail "the StatefulSet's pod template violates PodSecurity restricted:"; grep -i podsecurity "$WORK/apply.out"
+else
+  pass
+fi
+
+# --- the objects -------------------------------------------------------------------------------
+
+check "namespace $NS" k get namespace "$NS"
+for crd in anomalies issues aiinsights remediationplans runbooks instances; do
+  check "CRD $crd established" k wait --for condition=established --timeout=60s \
+    "crd/$crd.platform.chatcli.io"
+done
+check "ServiceAccount" k -n "$NS" get serviceaccount "$SA"
+check "ClusterRole" k get clusterrole chatcli-aiops-manager
+check "ClusterRoleBinding" k get clusterrolebinding chatcli-aiops-manager
+check "Role for leases" k -n "$NS" get role chatcli-aiops-leader-election
+check "RoleBinding for leases" k -n "$NS" get rolebinding chatcli-aiops-leader-election
+check "Service" k -n "$NS" get service chatcli-aiops
+check "StatefulSet" k -n "$NS" get statefulset chatcli-aiops
+
+equal "ClusterRoleBinding subject" \
+  "$(jp clusterrolebinding chatcli-aiops-manager -o jsonpath='{.subjects[0].kind}/{.subjects[0].namespace}/{.subjects[0].name}')" \
+  "ServiceAccount/$NS/$SA"
+equal "leases RoleBinding subject" \
+  "$(jp -n "$NS" rolebinding chatcli-aiops-leader-election -o jsonpath='{.subjects[0].namespace}/{.subjects[0].name}')" \
+  "$NS/$SA"
+
+# No wildcard anywhere in the operator's roles, and no bind/escalate/impersonate verbs.
+for role in "clusterrole chatcli-aiops-manager" "role -n $NS chatcli-aiops-leader-election"; do
+  # shellcheck disable=SC2086
+  if k get $role -o json | python3 -c '
+import json, sys
+rules = json.load(sys.stdin)["rules"]
+bad = [r for r in rules
+       if any("*" in v for key in ("verbs", "resources", "apiGroups", "resourceNames", "nonResourceURLs")
+              for v in r.get(key, []))
+       or set(r.get("verbs", [])) & {"bind", "escalate", "impersonate", "deletecollection"}
+       or r.get("nonResourceURLs")]
+sys.exit(1 if bad or not rules else 0)'; then pass; else fail "$role has a wildcard or a too-wide verb"; fi
+done
+
+sts() { jp -n "$NS" statefulset chatcli-aiops -o jsonpath="$1"; }
+C='{.spec.template.spec.containers[0]'
+equal "replicas" "$(sts '{.spec.replicas}')" 1
+equal "serviceName" "$(sts '{.spec.serviceName}')" chatcli-aiops-headless
+equal "governing Service is headless" \
+  "$(jp -n "$NS" service chatcli-aiops-headless -o jsonpath='{.spec.clusterIP}')" None
+equal "serviceAccountName" "$(sts '{.spec.template.spec.serviceAccountName}')" "$SA"
+equal "volumeClaimTemplate" "$(sts '{.spec.volumeClaimTemplates[0].metadata.name}')" data
+equal "log mount" "$(sts "$C.volumeMounts[?(@.name==\"data\")].mountPath}")" /var/lib/chatcli-aiops
+equal "config mount" "$(sts "$C.volumeMounts[?(@.name==\"config\")].mountPath}")" \
+  /etc/chatcli-aiops/config.json
+equal "token Secret is optional" \
+  "$(sts '{.spec.template.spec.volumes[?(@.name=="token")].secret.optional}')" true
+equal "args" "$(sts "$C.args}")" '["run","--config","/etc/chatcli-aiops/config.json"]'
+equal "POD_NAME from the downward API" \
+  "$(sts "$C.env[?(@.name==\"POD_NAME\")].valueFrom.fieldRef.fieldPath}")" metadata.name
+equal "POD_NAMESPACE from the downward API" \
+  "$(sts "$C.env[?(@.name==\"POD_NAMESPACE\")].valueFrom.fieldRef.fieldPath}")" metadata.namespace
+equal "liveness probe" "$(sts "$C.livenessProbe.httpGet.path}"):$(sts "$C.livenessProbe.httpGet.port}")" \
+  "/healthz:http"
+equal "readiness probe" "$(sts "$C.readinessProbe.httpGet.path}")" /readyz
+equal "container ports" "$(sts "$C.ports[*].name}")" "grpc http"
+equal "container port numbers" "$(sts "$C.ports[*].containerPort}")" "9090 8080"
+equal "runAsNonRoot" "$(sts "$C.securityContext.runAsNonRoot}")" true
+equal "readOnlyRootFilesystem" "$(sts "$C.securityContext.readOnlyRootFilesystem}")" true
+equal "capabilities dropped" "$(sts "$C.securityContext.capabilities.drop}")" '["ALL"]'
+equal "allowPrivilegeEscalation" "$(sts "$C.securityContext.allowPrivilegeEscalation}")" false
+equal "runAsUser" "$(sts '{.spec.template.spec.securityContext.runAsUser}')" 65532
+check "memory limit set" test -n "$(sts "$C.resources.limits.memory}")"
+check "cpu request set" test -n "$(sts "$C.resources.requests.cpu}")"
+grace=$(sts '{.spec.template.spec.terminationGracePeriodSeconds}')
+if [[ "$grace" =~ ^[0-9]+$ ]] && (( grace >= 30 )); then pass; else fail "terminationGracePeriodSeconds $grace < 30"; fi
+
+equal "Service ports" \
+  "$(jp -n "$NS" service chatcli-aiops -o jsonpath='{range .spec.ports[*]}{.name}={.port} {end}')" \
+  "grpc=9090 http=8080 "
+equal "Service selects the operator" \
+  "$(jp -n "$NS" service chatcli-aiops -o jsonpath='{.spec.selector.app\.kubernetes\.io/component}')" operator
+
+# Every object carries app.kubernetes.io/name=chatcli-aiops.
+for obj in namespace/$NS clusterrole/chatcli-aiops-manager clusterrolebinding/chatcli-aiops-manager \
+           crd/issues.platform.chatcli.io; do
+  equal "label on $obj" "$(jp "$obj" -o jsonpath='{.metadata.labels.app\.kubernetes\.io/name}')" chatcli-aiops
+done
+for obj in serviceaccount/$SA role/chatcli-aiops-leader-election service/chatcli-aiops \
+           statefulset/chatcli-aiops; do
+  equal "label on $obj" "$(jp -n "$NS" "$obj" -o jsonpath='{.metadata.labels.app\.kubernetes\.io/name}')" chatcli-aiops
+done
+
+# The ConfigMap the StatefulSet names exists and its config.json parses, with leader election on
+# and the data directory on the PVC.
+cm=$(sts '{.spec.template.spec.volumes[?(@.name=="config")].configMap.name}')
+check "ConfigMap $cm" k -n "$NS" get configmap "$cm"
+equal "ConfigMap label" \
+  "$(jp -n "$NS" configmap "$cm" -o jsonpath='{.metadata.labels.app\.kubernetes\.io/component}')" config
+jp -n "$NS" configmap "$cm" -o jsonpath='{.data.config\.json}' > "$WORK/config.json"
+check "config.json parses (python3 -m json.tool)" python3 -m json.tool "$WORK/config.json"
+check "config.json: leader election on, dataDir on the PVC, ports 9090/8080" python3 -c '
+import json, sys
+c = json.load(open(sys.argv[1]))
+assert c["leaderElection"]["enabled"] is True, "leaderElection.enabled"
+assert c["dataDir"] == "/var/lib/chatcli-aiops", "dataDir"
+assert c["grpcListen"].endswith(":9090") and c["httpListen"].endswith(":8080"), "listen"
+assert c["authTokenFile"].startswith("/etc/chatcli-aiops/token/"), "authTokenFile"
+' "$WORK/config.json"
+
+# kube-controller-manager creates the pod and the log's PVC: the template passes admission.
+if wait_for 90 k -n "$NS" get pod chatcli-aiops-0; then
+  pass
+  equal "pod config volume" \
+    "$(jp -n "$NS" pod chatcli-aiops-0 -o jsonpath='{.spec.volumes[?(@.name=="config")].configMap.name}')" "$cm"
+else
+  fail "the StatefulSet controller created no pod chatcli-aiops-0; events:"
+  k -n "$NS" get events 2>&1 | tail -n 5 | sed 's/^/    /'
+fi
+if wait_for 60 k -n "$NS" get pvc data-chatcli-aiops-0; then pass; else fail "no PVC data-chatcli-aiops-0"; fi
+
+# Applying again changes nothing.
+gen=$(sts '{.metadata.generation}')
+check "re-apply" k apply --server-side --field-manager=deploy-test -f "$WORK/deploy.yaml"
+equal "StatefulSet generation after re-apply" "$(sts '{.metadata.generation}')" "$gen"
+
+# --- samples -----------------------------------------------------------------------------------
+
+k create namespace production >/dev/null
+for kind in $(grep -h '^    kind: ' "$ROOT"/deploy/crd/bases/*.yaml | awk '{print $2}'); do
+  if grep -q "^kind: $kind\$" "$WORK/samples.yaml"; then pass; else fail "no sample for $kind"; fi
+done
+check "samples apply server-side" k apply --server-side --field-manager=deploy-test -f "$WORK/samples.yaml"
+check "sample Instance" k get instance chatcli-prod -n default
+check "sample Anomaly" k -n production get anomaly watcher-highrestartcount-api-gateway-1234567890
+check "sample Issue" k -n production get issue api-gateway-pod-restart-1771276354
+check "sample AIInsight" k -n production get aiinsight api-gateway-pod-restart-1771276354-insight
+check "sample RemediationPlan" k -n production get remediationplan api-gateway-pod-restart-1771276354-plan-1
+check "sample Runbook" k -n production get runbook high-error-rate-runbook
+
+# --- RBAC: kubectl auth can-i as the ServiceAccount -----------------------------------------------
+
+can() {  # can yes|no VERB RESOURCE [kubectl args]
+  local want=$1; shift
+  local got
+  if k auth can-i --as="$AS" "$@" >/dev/null 2>&1; then got=yes; else got=no; fi
+  if [[ $got == "$want" ]]; then pass; else fail "can-i $*: got $got, want $want"; fi
+}
+P=platform.chatcli.io
+can yes patch deployments.apps -n production
+can yes update deployments.apps -n production
+can yes patch deployments.apps --subresource=scale -n production
+can yes list replicasets.apps --all-namespaces
+can yes watch pods --all-namespaces
+can yes create events -n production
+can yes get secrets -n default
+can yes create configmaps -n production
+can yes delete services -n default
+can yes create persistentvolumeclaims -n default
+can yes create serviceaccounts -n default
+can yes create roles.rbac.authorization.k8s.io -n production
+can yes create rolebindings.rbac.authorization.k8s.io -n production
+for r in anomalies issues aiinsights remediationplans runbooks instances; do
+  can yes create "$r.$P" -n production
+  can yes patch "$r.$P" --subresource=status -n production
+done
+can yes update "instances.$P" --subresource=finalizers -n default
+can yes get leases.coordination.k8s.io -n "$NS"
+can yes create leases.coordination.k8s.io -n "$NS"
+can yes update leases.coordination.k8s.io -n "$NS"
+
+can no '*' '*' --all-namespaces
+can no delete pods -n production
+can no create pods -n production
+can no create pods --subresource=exec -n production
+can no get pods --subresource=log -n production
+can no create secrets -n default
+can no update secrets -n default
+can no delete secrets -n default
+can no delete namespaces
+can no create namespaces
+can no delete customresourcedefinitions.apiextensions.k8s.io
+can no create customresourcedefinitions.apiextensions.k8s.io
+can no create clusterroles.rbac.authorization.k8s.io
+can no create clusterrolebindings.rbac.authorization.k8s.io
+can no bind roles.rbac.authorization.k8s.io -n production
+can no escalate roles.rbac.authorization.k8s.io -n production
+can no bind clusterroles.rbac.authorization.k8s.io
+can no get nodes
+can no list nodes
+can no patch nodes
+can no delete nodes
+can no delete replicasets.apps -n production
+can no update deployments.apps --subresource=status -n production
+can no deletecollection deployments.apps -n production
+can no delete events -n production
+can no create serviceaccounts --subresource=token -n default
+can no impersonate users
+can no update leases.coordination.k8s.io -n default
+can no create leases.coordination.k8s.io -n kube-system
+can no delete leases.coordination.k8s.io -n "$NS"
+can no list leases.coordination.k8s.io -n "$NS"
+can no create statefulsets.apps -n "$NS"
+can no update "issues.$P" --subresource=finalizers -n production
+
+# --- RBAC: real requests with a TokenRequest token of the ServiceAccount ------------------------
+
+TOKEN=$(k -n "$NS" create token "$SA" --duration=10m) || die "TokenRequest for $SA failed"
+cat > "$WORK/sa.kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: c
+  cluster: {server: "$AIOPS_K8S_SERVER", certificate-authority: "$AIOPS_K8S_CA_FILE"}
+users:
+- name: u
+  user: {token: "$TOKEN"}
+contexts:
+- name: c
+  context: {cluster: c, user: u, namespace: production}
+current-context: c
+EOF
+chmod 600 "$WORK/sa.kubeconfig"
+s() { "$AIOPS_K8S_KUBECTL" --kubeconfig "$WORK/sa.kubeconfig" "$@"; }
+
+# Fixtures, as the admin: a Deployment to remediate and a Secret an Instance names.
+k -n production create deployment web --image=registry.k8s.io/pause:3.10 >/dev/null
+k -n production create secret generic chatcli-api-keys --from-literal=ANTHROPIC_API_KEY=x >/dev/null
+
+equal "token identity" "$(s auth whoami -o jsonpath='{.status.userInfo.username}')" "$AS"
+check "SA reads an Instance's Secret" s get secret chatcli-api-keys
+check "SA lists pods in all namespaces" s get pods --all-namespaces
+check "SA patches a Deployment" s patch deployment web --type=merge \
+  -p '{"metadata":{"annotations":{"platform.chatcli.io/applied-action":"plan-1/0"}}}'
+check "SA scales a Deployment" s scale deployment web --replicas=2
+check "SA rollout-restarts a Deployment" s rollout restart deployment web
+check "SA applies an Issue server-side" s apply --server-side --field-manager=chatcli-aiops -f - <<'EOF'
+apiVersion: platform.chatcli.io/v1alpha1
+kind: Issue
+metadata:
+  name: web-pod-restart-1
+  namespace: production
+spec:
+  severity: high
+  source: watcher
+  signalType: pod_restart
+  description: test
+  resource: {kind: Deployment, name: web, namespace: production}
+  riskScore: 20
+EOF
+check "SA writes a ConfigMap" s create configmap web-config --from-literal=k=v
+check "SA creates an event" s create -f - <<'EOF'
+apiVersion: v1
+kind: Event
+metadata: {name: web.test, namespace: production}
+involvedObject: {kind: Deployment, name: web, namespace: production, apiVersion: apps/v1}
+reason: RemediationStarted
+message: test
+type: Normal
+source: {component: chatcli-aiops}
+EOF
+lease() {  # lease NAMESPACE HOLDER
+  cat <<EOF
+apiVersion: coordination.k8s.io/v1
+kind: Lease
+metadata: {name: chatcli-aiops-leader, namespace: $1}
+spec: {holderIdentity: $2, leaseDurationSeconds: 15}
+EOF
+}
+check "SA creates its Lease" s create -f <(lease "$NS" chatcli-aiops-0)
+check "SA reads its Lease" s -n "$NS" get lease chatcli-aiops-leader
+rv=$(s -n "$NS" get lease chatcli-aiops-leader -o jsonpath='{.metadata.resourceVersion}' 2>/dev/null || true)
+check "SA updates its Lease (PUT)" s replace -f <(lease "$NS" chatcli-aiops-1 |
+  sed "s/metadata: {/metadata: {resourceVersion: \"$rv\", /")
+equal "Lease holder after update" \
+  "$(k -n "$NS" get lease chatcli-aiops-leader -o jsonpath='{.spec.holderIdentity}')" chatcli-aiops-1
+forbidden "SA creates a Lease in another namespace" s create -f <(lease default chatcli-aiops-0)
+
+# The watcher Role of an Instance: allowed without bind/escalate because the operator holds
+# every permission it grants; a Role granting more is refused by the escalation check.
+check "SA creates the watcher Role" s create -f - <<'EOF'
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: chatcli-prod-watcher, namespace: production}
+rules:
+- {apiGroups: [""], resources: [pods, events, services], verbs: [get, list, watch]}
+- {apiGroups: [apps], resources: [deployments, replicasets], verbs: [get, list, watch]}
+EOF
+check "SA binds the watcher Role" s create rolebinding chatcli-prod-watcher \
+  --role=chatcli-prod-watcher --serviceaccount=default:chatcli-prod
+forbidden "SA creates a Role granting more than it holds" s create role too-wide \
+  --verb=delete --resource=pods
+forbidden "SA binds cluster-admin" s create rolebinding admin-grab \
+  --clusterrole=cluster-admin --serviceaccount=default:chatcli-prod
+forbidden "SA writes a Secret" s create secret generic stolen --from-literal=a=b
+forbidden "SA deletes a namespace" s delete namespace production --wait=false
+forbidden "SA deletes a CRD" s delete crd issues.platform.chatcli.io --wait=false
+forbidden "SA reads nodes" s get nodes
+forbidden "SA creates a ClusterRole" s create clusterrole grab --verb=get --resource=pods
+forbidden "SA creates a pod" s run shell --image=registry.k8s.io/pause:3.10 --restart=Never
+if wait_for 60 bash -c "'$AIOPS_K8S_KUBECTL' --kubeconfig '$AIOPS_K8S_KUBECONFIG' -n production get rs -l app=web -o name | grep -q ."; then
+  rs=$(k -n production get rs -l app=web -o jsonpath='{.items[0].metadata.name}')
+  forbidden "SA deletes a ReplicaSet" s delete replicaset "$rs" --wait=false
+else
+  fail "kube-controller-manager created no ReplicaSet for deployment web"
+fi
+forbidden "SA requests a ServiceAccount token" s -n "$NS" create token "$SA"
+check "the Secret was not written" bash -c "! '$AIOPS_K8S_KUBECTL' --kubeconfig '$AIOPS_K8S_KUBECONFIG' -n production get secret stolen"
+check "the namespace survived" k get namespace production
+
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 ]]
