@@ -8,6 +8,10 @@
 #   tools/kubelet_standin.sh --kubeconfig FILE run NAMESPACE [SELECTOR]
 #       bind the namespace's pods (matching the label SELECTOR) to the node and report them
 #       Running and Ready, every container started
+#   tools/kubelet_standin.sh --kubeconfig FILE start NAMESPACE [SELECTOR]
+#       like run, but only for pods not yet Running (new pods of a rollout); failed pods stay
+#   tools/kubelet_standin.sh --kubeconfig FILE loop NAMESPACE [SELECTOR] [SECONDS]
+#       `start` every SECONDS (default 1) until killed: the kubelet of a rollout
 #   tools/kubelet_standin.sh --kubeconfig FILE fail NAMESPACE POD MODE [RESTARTS]
 #       report a failure of every container of POD; MODE is one of
 #         oom        last termination OOMKilled, not ready, RESTARTS more restarts (default 3)
@@ -73,12 +77,13 @@ restarts_of() {
 }
 
 cmd_run() {
-  local ns=$1 selector=${2:-} pod nodename
+  local ns=$1 selector=${2:-} only_new=${3:-} pod nodename phase
   local pods
   pods=$(k -n "$ns" get pods ${selector:+-l "$selector"} \
-    -o jsonpath='{range .items[*]}{.metadata.name}{" "}{.spec.nodeName}{"\n"}{end}')
-  while read -r pod nodename; do
-    [[ -n "$pod" ]] || continue
+    -o jsonpath='{range .items[*]}{.metadata.name}{"|"}{.status.phase}{"|"}{.spec.nodeName}{"|"}{.metadata.deletionTimestamp}{"\n"}{end}')
+  while IFS='|' read -r pod phase nodename deleting; do
+    [[ -n "$pod" && -z "$deleting" ]] || continue  # terminating pods are left to be deleted
+    if [[ -n "$only_new" && "$phase" == Running ]]; then continue; fi
     if [[ -z "$nodename" ]]; then
       printf '{"apiVersion":"v1","kind":"Binding","metadata":{"name":"%s"},"target":{"apiVersion":"v1","kind":"Node","name":"%s"}}' \
         "$pod" "$NODE" | k create --raw "/api/v1/namespaces/$ns/pods/$pod/binding" -f - >/dev/null
@@ -119,7 +124,11 @@ cmd_heal() {
 case "${1:-}" in
   node) shift; cmd_node "$@" ;;
   run) shift; [[ $# -ge 1 ]] || { echo "usage: run NAMESPACE [SELECTOR]" >&2; exit 2; }; cmd_run "$@" ;;
+  start) shift; [[ $# -ge 1 ]] || { echo "usage: start NAMESPACE [SELECTOR]" >&2; exit 2; }
+    cmd_run "$1" "${2:-}" new ;;
+  loop) shift; [[ $# -ge 1 ]] || { echo "usage: loop NAMESPACE [SELECTOR] [SECONDS]" >&2; exit 2; }
+    while true; do cmd_run "$1" "${2:-}" new || true; sleep "${3:-1}"; done ;;
   fail) shift; [[ $# -ge 3 ]] || { echo "usage: fail NAMESPACE POD MODE [RESTARTS]" >&2; exit 2; }; cmd_fail "$@" ;;
   heal) shift; [[ $# -eq 2 ]] || { echo "usage: heal NAMESPACE POD" >&2; exit 2; }; cmd_heal "$@" ;;
-  *) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  *) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac

@@ -477,6 +477,9 @@ absl::StatusOr<Json> KubeClient::Request(const std::string& method, const std::s
       }
     }
     const httplib::Result& result = *sent;
+    if (options_.on_response) {
+      options_.on_response(method, result ? result->status : 0);
+    }
     absl::Duration retry_after = backoff;
     if (!result) {
       last = TransportError(result.error(), config_, method, path);
@@ -600,6 +603,9 @@ absl::Status KubeClient::Watch(const std::string& path,
       path.c_str(), headers,
       [&](const httplib::Response& response) {
         http_status = response.status;
+        if (options_.on_response) {
+          options_.on_response("WATCH", response.status);
+        }
         return true;
       },
       [&](const char* data, size_t size) {

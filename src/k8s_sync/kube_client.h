@@ -35,6 +35,9 @@ struct KubeClientOptions {
   absl::Duration request_timeout = absl::Seconds(30);
   std::string user_agent = "chatcli-aiops";
   common::Clock* clock = nullptr;  // defaults to the system clock; must outlive the client
+  // Called after every attempt with the method (GET, POST, PUT, PATCH, DELETE, WATCH) and the
+  // HTTP status (0: no response). For metrics; must be thread-safe and quick.
+  std::function<void(const std::string& method, int status)> on_response;
 };
 
 // How a failed request is classified (besides its absl code, from the Status reason that the

@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 
 #include "common/version.h"
+#include "server/api/commands.h"
+#include "server/daemon.h"
 #include "server/log_commands.h"
 #include "server/replay_command.h"
 
@@ -31,9 +33,14 @@ int RunVersion(std::span<const std::string_view> args, std::ostream& out, std::o
 // The one table of subcommands. Later issues add `run`, `log`, `incident`, `replay`, `approve`
 // and `reject` here.
 constexpr Command kCommands[] = {
+    {"run", "run the operator (`aiops run --help`)", &RunDaemonCommand},
     {"version", "print the version of this binary and its libraries", &RunVersion},
     {"log", "verify, show, tail, export or import the event log (`aiops log --help`)",
-     &RunLogCommand},
+     &api::RunLogCommandOrRemoteTail},
+    {"incident", "list incidents or show one with its timeline (`aiops incident --help`)",
+     &api::RunIncidentCommand},
+    {"approve", "approve a remediation plan waiting for approval", &api::RunApproveCommand},
+    {"reject", "reject a remediation plan waiting for approval", &api::RunRejectCommand},
     {"replay", "rebuild the state from the log; --verify audits, --what-if compares configs",
      &RunReplayCommand},
 };

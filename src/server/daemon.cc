@@ -1,0 +1,619 @@
+#include "server/daemon.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <httplib.h>
+
+#include "common/fmt_absl.h"
+#include "common/sha256.h"
+#include "common/version.h"
+#include "projections/pipeline_state.h"
+#include "server/analysis/chatcli_analyzer.h"
+#include "server/analysis/fallback_analyzer.h"
+#include "server/analysis/http_llm_analyzer.h"
+#include "server/analysis/rules_analyzer.h"
+#include "server/cli.h"
+#include "server/flags.h"
+#include "server/json_log.h"
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+namespace aiops::server {
+namespace {
+
+constexpr char kComponent[] = "daemon";
+
+void Info(const std::string& message, const LogFields& fields = {}) {
+  LogJson(LogLevel::kInfo, kComponent, message, fields);
+}
+void Warn(const std::string& message, const LogFields& fields = {}) {
+  LogJson(LogLevel::kWarn, kComponent, message, fields);
+}
+void Error(const std::string& message, const LogFields& fields = {}) {
+  LogJson(LogLevel::kError, kComponent, message, fields);
+}
+
+std::string Getenv(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr ? v : "";
+}
+
+// "host:port" -> host and port ("" host: every interface).
+absl::Status SplitHostPort(const std::string& address, std::string& host, int& port) {
+  const size_t colon = address.rfind(':');
+  if (colon == std::string::npos) {
+    return absl::InvalidArgumentError(
+        fmt::format("listen address \"{}\" is not host:port", address));
+  }
+  host = address.substr(0, colon);
+  if (host.empty()) {
+    host = "0.0.0.0";
+  }
+  const std::string p = address.substr(colon + 1);
+  char* end = nullptr;
+  const long value = std::strtol(p.c_str(), &end, 10);
+  if (p.empty() || *end != '\0' || value < 0 || value > 65535) {
+    return absl::InvalidArgumentError(
+        fmt::format("listen address \"{}\" has an invalid port", address));
+  }
+  port = static_cast<int>(value);
+  return absl::OkStatus();
+}
+
+std::string PayloadName(const v1::Event& event) {
+  const google::protobuf::OneofDescriptor* oneof =
+      v1::Event::descriptor()->FindOneofByName("payload");
+  const google::protobuf::FieldDescriptor* field =
+      oneof != nullptr ? event.GetReflection()->GetOneofFieldDescriptor(event, oneof) : nullptr;
+  return field != nullptr ? field->name() : "unknown";
+}
+
+uint64_t DirectorySize(const std::string& path) {
+  std::error_code ec;
+  uint64_t total = 0;
+  for (auto it = std::filesystem::recursive_directory_iterator(path, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    std::error_code size_ec;
+    if (it->is_regular_file(size_ec)) {
+      const auto size = it->file_size(size_ec);
+      total += size_ec ? 0 : size;
+    }
+  }
+  return total;
+}
+
+std::string LeaderIdentity() {
+  std::string base = Getenv("POD_NAME");
+  if (base.empty()) {
+    char host[256] = {};
+    base = gethostname(host, sizeof(host) - 1) == 0 ? host : "aiops";
+  }
+  std::random_device random;
+  return fmt::format("{}-{:08x}", base, random());
+}
+
+}  // namespace
+
+Daemon::Daemon(DaemonConfig config, common::Clock& clock)
+    : config_(std::move(config)), clock_(clock) {
+  DeclareMetrics();
+}
+
+Daemon::~Daemon() { Stop(); }
+
+void Daemon::DeclareMetrics() {
+  metrics_.DeclareCounter("aiops_events_appended_total",
+                          "Events appended to the log since this process started, by type.");
+  metrics_.DeclareCounter("aiops_actions_total", "Remediation actions by type and result.");
+  metrics_.DeclareHistogram("aiops_analyzer_latency_seconds",
+                            "Latency of completed analyses, by provider.",
+                            {0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120});
+  metrics_.DeclareCounter("aiops_kube_api_requests_total",
+                          "Kubernetes API requests by verb and HTTP code (0: no response).");
+  metrics_.DeclareGauge("aiops_incidents", "Issues in the projected state, by state.");
+  metrics_.DeclareGauge("aiops_mirror_lag_events",
+                        "Events in the log not yet mirrored to custom resources.");
+  metrics_.DeclareGauge("aiops_log_last_sequence", "The last sequence of the event log.");
+  metrics_.DeclareGauge("aiops_log_size_bytes", "Bytes of the event log on disk.");
+  metrics_.DeclareGauge("aiops_leader", "1 while this process leads (writes the log and acts).");
+  metrics_.DeclareGauge("aiops_build_info", "Version of this binary.");
+  metrics_.Set("aiops_build_info", {{"version", std::string(common::Version())}}, 1);
+}
+
+absl::Status Daemon::Start() {
+  LogLevel level = LogLevel::kInfo;
+  ParseLogLevel(config_.log_level, level);
+  SetLogLevel(level);
+  absl::StatusOr<k8s_sync::KubeConfig> kube = config_.kubeconfig.empty()
+                                                  ? k8s_sync::DefaultKubeConfig()
+                                                  : k8s_sync::LoadKubeConfig({config_.kubeconfig});
+  if (!kube.ok()) {
+    return absl::FailedPreconditionError(
+        fmt::format("cannot configure the Kubernetes client: {}", kube.status()));
+  }
+  k8s_sync::KubeClientOptions options;
+  options.on_response = [this](const std::string& verb, int status) {
+    metrics_.Add("aiops_kube_api_requests_total",
+                 {{"verb", verb}, {"code", std::to_string(status)}});
+  };
+  absl::StatusOr<std::unique_ptr<k8s_sync::KubeClient>> client =
+      k8s_sync::KubeClient::Create(*kube, options);
+  if (!client.ok()) {
+    return client.status();
+  }
+  client_ = *std::move(client);
+  if (absl::Status s = StartHttp(); !s.ok()) {
+    return s;
+  }
+  Info("started", {{"version", std::string(common::Version())},
+                   {"cluster", config_.cluster_id},
+                   {"server", kube->server},
+                   {"http", std::to_string(http_port_)}});
+  if (!config_.leader_election.enabled) {
+    StartLeading();
+    return failed_.load() ? absl::InternalError("the leading components did not start")
+                          : absl::OkStatus();
+  }
+  k8s_sync::LeaderElector::Options le;
+  le.namespace_name =
+      !config_.leader_election.namespace_name.empty()
+          ? config_.leader_election.namespace_name
+          : (!Getenv("POD_NAMESPACE").empty() ? Getenv("POD_NAMESPACE") : "default");
+  le.lease_name = config_.leader_election.lease_name;
+  le.identity = LeaderIdentity();
+  le.clock = &clock_;
+  Info("waiting for leadership",
+       {{"lease", le.namespace_name + "/" + le.lease_name}, {"identity", le.identity}});
+  elector_ = std::make_unique<k8s_sync::LeaderElector>(
+      *client_, le,
+      k8s_sync::LeaderElector::Callbacks{[this] { StartLeading(); }, [this] { StopLeading(); }});
+  elector_->Start();
+  return absl::OkStatus();
+}
+
+void Daemon::Stop() {
+  if (stopping_.exchange(true)) {
+    return;
+  }
+  Info("stopping");
+  {
+    absl::MutexLock lock(&lead_mu_);
+    StopLeadingComponents();
+  }
+  if (elector_ != nullptr) {
+    elector_->Stop();  // releases the Lease: a successor need not wait for it to expire
+  }
+  if (http_ != nullptr) {
+    http_->stop();
+  }
+  if (http_thread_.joinable()) {
+    http_thread_.join();
+  }
+  Info("stopped");
+}
+
+bool Daemon::Leading() const {
+  absl::MutexLock lock(&lead_mu_);
+  return leading_;
+}
+
+void Daemon::StartLeading() {
+  absl::MutexLock lock(&lead_mu_);
+  if (stopping_.load() || leading_) {
+    return;
+  }
+  Info("leading: opening the log and starting the pipeline");
+  absl::Status s = StartLeadingComponents();
+  if (!s.ok()) {
+    Error(fmt::format("cannot lead: {}", s));
+    StopLeadingComponents();
+    failed_.store(true);
+  }
+}
+
+void Daemon::StopLeading() {
+  Error("leadership lost: stopping at once (the process exits; another replica leads)");
+  absl::MutexLock lock(&lead_mu_);
+  StopLeadingComponents();
+  failed_.store(true);
+}
+
+absl::Status Daemon::StartLeadingComponents() {
+  std::error_code ec;
+  std::filesystem::create_directories(config_.data_dir, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(
+        fmt::format("cannot create the data directory {}: {}", config_.data_dir, ec.message()));
+  }
+  eventlog::RocksLogOptions log_options;
+  log_options.path = config_.data_dir + "/log";
+  absl::StatusOr<std::unique_ptr<eventlog::RocksEventLog>> log =
+      eventlog::RocksEventLog::Open(log_options);
+  if (!log.ok()) {
+    return log.status();
+  }
+  log_ = *std::move(log);
+  absl::StatusOr<std::unique_ptr<Runner>> runner = Runner::Start(*log_);
+  if (!runner.ok()) {
+    return runner.status();
+  }
+  runner_ = *std::move(runner);
+  Info("log open",
+       {{"path", log_options.path}, {"last_sequence", std::to_string(log_->LastSequence())}});
+
+  // The file is authoritative for the pipeline: a difference from the projected configuration
+  // is recorded, so replay decides with what the operator decided with.
+  std::string current;
+  runner_->ReadState(
+      [&](const projections::PipelineState& state) { current = state.config.SerializeAsString(); });
+  if (current != config_.pipeline.SerializeAsString()) {
+    v1::Event changed;
+    v1::ConfigChanged* c = changed.mutable_config_changed();
+    c->set_source("file");
+    c->set_config_json(config_.pipeline_json);
+    c->set_config_sha256(common::Sha256Hex(config_.pipeline_json));
+    *c->mutable_config() = config_.pipeline;
+    changed.set_logical_time_ms(clock_.NowUnixMs());
+    changed.set_producer("config");
+    changed.set_cluster_id(config_.cluster_id);
+    absl::StatusOr<uint64_t> seq = runner_->Submit(std::move(changed));
+    if (!seq.ok()) {
+      return seq.status();
+    }
+    Info("pipeline configuration recorded", {{"sequence", std::to_string(*seq)}});
+  }
+
+  absl::StatusOr<std::unique_ptr<analysis::Analyzer>> analyzer = MakeAnalyzer();
+  if (!analyzer.ok()) {
+    return analyzer.status();
+  }
+  analyzer_ = *std::move(analyzer);
+  actuator_ = std::make_unique<k8s_sync::Actuator>(*client_, clock_);
+  Runner* runner_ptr = runner_.get();
+  auto submit = [runner_ptr](v1::Event e) { return runner_ptr->Submit(std::move(e)); };
+
+  Effectors::Deps deps;
+  deps.runner = runner_ptr;
+  deps.log = log_.get();
+  deps.client = client_.get();
+  deps.actuator = actuator_.get();
+  deps.analyzer = analyzer_.get();
+  deps.clock = &clock_;
+  deps.cluster_id = config_.cluster_id;
+  effectors_ = std::make_unique<Effectors>(deps, Effectors::Options());
+  effectors_->Start();
+
+  detectors_ =
+      std::make_unique<k8s_sync::DetectorRunner>(*client_, clock_, config_.watcher, submit);
+  detectors_->Start();
+  inputs_ = std::make_unique<k8s_sync::ClusterInputs>(
+      *client_, clock_, submit, [](const std::string& message) { Warn(message); });
+  inputs_->Start();
+
+  leading_threads_stop_.store(false);
+  mirror_thread_ = std::thread([this] { MirrorLoop(); });
+  metrics_thread_ = std::thread([this] { MetricsLoop(); });
+  leading_ = true;
+  metrics_.Set("aiops_leader", {}, 1);
+  Info("pipeline running", {{"analyzer", std::string(analyzer_->Name())}});
+  return absl::OkStatus();
+}
+
+void Daemon::StopLeadingComponents() {
+  const bool was_leading = leading_;
+  leading_ = false;
+  metrics_.Set("aiops_leader", {}, 0);
+  // Edges first (no new inputs), then the effectors (in-flight results are still committed),
+  // then the followers, then the writer, then the log.
+  if (grpc_ != nullptr) {
+    grpc_.reset();
+  }
+  extras_.clear();
+  if (detectors_ != nullptr) {
+    detectors_->Stop();
+  }
+  if (inputs_ != nullptr) {
+    inputs_->Stop();
+  }
+  if (effectors_ != nullptr) {
+    effectors_->Stop();
+  }
+  leading_threads_stop_.store(true);
+  if (mirror_thread_.joinable()) {
+    mirror_thread_.join();
+  }
+  if (metrics_thread_.joinable()) {
+    metrics_thread_.join();
+  }
+  if (runner_ != nullptr) {
+    runner_->Stop();
+  }
+  effectors_.reset();
+  detectors_.reset();
+  inputs_.reset();
+  runner_.reset();
+  actuator_.reset();
+  analyzer_.reset();
+  log_.reset();
+  if (was_leading) {
+    Info("pipeline stopped, log closed");
+  }
+}
+
+absl::StatusOr<std::unique_ptr<analysis::Analyzer>> Daemon::MakeAnalyzer() {
+  const DaemonConfig::Analyzer& a = config_.analyzer;
+  auto builtin = std::make_unique<analysis::RulesAnalyzer>();
+  if (a.provider == "builtin") {
+    return std::unique_ptr<analysis::Analyzer>(std::move(builtin));
+  }
+  std::unique_ptr<analysis::Analyzer> primary;
+  if (a.provider == "anthropic" || a.provider == "openai") {
+    analysis::HttpLlmOptions options;
+    options.base_url = a.base_url;
+    options.model = a.model;
+    options.token_budget_per_incident = a.token_budget_per_incident;
+    if (a.provider == "anthropic") {
+      primary = std::make_unique<analysis::AnthropicAnalyzer>(options, clock_);
+    } else {
+      primary = std::make_unique<analysis::OpenAiAnalyzer>(options, clock_);
+    }
+  } else {  // chatcli
+    if (a.chatcli_target.empty()) {
+      return absl::UnimplementedError(
+          "analyzer.instance is not wired yet: set analyzer.chatcliTarget to the server's address");
+    }
+    analysis::ChatCliOptions options;
+    options.target = a.chatcli_target;
+    options.tls = a.chatcli_tls;
+    options.model = a.model;
+    options.token_budget_per_incident = a.token_budget_per_incident;
+    primary = std::make_unique<analysis::ChatCliAnalyzer>(options, clock_);
+  }
+  // Any failure of the configured analyzer falls back to the built-in rules (recorded as such).
+  return std::unique_ptr<analysis::Analyzer>(
+      std::make_unique<analysis::FallbackAnalyzer>(std::move(primary), std::move(builtin), clock_));
+}
+
+absl::Status Daemon::StartHttp() {
+  if (config_.http_listen.empty()) {
+    return absl::OkStatus();
+  }
+  std::string host;
+  int port = 0;
+  if (absl::Status s = SplitHostPort(config_.http_listen, host, port); !s.ok()) {
+    return s;
+  }
+  http_ = std::make_unique<httplib::Server>();
+  http_->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("ok\n", "text/plain");
+  });
+  http_->Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
+    const std::string reason = ReadyReason();
+    res.status = reason.empty() ? 200 : 503;
+    res.set_content(reason.empty() ? "ready\n" : reason + "\n", "text/plain");
+  });
+  http_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    RefreshGauges();
+    res.set_content(metrics_.Render(), "text/plain; version=0.0.4");
+  });
+  port = port == 0 ? http_->bind_to_any_port(host) : (http_->bind_to_port(host, port) ? port : -1);
+  if (port <= 0) {
+    return absl::UnavailableError(
+        fmt::format("cannot listen for HTTP on {} (address in use?)", config_.http_listen));
+  }
+  http_port_ = port;
+  http_thread_ = std::thread([this] { http_->listen_after_bind(); });
+  return absl::OkStatus();
+}
+
+std::string Daemon::ReadyReason() const {
+  if (failed_.load()) {
+    return "not ready: leadership lost or the pipeline failed to start";
+  }
+  absl::MutexLock lock(&lead_mu_);
+  if (!leading_) {
+    return "not ready: waiting for leadership (stand-by)";
+  }
+  return log_ != nullptr ? "" : "not ready: the log is not open";
+}
+
+void Daemon::RefreshGauges() {
+  absl::MutexLock lock(&lead_mu_);
+  if (!leading_ || runner_ == nullptr) {
+    return;
+  }
+  std::map<std::string, double> by_state = {{projections::kDetected, 0},
+                                            {projections::kAnalyzing, 0},
+                                            {projections::kRemediating, 0},
+                                            {projections::kResolved, 0},
+                                            {projections::kEscalated, 0}};
+  runner_->ReadState([&](const projections::PipelineState& state) {
+    for (const auto& [name, issue] : state.issues) {
+      by_state[issue.state()] += 1;
+    }
+  });
+  std::vector<std::pair<MetricLabels, double>> series;
+  for (const auto& [state, count] : by_state) {
+    series.push_back({{{"state", state}}, count});
+  }
+  metrics_.SetAll("aiops_incidents", series);
+  const uint64_t last = log_->LastSequence();
+  metrics_.Set("aiops_log_last_sequence", {}, static_cast<double>(last));
+  const uint64_t cursor = mirror_cursor_.load();
+  metrics_.Set("aiops_mirror_lag_events", {},
+               static_cast<double>(last > cursor ? last - cursor : 0));
+  metrics_.Set("aiops_log_size_bytes", {},
+               static_cast<double>(DirectorySize(config_.data_dir + "/log")));
+}
+
+void Daemon::MirrorLoop() {
+  eventlog::EventLog* log = nullptr;
+  {
+    absl::MutexLock lock(&lead_mu_);
+    log = log_.get();
+  }
+  k8s_sync::Mirror::Options options;
+  options.retention = config_.mirror_retention;
+  options.clock = &clock_;
+  k8s_sync::Mirror mirror(*log, *client_, options);
+  absl::Duration backoff = absl::Seconds(1);
+  bool started = false;
+  while (!leading_threads_stop_.load()) {
+    absl::Status s = started ? mirror.SyncOnce(absl::Seconds(1)).status() : mirror.Start();
+    mirror_cursor_.store(mirror.cursor());
+    if (s.ok()) {
+      if (!started) {
+        Info("mirror started", {{"cursor", std::to_string(mirror.cursor())}});
+      }
+      started = true;
+      backoff = absl::Seconds(1);
+      continue;
+    }
+    LogJson(LogLevel::kWarn, "mirror",
+            fmt::format("{} (retrying in {})", s, absl::FormatDuration(backoff)));
+    for (absl::Duration waited; waited < backoff && !leading_threads_stop_.load();
+         waited += absl::Milliseconds(100)) {
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    backoff = std::min(backoff * 2, absl::Seconds(30));
+  }
+}
+
+void Daemon::MetricsLoop() {
+  eventlog::EventLog* log = nullptr;
+  {
+    absl::MutexLock lock(&lead_mu_);
+    log = log_.get();
+  }
+  uint64_t next = log->LastSequence() + 1;
+  std::map<std::string, std::string> action_types;  // "plan/index" -> action type
+  while (!leading_threads_stop_.load()) {
+    if (log->WaitForSequence(next, absl::Milliseconds(500)) < next) {
+      continue;
+    }
+    absl::StatusOr<std::vector<v1::Event>> events = log->Read(next, 1024);
+    if (!events.ok() || events->empty()) {
+      absl::SleepFor(absl::Milliseconds(200));
+      continue;
+    }
+    for (const v1::Event& e : *events) {
+      metrics_.Add("aiops_events_appended_total", {{"type", PayloadName(e)}});
+      if (e.has_action_started()) {
+        action_types[fmt::format("{}/{}", e.action_started().plan_name(),
+                                 e.action_started().index())] = e.action_started().action().type();
+      } else if (e.has_action_succeeded() || e.has_action_failed()) {
+        const std::string key =
+            e.has_action_succeeded()
+                ? fmt::format("{}/{}", e.action_succeeded().plan_name(),
+                              e.action_succeeded().index())
+                : fmt::format("{}/{}", e.action_failed().plan_name(), e.action_failed().index());
+        auto it = action_types.find(key);
+        metrics_.Add("aiops_actions_total",
+                     {{"type", it != action_types.end() ? it->second : "unknown"},
+                      {"result", e.has_action_succeeded() ? "succeeded" : "failed"}});
+        if (it != action_types.end()) {
+          action_types.erase(it);
+        }
+      } else if (e.has_analysis_completed()) {
+        metrics_.Observe("aiops_analyzer_latency_seconds",
+                         {{"provider", e.analysis_completed().provider()}},
+                         static_cast<double>(e.analysis_completed().latency_ms()) / 1000.0);
+      }
+    }
+    next = events->back().sequence() + 1;
+    log_last_.store(events->back().sequence());
+  }
+}
+
+namespace {
+
+constexpr char kRunUsage[] =
+    "usage: aiops run [--config FILE] [--data-dir DIR] [--kubeconfig FILE] [--grpc-listen ADDR]\n"
+    "                 [--http-listen ADDR] [--cluster-id ID] [--log-level LEVEL]\n"
+    "                 [--no-leader-election]\n"
+    "\n"
+    "Runs the operator until SIGTERM or SIGINT. The configuration file (JSON, docs/operations.md)\n"
+    "is authoritative for the pipeline and the analyzer; flags override process settings.\n"
+    "Environment: AIOPS_CONFIG (the file when --config is absent), POD_NAME, POD_NAMESPACE.\n";
+
+}  // namespace
+
+int RunDaemonCommand(std::span<const std::string_view> args, std::ostream& out, std::ostream& err) {
+  absl::StatusOr<ParsedFlags> flags = ParseFlagArgs(
+      args,
+      {"config", "data-dir", "kubeconfig", "grpc-listen", "http-listen", "cluster-id", "log-level"},
+      {"no-leader-election"});
+  if (!flags.ok()) {
+    err << fmt::format("aiops run: {}\n{}", flags.status().message(), kRunUsage);
+    return kExitUsage;
+  }
+  if (flags->help) {
+    out << kRunUsage;
+    return kExitOk;
+  }
+  const std::string path = flags->Get("config", Getenv("AIOPS_CONFIG"));
+  absl::StatusOr<DaemonConfig> config =
+      path.empty() ? absl::StatusOr<DaemonConfig>(DefaultDaemonConfig()) : LoadDaemonConfig(path);
+  if (!config.ok()) {
+    err << fmt::format("aiops run: {}\n", config.status().message());
+    return kExitUsage;
+  }
+  auto override_with = [&](std::string_view flag, std::string& field) {
+    if (flags->Has(flag)) {
+      field = flags->Get(flag);
+    }
+  };
+  override_with("data-dir", config->data_dir);
+  override_with("kubeconfig", config->kubeconfig);
+  override_with("grpc-listen", config->grpc_listen);
+  override_with("http-listen", config->http_listen);
+  override_with("cluster-id", config->cluster_id);
+  override_with("log-level", config->log_level);
+  if (flags->Has("no-leader-election")) {
+    config->leader_election.enabled = false;
+  }
+  LogLevel level;
+  if (!ParseLogLevel(config->log_level, level)) {
+    err << fmt::format("aiops run: --log-level must be debug, info, warn or error (got \"{}\")\n",
+                       config->log_level);
+    return kExitUsage;
+  }
+  RefreshPipeline(*config);
+
+  // Signals are taken synchronously by this thread only: block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  Daemon daemon(*std::move(config), common::SystemClock::Get());
+  if (absl::Status s = daemon.Start(); !s.ok()) {
+    err << fmt::format("aiops run: {}\n", s);
+    daemon.Stop();
+    return kExitFailure;
+  }
+  int exit_code = kExitOk;
+  while (true) {
+    timespec wait{1, 0};
+    const int sig = sigtimedwait(&signals, nullptr, &wait);
+    if (sig == SIGTERM || sig == SIGINT) {
+      Info(fmt::format("received {}: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
+      break;
+    }
+    if (daemon.Failed()) {
+      exit_code = kExitFailure;
+      break;
+    }
+  }
+  daemon.Stop();
+  return exit_code;
+}
+
+}  // namespace aiops::server

@@ -1,0 +1,280 @@
+#include "server/daemon_config.h"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <google/protobuf/util/json_util.h>
+#include <nlohmann/json.hpp>
+
+#include "common/fmt_absl.h"
+#include "projections/naming.h"
+#include "server/pipeline_config.h"
+
+namespace aiops::server {
+namespace {
+
+using Json = nlohmann::json;
+
+// Reads the keys of one JSON object, rejecting unknown keys and wrong types by their path.
+class ObjectReader {
+ public:
+  ObjectReader(const Json& object, std::string path) : object_(object), path_(std::move(path)) {}
+
+  absl::Status Check(const std::set<std::string>& known) const {
+    if (!object_.is_object()) {
+      return absl::InvalidArgumentError(fmt::format("{} must be an object", Where("")));
+    }
+    for (const auto& [key, value] : object_.items()) {
+      if (known.count(key) == 0) {
+        return absl::InvalidArgumentError(fmt::format("unknown key {}", Where(key)));
+      }
+    }
+    return absl::OkStatus();
+  }
+  absl::Status String(const char* key, std::string& out) const {
+    auto it = object_.find(key);
+    if (it == object_.end()) {
+      return absl::OkStatus();
+    }
+    if (!it->is_string()) {
+      return absl::InvalidArgumentError(fmt::format("{} must be a string", Where(key)));
+    }
+    out = it->get<std::string>();
+    return absl::OkStatus();
+  }
+  absl::Status Bool(const char* key, bool& out) const {
+    auto it = object_.find(key);
+    if (it == object_.end()) {
+      return absl::OkStatus();
+    }
+    if (!it->is_boolean()) {
+      return absl::InvalidArgumentError(fmt::format("{} must be true or false", Where(key)));
+    }
+    out = it->get<bool>();
+    return absl::OkStatus();
+  }
+  // A positive integer (0 allowed when `allow_zero`).
+  absl::Status Int(const char* key, int64_t& out, bool allow_zero = false) const {
+    auto it = object_.find(key);
+    if (it == object_.end()) {
+      return absl::OkStatus();
+    }
+    if (!it->is_number_integer() || it->get<int64_t>() < (allow_zero ? 0 : 1)) {
+      return absl::InvalidArgumentError(fmt::format("{} must be a {} integer", Where(key),
+                                                    allow_zero ? "non-negative" : "positive"));
+    }
+    out = it->get<int64_t>();
+    return absl::OkStatus();
+  }
+  absl::Status Seconds(const char* key, absl::Duration& out) const {
+    int64_t seconds = -1;
+    absl::Status s = Int(key, seconds);
+    if (s.ok() && seconds > 0) {
+      out = absl::Seconds(seconds);
+    }
+    return s;
+  }
+  const Json* Child(const char* key) const {
+    auto it = object_.find(key);
+    return it == object_.end() ? nullptr : &*it;
+  }
+  std::string Where(const std::string& key) const {
+    return key.empty() ? (path_.empty() ? "the configuration" : fmt::format("\"{}\"", path_))
+                       : fmt::format("\"{}{}\"", path_.empty() ? "" : path_ + ".", key);
+  }
+
+ private:
+  const Json& object_;
+  std::string path_;
+};
+
+#define AIOPS_CFG(expr)       \
+  do {                        \
+    absl::Status _s = (expr); \
+    if (!_s.ok()) return _s;  \
+  } while (false)
+
+absl::Status ParseLeaderElection(const Json& j, DaemonConfig::LeaderElection& out) {
+  ObjectReader r(j, "leaderElection");
+  AIOPS_CFG(r.Check({"enabled", "namespace", "leaseName"}));
+  AIOPS_CFG(r.Bool("enabled", out.enabled));
+  AIOPS_CFG(r.String("namespace", out.namespace_name));
+  AIOPS_CFG(r.String("leaseName", out.lease_name));
+  if (out.lease_name.empty()) {
+    return absl::InvalidArgumentError("\"leaderElection.leaseName\" must not be empty");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseWatcher(const Json& j, k8s_sync::DetectorConfig& out) {
+  ObjectReader r(j, "watcher");
+  AIOPS_CFG(r.Check(
+      {"targets", "restartsMin", "restartWindowSeconds", "notReadySeconds", "unavailableSeconds"}));
+  int64_t restarts = out.restarts_min;
+  AIOPS_CFG(r.Int("restartsMin", restarts));
+  out.restarts_min = static_cast<int>(restarts);
+  AIOPS_CFG(r.Seconds("restartWindowSeconds", out.restart_window));
+  AIOPS_CFG(r.Seconds("notReadySeconds", out.not_ready_after));
+  AIOPS_CFG(r.Seconds("unavailableSeconds", out.unavailable_after));
+  if (const Json* targets = r.Child("targets")) {
+    if (!targets->is_array()) {
+      return absl::InvalidArgumentError("\"watcher.targets\" must be an array");
+    }
+    out.targets.clear();
+    for (size_t i = 0; i < targets->size(); ++i) {
+      ObjectReader t((*targets)[i], fmt::format("watcher.targets[{}]", i));
+      AIOPS_CFG(t.Check({"namespace", "deployment"}));
+      k8s_sync::DetectorTarget target;
+      AIOPS_CFG(t.String("namespace", target.namespace_name));
+      AIOPS_CFG(t.String("deployment", target.deployment));
+      if (target.namespace_name.empty()) {
+        return absl::InvalidArgumentError(
+            fmt::format("\"watcher.targets[{}].namespace\" is required", i));
+      }
+      out.targets.push_back(std::move(target));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseAnalyzer(const Json& j, DaemonConfig::Analyzer& out) {
+  ObjectReader r(j, "analyzer");
+  AIOPS_CFG(r.Check({"provider", "model", "baseUrl", "instance", "chatcliTarget", "chatcliTls",
+                     "tokenBudgetPerIncident"}));
+  AIOPS_CFG(r.String("provider", out.provider));
+  AIOPS_CFG(r.String("model", out.model));
+  AIOPS_CFG(r.String("baseUrl", out.base_url));
+  AIOPS_CFG(r.String("instance", out.instance));
+  AIOPS_CFG(r.String("chatcliTarget", out.chatcli_target));
+  AIOPS_CFG(r.Bool("chatcliTls", out.chatcli_tls));
+  AIOPS_CFG(r.Int("tokenBudgetPerIncident", out.token_budget_per_incident, true));
+  static const std::set<std::string> kProviders = {"builtin", "chatcli", "anthropic", "openai"};
+  if (kProviders.count(out.provider) == 0) {
+    return absl::InvalidArgumentError(fmt::format(
+        "\"analyzer.provider\" must be builtin, chatcli, anthropic or openai (got \"{}\")",
+        out.provider));
+  }
+  if (out.provider == "chatcli" && out.instance.empty() && out.chatcli_target.empty()) {
+    return absl::InvalidArgumentError(
+        "\"analyzer.provider\" chatcli needs \"analyzer.instance\" (namespace/name) or "
+        "\"analyzer.chatcliTarget\"");
+  }
+  if (!out.instance.empty() && out.instance.find('/') == std::string::npos) {
+    return absl::InvalidArgumentError(
+        fmt::format("\"analyzer.instance\" must be namespace/name (got \"{}\")", out.instance));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseBridge(const Json& j, DaemonConfig::Bridge& out) {
+  ObjectReader r(j, "chatcliBridge");
+  AIOPS_CFG(r.Check({"instance", "target", "intervalSeconds"}));
+  AIOPS_CFG(r.String("instance", out.instance));
+  AIOPS_CFG(r.String("target", out.target));
+  AIOPS_CFG(r.Seconds("intervalSeconds", out.interval));
+  if (!out.instance.empty() && out.instance.find('/') == std::string::npos) {
+    return absl::InvalidArgumentError(fmt::format(
+        "\"chatcliBridge.instance\" must be namespace/name (got \"{}\")", out.instance));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SetPipeline(DaemonConfig& config, const std::string& json) {
+  absl::StatusOr<v1::PipelineConfig> pipeline = ParsePipelineConfig(json);
+  if (!pipeline.ok()) {
+    return absl::InvalidArgumentError(fmt::format("\"pipeline\": {}", pipeline.status().message()));
+  }
+  config.pipeline = *std::move(pipeline);
+  RefreshPipeline(config);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+void RefreshPipeline(DaemonConfig& config) {
+  config.pipeline.set_cluster_id(config.cluster_id);
+  google::protobuf::util::JsonPrintOptions options;
+  options.always_print_primitive_fields = true;
+  std::string out;
+  (void)google::protobuf::util::MessageToJsonString(config.pipeline, &out, options);
+  config.pipeline_json = std::move(out);
+}
+
+DaemonConfig DefaultDaemonConfig() {
+  DaemonConfig config;
+  (void)SetPipeline(config, "{}");
+  return config;
+}
+
+absl::StatusOr<DaemonConfig> ParseDaemonConfig(const std::string& text) {
+  const Json j = Json::parse(text, nullptr, false);
+  if (j.is_discarded()) {
+    return absl::InvalidArgumentError("the configuration is not valid JSON");
+  }
+  DaemonConfig config = DefaultDaemonConfig();
+  ObjectReader r(j, "");
+  AIOPS_CFG(
+      r.Check({"clusterId", "dataDir", "grpcListen", "httpListen", "authTokenFile", "tlsCertFile",
+               "tlsKeyFile", "kubeconfig", "logLevel", "leaderElection", "watcher", "analyzer",
+               "chatcliBridge", "reconcileInstances", "mirrorRetentionSeconds", "pipeline"}));
+  AIOPS_CFG(r.String("clusterId", config.cluster_id));
+  AIOPS_CFG(r.String("dataDir", config.data_dir));
+  AIOPS_CFG(r.String("grpcListen", config.grpc_listen));
+  AIOPS_CFG(r.String("httpListen", config.http_listen));
+  AIOPS_CFG(r.String("authTokenFile", config.auth_token_file));
+  AIOPS_CFG(r.String("tlsCertFile", config.tls_cert_file));
+  AIOPS_CFG(r.String("tlsKeyFile", config.tls_key_file));
+  AIOPS_CFG(r.String("kubeconfig", config.kubeconfig));
+  AIOPS_CFG(r.String("logLevel", config.log_level));
+  AIOPS_CFG(r.Bool("reconcileInstances", config.reconcile_instances));
+  AIOPS_CFG(r.Seconds("mirrorRetentionSeconds", config.mirror_retention));
+  if (config.cluster_id.empty()) {
+    return absl::InvalidArgumentError("\"clusterId\" must not be empty");
+  }
+  if (config.data_dir.empty()) {
+    return absl::InvalidArgumentError("\"dataDir\" must not be empty");
+  }
+  if (config.tls_cert_file.empty() != config.tls_key_file.empty()) {
+    return absl::InvalidArgumentError("\"tlsCertFile\" and \"tlsKeyFile\" go together");
+  }
+  static const std::set<std::string> kLevels = {"debug", "info", "warn", "error"};
+  if (kLevels.count(config.log_level) == 0) {
+    return absl::InvalidArgumentError(fmt::format(
+        "\"logLevel\" must be debug, info, warn or error (got \"{}\")", config.log_level));
+  }
+  if (const Json* c = r.Child("leaderElection")) {
+    AIOPS_CFG(ParseLeaderElection(*c, config.leader_election));
+  }
+  if (const Json* c = r.Child("watcher")) {
+    AIOPS_CFG(ParseWatcher(*c, config.watcher));
+  }
+  if (const Json* c = r.Child("analyzer")) {
+    AIOPS_CFG(ParseAnalyzer(*c, config.analyzer));
+  }
+  if (const Json* c = r.Child("chatcliBridge")) {
+    AIOPS_CFG(ParseBridge(*c, config.chatcli_bridge));
+  }
+  const Json* pipeline = r.Child("pipeline");
+  AIOPS_CFG(SetPipeline(config, pipeline != nullptr ? pipeline->dump() : "{}"));
+  return config;
+}
+
+absl::StatusOr<DaemonConfig> LoadDaemonConfig(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return absl::NotFoundError(fmt::format("cannot read the configuration file {}", path));
+  }
+  std::stringstream s;
+  s << in.rdbuf();
+  absl::StatusOr<DaemonConfig> config = ParseDaemonConfig(s.str());
+  if (!config.ok()) {
+    return absl::InvalidArgumentError(fmt::format("{}: {}", path, config.status().message()));
+  }
+  return config;
+}
+
+#undef AIOPS_CFG
+
+}  // namespace aiops::server
