@@ -1,0 +1,44 @@
+# The operator image: `aiops` on Debian 12, nothing else.
+#   docker build -t REGISTRY/chatcli-aiops:TAG .        (from the repository root)
+# Not built in CI here (these machines have no container engine); see docs/deployment.md.
+
+# --- build: the Debian packages of tools/setup.sh that the `aiops` target needs ---------------
+FROM debian:12 AS build
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      build-essential cmake ninja-build pkg-config ca-certificates \
+      libgrpc++-dev libgrpc-dev protobuf-compiler protobuf-compiler-grpc libprotobuf-dev \
+      librocksdb-dev libcpp-httplib-dev nlohmann-json3-dev libfmt-dev libabsl-dev libssl-dev \
+      libyaml-cpp-dev \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+# Tests and benchmarks off: GoogleTest and Google Benchmark are not needed for the binary.
+# .dockerignore leaves out .git, so `aiops --version` reports "unknown" (no git describe).
+RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release \
+      -DAIOPS_BUILD_TESTS=OFF -DAIOPS_BUILD_BENCH=OFF \
+ && cmake --build /build --target aiops \
+ && install -D -m 0755 -s /build/src/server/aiops /out/usr/local/bin/aiops
+
+# --- runtime: the shared libraries `ldd aiops` lists, by Debian package --------------------------
+# RocksDB is linked statically (Debian's CMake package imports librocksdb.a); its compression
+# libraries are shared. libc6, libstdc++6 and libgcc-s1 are already in debian:12-slim.
+FROM debian:12-slim
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      ca-certificates \
+      libabsl20220623 libgrpc++1.51 libgrpc29 libprotobuf32 libre2-9 libc-ares2 \
+      libcpp-httplib0.11 libssl3 libbrotli1 zlib1g \
+      libfmt9 libyaml-cpp0.7 \
+      libsnappy1v5 liblz4-1 libzstd1 libbz2-1.0 \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system --gid 65532 aiops \
+ && useradd --system --uid 65532 --gid 65532 --home-dir /var/lib/chatcli-aiops \
+      --no-create-home --shell /usr/sbin/nologin aiops \
+ && install -d -o 65532 -g 65532 -m 0750 /var/lib/chatcli-aiops
+COPY --from=build /out/ /
+USER 65532:65532
+EXPOSE 9090 8080
+VOLUME ["/var/lib/chatcli-aiops"]
+ENTRYPOINT ["/usr/local/bin/aiops"]
+CMD ["run", "--config", "/etc/chatcli-aiops/config.json"]
