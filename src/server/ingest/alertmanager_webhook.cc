@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <openssl/crypto.h>
 
+#include "common/check.h"
 #include "common/fmt_absl.h"
 #include "projections/naming.h"
 
@@ -484,6 +485,8 @@ void Handle(const WebhookOptions& options, const httplib::Request& req, httplib:
 }  // namespace
 
 void RegisterAlertmanagerWebhook(httplib::Server& server, const WebhookOptions& options) {
+  AIOPS_CHECK(options.clock != nullptr);  // wiring errors, not input errors
+  AIOPS_CHECK(static_cast<bool>(options.submit));
   // The handler keeps its own copy: `options` may be a temporary.
   server.Post(options.path, [options](const httplib::Request& req, httplib::Response& res,
                                       const httplib::ContentReader& content_reader) {

@@ -226,6 +226,18 @@ TEST_F(ChatCliServiceTest, ARetryWithUpstreamFailureContextChoosesADifferentStra
   EXPECT_EQ(response.suggested_actions(0).action(), "RollbackDeployment");
 }
 
+TEST_F(ChatCliServiceTest, TheMinimalContextOfTheDocumentedExampleIsEnough) {
+  chatcli::v1::AnalyzeIssueRequest request = OomRequest();  // docs/ingestion.md, grpcurl
+  request.set_kubernetes_context(
+      "Container: app image=cart:v2 limits=[cpu=500m mem=256Mi]\n"
+      "    LastTermination: reason=OOMKilled exitCode=137\n");
+  chatcli::v1::AnalyzeIssueResponse response;
+  ASSERT_TRUE(stub_->AnalyzeIssue(Context().get(), request, &response).ok());
+  ASSERT_GE(response.suggested_actions_size(), 1);
+  EXPECT_EQ(response.suggested_actions(0).action(), "AdjustResources");
+  EXPECT_EQ(response.suggested_actions(0).params().at("memory_limit"), "512Mi");
+}
+
 TEST_F(ChatCliServiceTest, BadRequestsAreInvalidArgument) {
   chatcli::v1::AnalyzeIssueResponse response;
   chatcli::v1::AnalyzeIssueRequest request = OomRequest();
