@@ -891,8 +891,12 @@ bool InstanceReconciler::WaitIdle(absl::Duration timeout) const {
 void InstanceReconciler::OnOwnedObject(const Json& object) {
   const Json& meta = At(object, "metadata");
   const std::string key = StrAt(At(meta, "annotations"), kAnnotationInstance);
-  if (key.find('/') == std::string::npos) {
+  const size_t slash = key.find('/');
+  if (slash == std::string::npos) {
     return;  // not written by this reconciler
+  }
+  if (!options_.namespace_name.empty() && key.substr(0, slash) != options_.namespace_name) {
+    return;  // an Instance outside this reconciler's namespace
   }
   Enqueue(key);
 }
@@ -941,7 +945,7 @@ void InstanceReconciler::Work() {
     absl::Status status = slash == std::string::npos
                               ? absl::InvalidArgumentError("bad key " + key)
                               : Reconcile(key.substr(0, slash), key.substr(slash + 1));
-    absl::MutexLock lock(&mu_);
+    absl::ReleasableMutexLock lock(&mu_);
     busy_ = false;
     if (status.ok() || status.code() == absl::StatusCode::kInvalidArgument) {
       failures_.erase(key);
@@ -952,9 +956,12 @@ void InstanceReconciler::Work() {
     for (int i = 1; i < n && backoff < options_.max_backoff; ++i) {
       backoff *= 2;
     }
-    retry_at_[key] = absl::Now() + std::min(backoff, options_.max_backoff);
-    fmt::print(stderr, "instance reconciler: {}: {} (retry {} in {})\n", key, status, n,
-               absl::FormatDuration(std::min(backoff, options_.max_backoff)));
+    backoff = std::min(backoff, options_.max_backoff);
+    retry_at_[key] = absl::Now() + backoff;
+    if (options_.on_error) {
+      lock.Release();
+      options_.on_error(key, status, backoff);
+    }
   }
 }
 

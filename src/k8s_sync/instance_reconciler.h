@@ -162,6 +162,10 @@ class InstanceReconciler {
     absl::Duration initial_backoff = absl::Seconds(1);  // a failed reconcile is retried
     absl::Duration max_backoff = absl::Seconds(60);
     common::Clock* clock = nullptr;  // condition times; defaults to the system clock
+    // Called on the worker thread when a queued reconcile fails (the daemon logs it); the
+    // Instance is retried after `retry_in`.
+    std::function<void(const std::string& key, const absl::Status& status, absl::Duration retry_in)>
+        on_error;
   };
   struct Stats {
     uint64_t reconciles = 0;
