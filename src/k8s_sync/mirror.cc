@@ -1,5 +1,7 @@
 #include "k8s_sync/mirror.h"
 
+#include <cmath>
+
 #include <absl/time/time.h>
 #include <fmt/format.h>
 
@@ -389,7 +391,8 @@ absl::Status Mirror::ApplyInsight(const v1::IssueState& issue) {
                        {"params", Params(s.params())}});
   }
   Json status = {{"analysis", a.analysis()},
-                 {"confidence", a.confidence()},
+                 {"confidence", std::round(static_cast<double>(a.confidence()) * 100.0) /
+                                    100.0},  // 0.7, not 0.699999988
                  {"recommendations", Json(std::vector<std::string>(a.recommendations().begin(),
                                                                    a.recommendations().end()))},
                  {"suggestedActions", actions},

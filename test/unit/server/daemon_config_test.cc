@@ -1,0 +1,124 @@
+#include "server/daemon_config.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "common/fmt_absl.h"
+#include "server/metrics.h"
+
+namespace aiops::server {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(DaemonConfigTest, EmptyObjectGivesTheEmbeddedDefaults) {
+  absl::StatusOr<DaemonConfig> c = ParseDaemonConfig("{}");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ("default", c->cluster_id);
+  EXPECT_EQ("/var/lib/chatcli-aiops", c->data_dir);
+  EXPECT_EQ("builtin", c->analyzer.provider);
+  EXPECT_TRUE(c->leader_election.enabled);
+  EXPECT_TRUE(c->watcher.targets.empty());
+  EXPECT_EQ("default", c->pipeline.cluster_id());
+  EXPECT_THAT(c->pipeline_json, HasSubstr("\"clusterId\":\"default\""));
+}
+
+TEST(DaemonConfigTest, ReadsEverySection) {
+  absl::StatusOr<DaemonConfig> c = ParseDaemonConfig(R"({
+    "clusterId": "prod-eu", "dataDir": "/data", "grpcListen": "127.0.0.1:1", "httpListen": "",
+    "leaderElection": {"enabled": false, "namespace": "ops", "leaseName": "l"},
+    "watcher": {"targets": [{"namespace": "shop", "deployment": "checkout"}, {"namespace": "b"}],
+                "restartsMin": 5, "restartWindowSeconds": 60},
+    "analyzer": {"provider": "openai", "model": "m", "baseUrl": "http://127.0.0.1:11434"},
+    "chatcliBridge": {"target": "127.0.0.1:50051", "intervalSeconds": 10},
+    "pipeline": {"dryRun": {"global": true}}
+  })");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ("prod-eu", c->pipeline.cluster_id());
+  EXPECT_EQ("", c->http_listen);
+  EXPECT_FALSE(c->leader_election.enabled);
+  EXPECT_EQ("ops", c->leader_election.namespace_name);
+  ASSERT_EQ(2U, c->watcher.targets.size());
+  EXPECT_EQ("checkout", c->watcher.targets[0].deployment);
+  EXPECT_EQ("", c->watcher.targets[1].deployment);
+  EXPECT_EQ(5, c->watcher.restarts_min);
+  EXPECT_EQ(absl::Seconds(60), c->watcher.restart_window);
+  EXPECT_EQ("openai", c->analyzer.provider);
+  EXPECT_EQ(absl::Seconds(10), c->chatcli_bridge.interval);
+  EXPECT_TRUE(c->pipeline.dry_run().global());
+}
+
+TEST(DaemonConfigTest, ErrorsNameTheKey) {
+  struct Case {
+    const char* json;
+    const char* message;
+  };
+  for (const Case& k : std::vector<Case>{
+           {"[", "not valid JSON"},
+           {"[]", "must be an object"},
+           {R"({"clusterID": "x"})", "unknown key \"clusterID\""},
+           {R"({"dataDir": 3})", "\"dataDir\" must be a string"},
+           {R"({"leaderElection": {"enabled": "yes"}})", "\"leaderElection.enabled\""},
+           {R"({"watcher": {"targets": [{"deployment": "x"}]}})",
+            "\"watcher.targets[0].namespace\" is required"},
+           {R"({"watcher": {"restartsMin": 0}})", "\"watcher.restartsMin\" must be a positive"},
+           {R"({"watcher": {"targets": {}}})", "\"watcher.targets\" must be an array"},
+           {R"({"analyzer": {"provider": "gpt"}})", "\"analyzer.provider\" must be builtin"},
+           {R"({"analyzer": {"provider": "chatcli"}})", "needs \"analyzer.instance\""},
+           {R"({"analyzer": {"instance": "noslash"}})", "must be namespace/name"},
+           {R"({"tlsCertFile": "a"})", "go together"},
+           {R"({"logLevel": "loud"})", "\"logLevel\" must be"},
+           {R"({"pipeline": {"riskCap": -1}})", "\"pipeline\":"},
+           {R"({"pipeline": {"nope": 1}})", "\"pipeline\":"},
+       }) {
+    absl::StatusOr<DaemonConfig> c = ParseDaemonConfig(k.json);
+    ASSERT_FALSE(c.ok()) << k.json;
+    EXPECT_EQ(absl::StatusCode::kInvalidArgument, c.status().code()) << k.json;
+    EXPECT_THAT(std::string(c.status().message()), HasSubstr(k.message)) << k.json;
+  }
+}
+
+TEST(DaemonConfigTest, MissingFileIsNotFoundAndNamesThePath) {
+  absl::StatusOr<DaemonConfig> c = LoadDaemonConfig("/nonexistent/aiops.json");
+  ASSERT_EQ(absl::StatusCode::kNotFound, c.status().code());
+  EXPECT_THAT(std::string(c.status().message()), HasSubstr("/nonexistent/aiops.json"));
+}
+
+TEST(DaemonConfigTest, RefreshPipelineFollowsTheClusterId) {
+  DaemonConfig c = DefaultDaemonConfig();
+  c.cluster_id = "other";
+  RefreshPipeline(c);
+  EXPECT_EQ("other", c.pipeline.cluster_id());
+  EXPECT_THAT(c.pipeline_json, HasSubstr("\"clusterId\":\"other\""));
+}
+
+TEST(MetricsTest, RendersTheTextFormatInStableOrder) {
+  Metrics m;
+  m.DeclareCounter("b_total", "B things.");
+  m.DeclareGauge("a", "A level.");
+  m.DeclareHistogram("lat_seconds", "Latency.", {0.1, 1});
+  m.Add("b_total", {{"type", "x"}});
+  m.Add("b_total", {{"type", "x"}}, 2);
+  m.Add("b_total", {{"type", "q\"uote"}});
+  m.Set("a", {}, 7);
+  m.Observe("lat_seconds", {{"p", "builtin"}}, 0.05);
+  m.Observe("lat_seconds", {{"p", "builtin"}}, 0.5);
+  m.Observe("lat_seconds", {{"p", "builtin"}}, 5);
+  EXPECT_EQ(3, m.Value("b_total", {{"type", "x"}}));
+  EXPECT_EQ(
+      "# HELP a A level.\n# TYPE a gauge\na 7\n"
+      "# HELP b_total B things.\n# TYPE b_total counter\n"
+      "b_total{type=\"q\\\"uote\"} 1\nb_total{type=\"x\"} 3\n"
+      "# HELP lat_seconds Latency.\n# TYPE lat_seconds histogram\n"
+      "lat_seconds_bucket{p=\"builtin\",le=\"0.1\"} 1\n"
+      "lat_seconds_bucket{p=\"builtin\",le=\"1\"} 2\n"
+      "lat_seconds_bucket{p=\"builtin\",le=\"+Inf\"} 3\n"
+      "lat_seconds_sum{p=\"builtin\"} 5.55\nlat_seconds_count{p=\"builtin\"} 3\n",
+      m.Render());
+  m.SetAll("a", {{{{"state", "Resolved"}}, 2}});
+  EXPECT_EQ(0, m.Value("a", {}));
+  EXPECT_EQ(2, m.Value("a", {{"state", "Resolved"}}));
+}
+
+}  // namespace
+}  // namespace aiops::server

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# The README's main command: a local demo of chatcli-aiops on its embedded defaults (RocksDB
+# event log in a temporary folder, the built-in rules analyzer, a real local Kubernetes control
+# plane). It builds what is missing, starts the control plane, installs the CRDs, runs
+# `aiops run`, creates a Deployment, plays an OOM kill with the kubelet stand-in, and follows the
+# incident until the operator has remediated and verified it; then it shows the incident's
+# timeline and audits the log with `aiops replay --verify`.
+#
+#   tools/demo.sh [--keep]     --keep leaves the control plane and the operator running
+# Environment: AIOPS_BUILD_DIR (default build), AIOPS_SKIP_SETUP=1 to skip the apt step,
+# AIOPS_DEMO_SCENARIO = oom (default) | crashloop.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$(pwd)
+BUILD_DIR=${AIOPS_BUILD_DIR:-build}
+SCENARIO=${AIOPS_DEMO_SCENARIO:-oom}
+KEEP=0
+[[ "${1:-}" == "--keep" ]] && KEEP=1
+
+START=$(date +%s)
+step() { printf '\n\033[1m==> [%3ds] %s\033[0m\n' "$(( $(date +%s) - START ))" "$*"; }
+info() { printf '    %s\n' "$*"; }
+die() { printf '\ndemo: %s\n' "$*" >&2; exit 1; }
+
+WORK=$(mktemp -d /tmp/aiops-demo.XXXXXX)
+CP_DIR="$WORK/control-plane"
+DATA_DIR="$WORK/data"
+OPERATOR_PID=""
+KUBELET_PID=""
+
+cleanup() {
+  local code=$?
+  if [[ $KEEP == 1 && $code == 0 ]]; then
+    info "left running (--keep): operator pid $OPERATOR_PID, control plane $CP_DIR"
+    info "stop with: kill $OPERATOR_PID; tools/control_plane.sh stop --dir $CP_DIR"
+    return
+  fi
+  [[ -n "$KUBELET_PID" ]] && kill "$KUBELET_PID" 2>/dev/null || true
+  [[ -n "$OPERATOR_PID" ]] && kill "$OPERATOR_PID" 2>/dev/null && wait "$OPERATOR_PID" 2>/dev/null || true
+  [[ -d "$CP_DIR" ]] && tools/control_plane.sh stop --dir "$CP_DIR" >/dev/null 2>&1 || true
+  if [[ $code != 0 && -f "$WORK/operator.log" ]]; then
+    printf '\nlast operator log lines (%s):\n' "$WORK/operator.log" >&2
+    tail -n 30 "$WORK/operator.log" >&2
+  fi
+  [[ $code == 0 ]] && rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+if [[ "${AIOPS_SKIP_SETUP:-0}" != 1 ]]; then
+  step "installing Debian packages (tools/setup.sh; skipped when present)"
+  tools/setup.sh
+fi
+step "building the Kubernetes control plane (cached after the first build: ~6 min cold)"
+tools/build_control_plane.sh
+step "building aiops ($BUILD_DIR)"
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+ninja -C "$BUILD_DIR" aiops | tail -n 1
+AIOPS="$ROOT/$BUILD_DIR/src/server/aiops"
+
+step "starting a local control plane (etcd, kube-apiserver, kube-controller-manager)"
+tools/control_plane.sh start --dir "$CP_DIR" --owner-pid $$ >/dev/null
+set -a
+# shellcheck disable=SC1091
+source "$CP_DIR/control-plane.env"
+set +a
+export KUBECONFIG="$AIOPS_K8S_KUBECONFIG"
+k() { "$AIOPS_K8S_KUBECTL" "$@"; }
+info "API server $AIOPS_K8S_SERVER"
+
+step "installing the CRDs (platform.chatcli.io/v1alpha1)"
+k apply --server-side -f deploy/crd/bases >/dev/null
+k wait --for condition=established --timeout=60s crd --all >/dev/null
+k get crd -o custom-columns=NAME:.metadata.name --no-headers | sed 's/^/    /'
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+HTTP_PORT=$(free_port)
+GRPC_PORT=$(free_port)
+cat >"$WORK/config.json" <<EOF
+{
+  "clusterId": "demo",
+  "dataDir": "$DATA_DIR",
+  "httpListen": "127.0.0.1:$HTTP_PORT",
+  "grpcListen": "127.0.0.1:$GRPC_PORT",
+  "leaderElection": {"enabled": true, "namespace": "default"},
+  "watcher": {"targets": [{"namespace": "demo"}]},
+  "analyzer": {"provider": "builtin"}
+}
+EOF
+
+step "starting the operator: aiops run (log in $DATA_DIR, built-in analyzer)"
+"$AIOPS" run --config "$WORK/config.json" --kubeconfig "$KUBECONFIG" >"$WORK/operator.log" 2>&1 &
+OPERATOR_PID=$!
+for _ in $(seq 1 100); do
+  curl -sf "http://127.0.0.1:$HTTP_PORT/readyz" >/dev/null 2>&1 && break
+  kill -0 "$OPERATOR_PID" 2>/dev/null || die "the operator exited (see $WORK/operator.log)"
+  sleep 0.2
+done
+curl -sf "http://127.0.0.1:$HTTP_PORT/readyz" >/dev/null || die "the operator never became ready"
+info "ready: leader, log open; http :$HTTP_PORT (/healthz /readyz /metrics), grpc :$GRPC_PORT"
+
+step "creating namespace demo and Deployment demo/web (2 replicas)"
+k create namespace demo >/dev/null
+k -n demo create deployment web --image=registry.local/web:1.0 --replicas=2 >/dev/null
+bash tools/kubelet_standin.sh node >/dev/null
+for _ in $(seq 1 60); do
+  [[ $(k -n demo get pods -l app=web --no-headers 2>/dev/null | wc -l) -ge 2 ]] && break
+  sleep 0.5
+done
+bash tools/kubelet_standin.sh run demo app=web | sed 's/^/    /'
+# The stand-in keeps playing the kubelet for the pods of later rollouts.
+bash tools/kubelet_standin.sh loop demo app=web 1 >"$WORK/kubelet.log" 2>&1 &
+KUBELET_PID=$!
+k -n demo rollout status deployment/web --timeout=60s | sed 's/^/    /'
+
+POD=$(k -n demo get pods -l app=web -o jsonpath='{.items[0].metadata.name}')
+step "playing a failure: pod $POD is ${SCENARIO} (kubelet stand-in)"
+case "$SCENARIO" in
+  oom) bash tools/kubelet_standin.sh fail demo "$POD" oom 4 | sed 's/^/    /' ;;
+  crashloop) bash tools/kubelet_standin.sh fail demo "$POD" crashloop 5 | sed 's/^/    /' ;;
+  *) die "unknown AIOPS_DEMO_SCENARIO '$SCENARIO' (oom | crashloop)" ;;
+esac
+
+step "following the incident (Issue, AIInsight, RemediationPlan custom resources)"
+last=""
+state=""
+for _ in $(seq 1 240); do
+  state=$(k -n demo get issues -o jsonpath='{.items[0].status.state}' 2>/dev/null || true)
+  plans=$(k -n demo get remediationplans -o jsonpath='{range .items[*]}{.metadata.name}={.status.state} {end}' 2>/dev/null || true)
+  line="issue: ${state:-none}  plans: ${plans:-none}"
+  [[ "$line" != "$last" ]] && info "$line" && last=$line
+  [[ "$state" == Resolved || "$state" == Escalated ]] && break
+  sleep 1
+done
+echo
+k -n demo get anomalies,issues,aiinsights,remediationplans 2>&1 | sed 's/^/    /'
+[[ "$state" == Resolved ]] || die "the issue did not end Resolved (state: ${state:-none})"
+
+ISSUE=$(k -n demo get issues -o jsonpath='{.items[0].metadata.name}')
+step "the incident's timeline from the event log: aiops incident show $ISSUE"
+"$AIOPS" incident show "$ISSUE" --server "127.0.0.1:$GRPC_PORT" | sed 's/^/    /'
+
+step "what the remediation changed on demo/web"
+k -n demo get deployment web -o jsonpath='{range .spec.template.spec.containers[*]}    container {.name}: resources {.resources}{"\n"}{end}'
+k -n demo get deployment web -o jsonpath='    annotations: {.spec.template.metadata.annotations}{"\n"}'
+
+step "metrics (excerpt of /metrics)"
+curl -sf "http://127.0.0.1:$HTTP_PORT/metrics" | grep -E '^aiops_(incidents|actions_total|mirror_lag)' | sed 's/^/    /'
+
+if [[ $KEEP == 1 ]]; then
+  step "done in $(( $(date +%s) - START ))s; left running"
+  exit 0
+fi
+step "stopping the operator (SIGTERM) and auditing the log: aiops replay --verify"
+kill "$KUBELET_PID" 2>/dev/null || true
+KUBELET_PID=""
+kill -TERM "$OPERATOR_PID"
+wait "$OPERATOR_PID" || die "the operator did not exit cleanly"
+OPERATOR_PID=""
+"$AIOPS" log verify --dir "$DATA_DIR/log" | sed 's/^/    /'
+"$AIOPS" replay --verify --dir "$DATA_DIR/log" | sed 's/^/    /'
+
+step "done in $(( $(date +%s) - START ))s: the issue was detected, analyzed, remediated, verified and Resolved"
