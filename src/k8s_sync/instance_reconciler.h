@@ -198,8 +198,10 @@ class InstanceReconciler {
   // One synchronous reconcile of Instance `namespace_name/name`, whether or not Start ran. An
   // Instance that no longer exists has an empty desired set: its labelled objects are deleted
   // (those in other namespaces have no owner reference for the garbage collector). Errors of the
-  // API server are returned (kUnavailable and friends: retry); an invalid spec is reported in the
-  // Instance's status and returns OK.
+  // API server are returned (kUnavailable and friends: the worker retries with back-off). An
+  // invalid spec is reported in the Instance's status (Progressing False, reason InvalidSpec) and
+  // returned as kInvalidArgument, which the worker does not retry: the next generation is queued
+  // by the watch.
   absl::Status Reconcile(const std::string& namespace_name, const std::string& name);
 
   // Queues "namespace/name" for the worker.
