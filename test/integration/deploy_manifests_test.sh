@@ -8,7 +8,12 @@
 #   - every sample applies with the CRDs installed, and every CRD has a sample;
 #   - RBAC is least privilege: `kubectl auth can-i --as=<the operator's ServiceAccount>` for
 #     allowed and denied requests, then real requests with a TokenRequest token of that
-#     ServiceAccount (including the API server's escalation check on the watcher Role).
+#     ServiceAccount (including the API server's escalation check on the watcher Role);
+#   - with the aiops binary (first argument, or AIOPS_BIN; ctest passes it): `aiops run` with the
+#     shipped config.json and that ServiceAccount's token takes the Lease, becomes ready, turns an
+#     Alertmanager alert into an Issue CR, logs no Forbidden answer, and stops cleanly on SIGTERM
+#     within the pod's grace period.
+# Usage: test/integration/deploy_manifests_test.sh [path/to/aiops]
 # Fails (never skips) when the control-plane binaries are missing. Prints 'N passed, N failed'.
 set -euo pipefail
 
@@ -25,10 +30,20 @@ for b in etcd kube-apiserver kube-controller-manager kubectl; do
   [[ -x "$BIN/$b" ]] || die "$BIN/$b is missing: run tools/build_control_plane.sh first (this test needs the real control plane and is never skipped)"
 done
 command -v python3 >/dev/null || die "python3 not found (needed to check JSON)"
+AIOPS_BIN=${1:-${AIOPS_BIN:-}}
+if [[ -n "$AIOPS_BIN" ]]; then
+  [[ -x "$AIOPS_BIN" ]] || die "the aiops binary '$AIOPS_BIN' is not an executable file"
+else
+  echo "NOTE: no aiops binary given (argument or AIOPS_BIN): the 'aiops run' part of this test does not run" >&2
+fi
+DAEMON_PID=""
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/aiops-deploy-test.XXXXXX")
 cleanup() {
   local rc=$?
+  if [[ -n "$DAEMON_PID" ]] && kill -0 "$DAEMON_PID" 2>/dev/null; then
+    kill -KILL "$DAEMON_PID" 2>/dev/null || true
+  fi
   if [[ -f "$WORK/cp/control-plane.env" ]]; then
     "$CP" stop --dir "$WORK/cp" >/dev/null 2>&1 || echo "warning: control_plane.sh stop failed" >&2
   fi
@@ -360,17 +375,17 @@ lease() {  # lease NAMESPACE HOLDER
   cat <<EOF
 apiVersion: coordination.k8s.io/v1
 kind: Lease
-metadata: {name: chatcli-aiops-leader, namespace: $1}
+metadata: {name: rbac-probe, namespace: $1}
 spec: {holderIdentity: $2, leaseDurationSeconds: 15}
 EOF
 }
 check "SA creates its Lease" s create -f <(lease "$NS" chatcli-aiops-0)
-check "SA reads its Lease" s -n "$NS" get lease chatcli-aiops-leader
-rv=$(s -n "$NS" get lease chatcli-aiops-leader -o jsonpath='{.metadata.resourceVersion}' 2>/dev/null || true)
+check "SA reads its Lease" s -n "$NS" get lease rbac-probe
+rv=$(s -n "$NS" get lease rbac-probe -o jsonpath='{.metadata.resourceVersion}' 2>/dev/null || true)
 check "SA updates its Lease (PUT)" s replace -f <(lease "$NS" chatcli-aiops-1 |
   sed "s/metadata: {/metadata: {resourceVersion: \"$rv\", /")
 equal "Lease holder after update" \
-  "$(k -n "$NS" get lease chatcli-aiops-leader -o jsonpath='{.spec.holderIdentity}')" chatcli-aiops-1
+  "$(k -n "$NS" get lease rbac-probe -o jsonpath='{.spec.holderIdentity}')" chatcli-aiops-1
 forbidden "SA creates a Lease in another namespace" s create -f <(lease default chatcli-aiops-0)
 
 # The watcher Role of an Instance: allowed without bind/escalate because the operator holds
@@ -404,6 +419,81 @@ fi
 forbidden "SA requests a ServiceAccount token" s -n "$NS" create token "$SA"
 check "the Secret was not written" bash -c "! '$AIOPS_K8S_KUBECTL' --kubeconfig '$AIOPS_K8S_KUBECONFIG' -n production get secret stolen"
 check "the namespace survived" k get namespace production
+
+# --- aiops run with the shipped config and the ServiceAccount's token -------------------------
+
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+if [[ -n "$AIOPS_BIN" ]]; then
+  # The shipped config, with only the token file moved out of the pod's paths; the data folder
+  # and the listen addresses come from flags, as an operator would override them.
+  openssl rand -hex 24 > "$WORK/api-token"
+  python3 - "$WORK/config.json" "$WORK/api-token" > "$WORK/daemon-config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["authTokenFile"] = sys.argv[2]
+print(json.dumps(c, indent=2))
+PY
+  HTTP_PORT=$(free_port); GRPC_PORT=$(free_port)
+  k -n production create deployment shop --image=registry.k8s.io/pause:3.10 >/dev/null
+  POD_NAME=chatcli-aiops-0 POD_NAMESPACE=$NS "$AIOPS_BIN" run --config "$WORK/daemon-config.json" \
+    --data-dir "$WORK/data" --kubeconfig "$WORK/sa.kubeconfig" \
+    --grpc-listen "127.0.0.1:$GRPC_PORT" --http-listen "127.0.0.1:$HTTP_PORT" \
+    > "$WORK/daemon.log" 2>&1 &
+  DAEMON_PID=$!
+  H="http://127.0.0.1:$HTTP_PORT"
+  if wait_for 90 curl -sf "$H/readyz"; then
+    pass
+  else
+    fail "aiops run did not become ready with the shipped config and the ServiceAccount's token:"
+    tail -n 15 "$WORK/daemon.log" | sed 's/^/    /'
+  fi
+  check "/healthz" curl -sf "$H/healthz"
+  holder=$(k -n "$NS" get lease chatcli-aiops-leader -o jsonpath='{.spec.holderIdentity}' 2>&1 || true)
+  if [[ "$holder" == chatcli-aiops-0* ]]; then pass; else fail "Lease chatcli-aiops-leader holder '$holder', want chatcli-aiops-0..."; fi
+  if curl -sf "$H/metrics" | grep -q '^aiops_leader 1'; then pass; else fail "/metrics has no 'aiops_leader 1'"; fi
+
+  alert='{"version":"4","status":"firing","receiver":"chatcli-aiops","groupKey":"{}:{}",
+    "alerts":[{"status":"firing","labels":{"alertname":"KubePodCrashLooping","namespace":"production",
+    "deployment":"shop","severity":"critical"},"annotations":{"summary":"shop restarts"}}]}'
+  code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$H/webhook/alertmanager" \
+    -H 'Content-Type: application/json' -d "$alert")
+  equal "webhook without the token" "$code" 401
+  code=$(curl -s -o "$WORK/webhook.out" -w '%{http_code}' -X POST "$H/webhook/alertmanager" \
+    -H "Authorization: Bearer $(cat "$WORK/api-token")" -H 'Content-Type: application/json' -d "$alert")
+  equal "webhook with the token" "$code" 200
+  issue_for_shop() {
+    k -n production get issues.platform.chatcli.io -o jsonpath='{.items[*].spec.resource.name}' |
+      tr ' ' '\n' | grep -qx shop
+  }
+  if wait_for 60 issue_for_shop; then
+    pass
+  else
+    fail "no Issue CR for deployment shop was mirrored (webhook answered: $(cat "$WORK/webhook.out" 2>/dev/null))"
+    tail -n 15 "$WORK/daemon.log" | sed 's/^/    /'
+  fi
+  sleep 3  # let the analysis and remediation effectors make their calls
+  if grep -Eiq 'forbidden|\b403\b' "$WORK/daemon.log"; then
+    fail "aiops run was refused a call by RBAC:"
+    grep -Ei 'forbidden|\b403\b' "$WORK/daemon.log" | head -n 5 | sed 's/^/    /'
+  else
+    pass
+  fi
+
+  kill -TERM "$DAEMON_PID"
+  stopped=0
+  for _ in $(seq 1 300); do
+    kill -0 "$DAEMON_PID" 2>/dev/null || { stopped=1; break; }
+    sleep 0.1
+  done
+  if [[ $stopped -eq 1 ]]; then
+    rc=0; wait "$DAEMON_PID" || rc=$?
+    equal "aiops run exit status after SIGTERM" "$rc" 0
+  else
+    fail "aiops run still running 30 s after SIGTERM (the pod's grace period is 60 s)"
+  fi
+  DAEMON_PID=""
+fi
 
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]
