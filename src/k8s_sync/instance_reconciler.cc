@@ -733,14 +733,21 @@ Json BuildInstanceStatus(const InstanceSpec& spec, const std::string& config_has
           {"conditions", out_conditions}};
 }
 
-std::optional<v1::Event> InstanceSpecEvent(const InstanceSpec& /*spec*/, const Json& /*instance*/,
-                                           absl::Time /*now*/) {
-  // The log has no payload type for "Instance spec generation observed" yet. ConfigChanged
-  // records the pipeline's configuration (source file | instance, config = what the pipeline
-  // decides with) and is folded into PipelineState.config; an Instance's server settings are not
-  // that, and a new meaning needs a new type (DESIGN.md §3.3 trap 5). Nothing is recorded until
-  // the type exists; the reconciler counts the generations it observed.
-  return std::nullopt;
+std::optional<v1::Event> InstanceSpecEvent(const InstanceSpec& spec, const Json& instance,
+                                           absl::Time now) {
+  v1::Event event;
+  event.set_logical_time_ms(absl::ToUnixMillis(now));
+  event.set_producer("instance-reconciler");
+  event.set_ignorable(true);  // an audit record: readers that do not know it may skip it
+  v1::InstanceSpecObserved* o = event.mutable_instance_spec_observed();
+  o->set_namespace_(spec.namespace_name);
+  o->set_name(spec.name);
+  o->set_uid(spec.uid);
+  o->set_generation(spec.generation);
+  const Json* s = instance.is_object() && instance.contains("spec") ? &instance["spec"] : nullptr;
+  o->set_spec_json(s != nullptr ? s->dump() : "{}");
+  o->set_spec_sha256(common::Sha256Hex(o->spec_json()));
+  return event;
 }
 
 // ---------------------------------------------------------------------------------------------

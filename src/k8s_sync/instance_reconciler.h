@@ -142,9 +142,9 @@ nlohmann::json BuildInstanceStatus(const InstanceSpec& spec, const std::string& 
                                    const std::string& problem_reason = "",
                                    const std::string& problem = "");
 
-// The event recorded when a new generation of an Instance's spec is observed, or nullopt while
-// the event log has no payload type for it (ConfigChanged means a pipeline configuration change
-// and is not reused for this; see docs/instance.md).
+// The event recorded when a new generation of an Instance's spec is observed: an ignorable
+// InstanceSpecObserved audit record (docs/instance.md). Always a value today; optional so that
+// a spec that needs no record can return none.
 std::optional<v1::Event> InstanceSpecEvent(const InstanceSpec& spec, const nlohmann::json& instance,
                                            absl::Time now);
 

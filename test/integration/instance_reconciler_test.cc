@@ -247,8 +247,10 @@ class InstanceReconcilerTest : public ::testing::Test {
   std::string other_;
   common::FakeClock clock_{absl::FromUnixSeconds(1'771'276'354)};
   int submitted_ = 0;
-  InstanceReconciler::Submit submit_ = [this](v1::Event) -> absl::StatusOr<uint64_t> {
+  v1::Event last_submitted_;
+  InstanceReconciler::Submit submit_ = [this](v1::Event e) -> absl::StatusOr<uint64_t> {
     ++submitted_;
+    last_submitted_ = std::move(e);
     return 1;
   };
 };
@@ -312,9 +314,12 @@ TEST_F(InstanceReconcilerTest, CreatesEveryObjectWithOwnerReferences) {
   EXPECT_EQ(false, instance["status"]["ready"]);
   EXPECT_EQ("DeploymentNotReady", Condition(instance, "Available")["reason"]);
   EXPECT_EQ("True", Condition(instance, "Progressing")["status"]);
-  // A first generation was observed; no event type exists for it yet, so nothing was submitted.
+  // The first generation was observed and recorded in the log.
   EXPECT_EQ(1u, reconciler.stats().generations_observed);
-  EXPECT_EQ(0, submitted_);
+  ASSERT_EQ(1, submitted_);
+  EXPECT_EQ(instance["metadata"]["generation"].get<int64_t>(),
+            last_submitted_.instance_spec_observed().generation());
+  EXPECT_EQ(instance["metadata"]["uid"], last_submitted_.instance_spec_observed().uid());
 }
 
 TEST_F(InstanceReconcilerTest, SecondReconcileChangesNothing) {
@@ -534,7 +539,7 @@ TEST_F(InstanceReconcilerTest, BackgroundLoopReconcilesAndCleansUpAfterDeletion)
   EXPECT_TRUE(Eventually([&] { return !Exists(deployment); }, absl::Seconds(60)));
   EXPECT_TRUE(reconciler.WaitIdle(absl::Seconds(30)));
   reconciler.Stop();
-  EXPECT_EQ(0, submitted_);
+  EXPECT_EQ(static_cast<int>(reconciler.stats().generations_observed), submitted_);
 }
 
 // --- Instance and Secret lookups -----------------------------------------------------------

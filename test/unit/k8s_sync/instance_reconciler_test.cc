@@ -415,8 +415,18 @@ TEST(InstanceStatusTest, ZeroReplicasIsNeverReadyAndProblemsShowInProgressing) {
   EXPECT_EQ("Secret ops/chatcli-tls not found", failed["conditions"][1]["message"]);
 }
 
-TEST(InstanceSpecEventTest, RecordsNothingUntilTheLogHasAPayloadTypeForIt) {
-  EXPECT_FALSE(InstanceSpecEvent(Spec(), Sample(), absl::UnixEpoch()).has_value());
+TEST(InstanceSpecEventTest, RecordsTheGenerationAndSpecAsAnIgnorableAuditEvent) {
+  const std::optional<v1::Event> e =
+      InstanceSpecEvent(Spec(), Sample(), absl::FromUnixSeconds(1'700'000'000));
+  ASSERT_TRUE(e.has_value());
+  EXPECT_TRUE(e->ignorable());
+  EXPECT_EQ(1'700'000'000'000, e->logical_time_ms());
+  const v1::InstanceSpecObserved& o = e->instance_spec_observed();
+  EXPECT_EQ(Spec().name, o.name());
+  EXPECT_EQ(Spec().namespace_name, o.namespace_());
+  EXPECT_EQ(Spec().generation, o.generation());
+  EXPECT_EQ(Sample()["spec"].dump(), o.spec_json());
+  EXPECT_EQ(64U, o.spec_sha256().size());
 }
 
 }  // namespace
