@@ -288,6 +288,24 @@ TEST_F(ChatCliServiceTest, OurChatCliClientTalksToOurServer) {
   EXPECT_EQ(result->suggested_actions(0).type(), "AdjustResources");
 }
 
+// The server enforces the keepalive contract: a client pinging far more often than every 20 s
+// is sent away (GOAWAY too_many_pings), so the channel leaves READY.
+TEST_F(ChatCliServiceTest, AClientPingingTooOftenIsSentAway) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 100);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 1000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  auto channel =
+      grpc::CreateCustomChannel(server_->target(), grpc::InsecureChannelCredentials(), args);
+  auto stub = chatcli::v1::ChatCLIService::NewStub(channel);
+  chatcli::v1::HealthResponse health;
+  ASSERT_TRUE(stub->Health(Context().get(), {}, &health).ok());
+  ASSERT_EQ(channel->GetState(false), GRPC_CHANNEL_READY);
+  EXPECT_TRUE(channel->WaitForStateChange(
+      GRPC_CHANNEL_READY, std::chrono::system_clock::now() + std::chrono::seconds(20)));
+}
+
 TEST(ChatCliServiceErrorsTest, AnalyzerErrorsBecomeGrpcCodesTheCallerCanActOn) {
   struct Case {
     absl::Status error;
