@@ -654,6 +654,10 @@ int RunImport(const Flags& flags, std::ostream& out, std::ostream& err) {
 
 void RequestLogFollowStop() { g_follow_stop.store(true); }
 
+absl::Status PrintLogEvent(const v1::Event& event, bool json, std::ostream& out) {
+  return PrintEvent(event, json, out);
+}
+
 int RunLogCommand(std::span<const std::string_view> args, std::ostream& out, std::ostream& err) {
   static const Subcommand kSubcommands[] = {
       {"verify", {}, {}},

@@ -9,6 +9,10 @@
 #include <span>
 #include <string_view>
 
+#include <absl/status/status.h>
+
+#include "aiops/v1/events.pb.h"
+
 namespace aiops::server {
 
 // Runs `aiops log <subcommand> [flags]` (`args` starts at the subcommand). Returns kExitOk,
@@ -19,5 +23,9 @@ int RunLogCommand(std::span<const std::string_view> args, std::ostream& out, std
 // Makes a running `aiops log tail --follow` return after its current poll, as SIGINT and SIGTERM
 // do. Safe to call from any thread.
 void RequestLogFollowStop();
+
+// Prints one event as `aiops log show|tail` do: a text line, or with `json` one JSON object per
+// line. kInternal when the event cannot be printed as JSON.
+absl::Status PrintLogEvent(const v1::Event& event, bool json, std::ostream& out);
 
 }  // namespace aiops::server
