@@ -123,6 +123,21 @@ TEST_F(ServiceTest, AFollowingTailEndsWhenTheServerShutsDown) {
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));
 }
 
+TEST_F(ServiceTest, AFollowingTailDoesNotHoldUpAServerShutdownWithADeadline) {
+  v1::TailEventsRequest request;
+  auto context = Context();
+  auto reader = stub_->TailEvents(context.get(), request);
+  absl::SleepFor(absl::Milliseconds(100));
+  const absl::Time start = absl::Now();
+  server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Milliseconds(300)));
+  server_->Wait();
+  server_.reset();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3));
+  v1::Event e;
+  EXPECT_FALSE(reader->Read(&e));
+  EXPECT_FALSE(reader->Finish().ok());
+}
+
 TEST_F(ServiceTest, ListIncidentsSummarizesAndFilters) {
   ASSERT_TRUE(Submit(Alert("HighRestartCount", "api-gateway")).ok());
   ASSERT_TRUE(Submit(Alert("OOMKilled", "billing", "payments")).ok());
