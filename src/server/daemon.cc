@@ -12,11 +12,13 @@
 #include "common/fmt_absl.h"
 #include "common/sha256.h"
 #include "common/version.h"
+#include "k8s_sync/instance_config.h"
 #include "projections/pipeline_state.h"
 #include "server/analysis/chatcli_analyzer.h"
 #include "server/analysis/fallback_analyzer.h"
 #include "server/analysis/http_llm_analyzer.h"
 #include "server/analysis/rules_analyzer.h"
+#include "server/api/grpc_server.h"
 #include "server/cli.h"
 #include "server/flags.h"
 #include "server/json_log.h"
@@ -98,10 +100,67 @@ std::string LeaderIdentity() {
   return fmt::format("{}-{:08x}", base, random());
 }
 
+// What the analysis library needs from the Instance the Kubernetes edge looked up.
+analysis::ChatCliOptions ChatCliOptionsFromEndpoint(const k8s_sync::InstanceEndpoint& e) {
+  analysis::ChatCliInstance instance;
+  instance.name = e.name;
+  instance.namespace_name = e.namespace_name;
+  instance.port = e.port;
+  instance.tls_enabled = e.tls_enabled;
+  instance.ca_pem = e.ca_pem;
+  instance.token = e.token;
+  instance.provider = e.provider;
+  instance.model = e.model;
+  return analysis::ChatCliOptionsFromInstance(instance);
+}
+
+// An analyzer whose configuration comes from a ChatCLI Instance in the cluster (its Service,
+// TLS CA and token Secrets, or its API-key Secret): resolved at the first analysis and again
+// after a failure, so an Instance that becomes ready later is picked up. While it cannot be
+// resolved, analyses fail with kFailedPrecondition naming the reason (FallbackAnalyzer then
+// answers with the built-in rules and records why).
+class InstanceAnalyzer final : public analysis::Analyzer {
+ public:
+  using Factory = std::function<absl::StatusOr<std::unique_ptr<analysis::Analyzer>>()>;
+  InstanceAnalyzer(std::string name, Factory factory)
+      : name_(std::move(name)), factory_(std::move(factory)) {}
+
+  absl::StatusOr<v1::AnalysisCompleted> Analyze(const analysis::AnalysisRequest& request) override {
+    std::shared_ptr<analysis::Analyzer> inner;
+    {
+      absl::MutexLock lock(&mu_);
+      if (inner_ == nullptr) {
+        absl::StatusOr<std::unique_ptr<analysis::Analyzer>> made = factory_();
+        if (!made.ok()) {
+          return absl::FailedPreconditionError(
+              fmt::format("cannot configure the {} analyzer: {}", name_, made.status().message()));
+        }
+        inner_ = std::shared_ptr<analysis::Analyzer>(*std::move(made));
+      }
+      inner = inner_;
+    }
+    absl::StatusOr<v1::AnalysisCompleted> result = inner->Analyze(request);
+    if (!result.ok() && (result.status().code() == absl::StatusCode::kUnavailable ||
+                         result.status().code() == absl::StatusCode::kUnauthenticated ||
+                         result.status().code() == absl::StatusCode::kPermissionDenied)) {
+      absl::MutexLock lock(&mu_);
+      inner_.reset();  // the Instance may have moved or rotated its Secrets: resolve again
+    }
+    return result;
+  }
+  std::string_view Name() const override { return name_; }
+
+ private:
+  const std::string name_;
+  const Factory factory_;
+  absl::Mutex mu_;
+  std::shared_ptr<analysis::Analyzer> inner_ ABSL_GUARDED_BY(mu_);
+};
+
 }  // namespace
 
 Daemon::Daemon(DaemonConfig config, common::Clock& clock)
-    : config_(std::move(config)), clock_(clock) {
+    : config_(std::move(config)), clock_(clock), alerts_(clock) {
   DeclareMetrics();
 }
 
@@ -130,6 +189,16 @@ absl::Status Daemon::Start() {
   LogLevel level = LogLevel::kInfo;
   ParseLogLevel(config_.log_level, level);
   SetLogLevel(level);
+  if (!config_.auth_token_file.empty()) {
+    absl::StatusOr<std::string> token = api::ReadTokenFile(config_.auth_token_file);
+    if (!token.ok()) {
+      return absl::FailedPreconditionError(
+          fmt::format("authTokenFile: {}", token.status().message()));
+    }
+    token_ = *std::move(token);
+  } else if (!config_.grpc_listen.empty()) {
+    Warn("no authTokenFile: the gRPC API and the webhook accept unauthenticated calls");
+  }
   absl::StatusOr<k8s_sync::KubeConfig> kube = config_.kubeconfig.empty()
                                                   ? k8s_sync::DefaultKubeConfig()
                                                   : k8s_sync::LoadKubeConfig({config_.kubeconfig});
@@ -218,6 +287,9 @@ void Daemon::StartLeading() {
 }
 
 void Daemon::StopLeading() {
+  if (stopping_.load()) {
+    return;  // Stop() released the Lease itself
+  }
   Error("leadership lost: stopping at once (the process exits; another replica leads)");
   absl::MutexLock lock(&lead_mu_);
   StopLeadingComponents();
@@ -286,15 +358,60 @@ absl::Status Daemon::StartLeadingComponents() {
   deps.analyzer = analyzer_.get();
   deps.clock = &clock_;
   deps.cluster_id = config_.cluster_id;
-  effectors_ = std::make_unique<Effectors>(deps, Effectors::Options());
+  Effectors::Options effector_options;
+  effector_options.failpoint = Getenv("AIOPS_FAILPOINT");
+  if (!effector_options.failpoint.empty()) {
+    Warn(fmt::format("failpoint {} is armed (tests only)", effector_options.failpoint));
+  }
+  effectors_ = std::make_unique<Effectors>(deps, effector_options);
   effectors_->Start();
 
-  detectors_ =
-      std::make_unique<k8s_sync::DetectorRunner>(*client_, clock_, config_.watcher, submit);
+  detectors_ = std::make_unique<k8s_sync::DetectorRunner>(
+      *client_, clock_, config_.watcher,
+      ingest::AlertBuffer::Recording(alerts_, submit));  // served by GetAlerts
   detectors_->Start();
   inputs_ = std::make_unique<k8s_sync::ClusterInputs>(
       *client_, clock_, submit, [](const std::string& message) { Warn(message); });
   inputs_->Start();
+  if (config_.reconcile_instances) {
+    k8s_sync::InstanceReconciler::Options options;
+    options.clock = &clock_;
+    options.default_image_tag = "latest";
+    options.on_error = [](const std::string& key, const absl::Status& status,
+                          absl::Duration retry_in) {
+      LogJson(LogLevel::kWarn, "instances",
+              fmt::format("reconcile of {} failed (retrying in {}): {}", key,
+                          absl::FormatDuration(retry_in), status));
+    };
+    instances_ = std::make_unique<k8s_sync::InstanceReconciler>(*client_, options, submit);
+    instances_->Start();
+  }
+
+  if (!config_.chatcli_bridge.target.empty()) {
+    ingest::ChatCliBridgeOptions bridge;
+    bridge.chatcli.target = config_.chatcli_bridge.target;
+    bridge.chatcli.tls = false;
+    bridge.interval = config_.chatcli_bridge.interval;
+    bridge_ = std::make_unique<ingest::ChatCliBridge>(bridge, clock_, submit);
+    bridge_->Start();
+  } else if (!config_.chatcli_bridge.instance.empty()) {
+    ingest::ChatCliBridgeOptions bridge;
+    bridge.interval = config_.chatcli_bridge.interval;
+    k8s_sync::KubeClient& client = *client_;
+    const std::string ref = config_.chatcli_bridge.instance;
+    bridge.resolve = [&client, ref]() -> absl::StatusOr<analysis::ChatCliOptions> {
+      absl::StatusOr<k8s_sync::InstanceEndpoint> e = k8s_sync::LookupInstanceEndpoint(client, ref);
+      if (!e.ok()) {
+        return e.status();
+      }
+      return ChatCliOptionsFromEndpoint(*e);
+    };
+    bridge_ = std::make_unique<ingest::ChatCliBridge>(bridge, clock_, submit);
+    bridge_->Start();
+  }
+  if (absl::Status s = StartGrpc(); !s.ok()) {
+    return s;
+  }
 
   leading_threads_stop_.store(false);
   mirror_thread_ = std::thread([this] { MirrorLoop(); });
@@ -311,15 +428,27 @@ void Daemon::StopLeadingComponents() {
   metrics_.Set("aiops_leader", {}, 0);
   // Edges first (no new inputs), then the effectors (in-flight results are still committed),
   // then the followers, then the writer, then the log.
+  if (api_ != nullptr) {
+    api_->BeginShutdown();  // ends TailEvents streams
+  }
   if (grpc_ != nullptr) {
+    grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
     grpc_.reset();
   }
-  extras_.clear();
+  api_.reset();
+  chatcli_.reset();
+  if (bridge_ != nullptr) {
+    bridge_->Stop();
+    bridge_.reset();
+  }
   if (detectors_ != nullptr) {
     detectors_->Stop();
   }
   if (inputs_ != nullptr) {
     inputs_->Stop();
+  }
+  if (instances_ != nullptr) {
+    instances_->Stop();
   }
   if (effectors_ != nullptr) {
     effectors_->Stop();
@@ -337,6 +466,7 @@ void Daemon::StopLeadingComponents() {
   effectors_.reset();
   detectors_.reset();
   inputs_.reset();
+  instances_.reset();
   runner_.reset();
   actuator_.reset();
   analyzer_.reset();
@@ -347,37 +477,121 @@ void Daemon::StopLeadingComponents() {
 }
 
 absl::StatusOr<std::unique_ptr<analysis::Analyzer>> Daemon::MakeAnalyzer() {
-  const DaemonConfig::Analyzer& a = config_.analyzer;
+  const DaemonConfig::Analyzer a = config_.analyzer;
   auto builtin = std::make_unique<analysis::RulesAnalyzer>();
   if (a.provider == "builtin") {
     return std::unique_ptr<analysis::Analyzer>(std::move(builtin));
   }
+  common::Clock& clock = clock_;
+  k8s_sync::KubeClient& client = *client_;
   std::unique_ptr<analysis::Analyzer> primary;
   if (a.provider == "anthropic" || a.provider == "openai") {
-    analysis::HttpLlmOptions options;
-    options.base_url = a.base_url;
-    options.model = a.model;
-    options.token_budget_per_incident = a.token_budget_per_incident;
-    if (a.provider == "anthropic") {
-      primary = std::make_unique<analysis::AnthropicAnalyzer>(options, clock_);
+    auto make = [a, &clock, &client]() -> absl::StatusOr<std::unique_ptr<analysis::Analyzer>> {
+      analysis::HttpLlmOptions options;
+      options.base_url = a.base_url;
+      options.model = a.model;
+      options.token_budget_per_incident = a.token_budget_per_incident;
+      if (!a.instance.empty()) {  // the key from the Instance's spec.apiKeys Secret
+        const size_t slash = a.instance.find('/');
+        absl::StatusOr<std::map<std::string, std::string>> keys = k8s_sync::LookupInstanceApiKeys(
+            client, a.instance.substr(0, slash), a.instance.substr(slash + 1));
+        if (!keys.ok()) {
+          return keys.status();
+        }
+        const char* name =
+            a.provider == "anthropic" ? k8s_sync::kAnthropicApiKey : k8s_sync::kOpenAiApiKey;
+        auto it = keys->find(name);
+        if (it == keys->end()) {
+          return absl::NotFoundError(
+              fmt::format("the API-key Secret of Instance {} has no {}", a.instance, name));
+        }
+        options.api_key = it->second;
+      }
+      if (a.provider == "anthropic") {
+        return std::unique_ptr<analysis::Analyzer>(
+            std::make_unique<analysis::AnthropicAnalyzer>(options, clock));
+      }
+      return std::unique_ptr<analysis::Analyzer>(
+          std::make_unique<analysis::OpenAiAnalyzer>(options, clock));
+    };
+    if (a.instance.empty()) {
+      absl::StatusOr<std::unique_ptr<analysis::Analyzer>> made = make();
+      if (!made.ok()) {
+        return made.status();
+      }
+      primary = *std::move(made);
     } else {
-      primary = std::make_unique<analysis::OpenAiAnalyzer>(options, clock_);
+      primary = std::make_unique<InstanceAnalyzer>(a.provider, make);
     }
   } else {  // chatcli
-    if (a.chatcli_target.empty()) {
-      return absl::UnimplementedError(
-          "analyzer.instance is not wired yet: set analyzer.chatcliTarget to the server's address");
-    }
-    analysis::ChatCliOptions options;
-    options.target = a.chatcli_target;
-    options.tls = a.chatcli_tls;
-    options.model = a.model;
-    options.token_budget_per_incident = a.token_budget_per_incident;
-    primary = std::make_unique<analysis::ChatCliAnalyzer>(options, clock_);
+    auto make = [a, &clock, &client]() -> absl::StatusOr<std::unique_ptr<analysis::Analyzer>> {
+      analysis::ChatCliOptions options;
+      if (!a.chatcli_target.empty()) {
+        options.target = a.chatcli_target;
+        options.tls = a.chatcli_tls;
+      } else {
+        absl::StatusOr<k8s_sync::InstanceEndpoint> endpoint =
+            k8s_sync::LookupInstanceEndpoint(client, a.instance);
+        if (!endpoint.ok()) {
+          return endpoint.status();
+        }
+        options = ChatCliOptionsFromEndpoint(*endpoint);
+      }
+      if (!a.model.empty()) {
+        options.model = a.model;
+      }
+      options.token_budget_per_incident = a.token_budget_per_incident;
+      return std::unique_ptr<analysis::Analyzer>(
+          std::make_unique<analysis::ChatCliAnalyzer>(options, clock));
+    };
+    primary = std::make_unique<InstanceAnalyzer>("chatcli", make);
   }
   // Any failure of the configured analyzer falls back to the built-in rules (recorded as such).
   return std::unique_ptr<analysis::Analyzer>(
       std::make_unique<analysis::FallbackAnalyzer>(std::move(primary), std::move(builtin), clock_));
+}
+
+absl::Status Daemon::StartGrpc() {
+  if (config_.grpc_listen.empty()) {
+    return absl::OkStatus();
+  }
+  api::ApiDeps deps;
+  deps.log = log_.get();
+  Runner* runner = runner_.get();
+  deps.submit = [runner](v1::Event e) { return runner->Submit(std::move(e)); };
+  deps.read_state = [runner](const std::function<void(const projections::PipelineState&)>& read) {
+    runner->ReadState(read);
+  };
+  deps.clock = &clock_;
+  deps.cluster_id = config_.cluster_id;
+  api_ = std::make_unique<api::AiopsServiceImpl>(std::move(deps));
+  ingest::ChatCliServiceOptions chatcli;
+  chatcli.token = token_;
+  chatcli_ = std::make_unique<ingest::ChatCliServiceImpl>(alerts_, *analyzer_, chatcli);
+  api::GrpcServerOptions options;
+  options.listen_address = config_.grpc_listen;
+  options.token = token_;
+  options.tls_cert_file = config_.tls_cert_file;
+  options.tls_key_file = config_.tls_key_file;
+  absl::StatusOr<api::StartedGrpcServer> started =
+      api::StartGrpcServer(options, {api_.get(), chatcli_.get()});
+  if (!started.ok()) {
+    return started.status();
+  }
+  grpc_ = std::move(started->server);
+  grpc_port_ = started->port;
+  Info("gRPC serving", {{"address", config_.grpc_listen},
+                        {"port", std::to_string(grpc_port_)},
+                        {"auth", token_.empty() ? "none" : "bearer"}});
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> Daemon::SubmitWhileLeading(v1::Event event) {
+  absl::ReaderMutexLock lock(&lead_mu_);
+  if (!leading_ || runner_ == nullptr) {
+    return absl::UnavailableError("this replica does not lead: retry later");
+  }
+  return runner_->Submit(std::move(event));
 }
 
 absl::Status Daemon::StartHttp() {
@@ -402,6 +616,14 @@ absl::Status Daemon::StartHttp() {
     RefreshGauges();
     res.set_content(metrics_.Render(), "text/plain; version=0.0.4");
   });
+  ingest::WebhookOptions webhook;
+  webhook.token = token_;
+  webhook.clock = &clock_;
+  webhook.stats = &webhook_stats_;
+  // Only the native detectors feed GetAlerts: serving alerts that came from another ChatCLI
+  // server (or Alertmanager) back out could make two servers poll each other in a loop.
+  webhook.submit = [this](v1::Event e) { return SubmitWhileLeading(std::move(e)); };
+  ingest::RegisterAlertmanagerWebhook(*http_, webhook);
   port = port == 0 ? http_->bind_to_any_port(host) : (http_->bind_to_port(host, port) ? port : -1);
   if (port <= 0) {
     return absl::UnavailableError(

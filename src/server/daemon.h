@@ -26,12 +26,18 @@
 #include "k8s_sync/actuator.h"
 #include "k8s_sync/cluster_inputs.h"
 #include "k8s_sync/detector_runner.h"
+#include "k8s_sync/instance_reconciler.h"
 #include "k8s_sync/kube_client.h"
 #include "k8s_sync/leader_election.h"
 #include "k8s_sync/mirror.h"
 #include "server/analysis/analyzer.h"
+#include "server/api/service.h"
 #include "server/daemon_config.h"
 #include "server/effectors.h"
+#include "server/ingest/alert_buffer.h"
+#include "server/ingest/alertmanager_webhook.h"
+#include "server/ingest/chatcli_bridge.h"
+#include "server/ingest/chatcli_service.h"
 #include "server/metrics.h"
 #include "server/runner.h"
 
@@ -74,6 +80,10 @@ class Daemon {
   void StopLeadingComponents() ABSL_EXCLUSIVE_LOCKS_REQUIRED(lead_mu_);
   absl::StatusOr<std::unique_ptr<analysis::Analyzer>> MakeAnalyzer();
   absl::Status StartHttp();
+  absl::Status StartGrpc() ABSL_EXCLUSIVE_LOCKS_REQUIRED(lead_mu_);
+  // Submits an input to the runner while leading; kUnavailable otherwise (edges that outlive
+  // leadership, like the webhook, answer "retry later").
+  absl::StatusOr<uint64_t> SubmitWhileLeading(v1::Event event);
   void DeclareMetrics();
   void MirrorLoop();
   void MetricsLoop();
@@ -84,6 +94,9 @@ class Daemon {
   common::Clock& clock_;
   Metrics metrics_;
   std::atomic<bool> failed_{false};
+  std::string token_;           // bearer token of the gRPC services and the webhook ("" : none)
+  ingest::AlertBuffer alerts_;  // recent alerts, served by ChatCLI GetAlerts
+  ingest::WebhookStats webhook_stats_;
   std::atomic<bool> stopping_{false};
 
   std::unique_ptr<k8s_sync::KubeClient> client_;
@@ -103,8 +116,11 @@ class Daemon {
   std::unique_ptr<Effectors> effectors_ ABSL_GUARDED_BY(lead_mu_);
   std::unique_ptr<k8s_sync::DetectorRunner> detectors_ ABSL_GUARDED_BY(lead_mu_);
   std::unique_ptr<k8s_sync::ClusterInputs> inputs_ ABSL_GUARDED_BY(lead_mu_);
+  std::unique_ptr<k8s_sync::InstanceReconciler> instances_ ABSL_GUARDED_BY(lead_mu_);
+  std::unique_ptr<api::AiopsServiceImpl> api_ ABSL_GUARDED_BY(lead_mu_);
+  std::unique_ptr<ingest::ChatCliServiceImpl> chatcli_ ABSL_GUARDED_BY(lead_mu_);
   std::unique_ptr<grpc::Server> grpc_ ABSL_GUARDED_BY(lead_mu_);
-  std::vector<std::shared_ptr<void>> extras_ ABSL_GUARDED_BY(lead_mu_);  // services, bridges
+  std::unique_ptr<ingest::ChatCliBridge> bridge_ ABSL_GUARDED_BY(lead_mu_);
   std::thread mirror_thread_;
   std::thread metrics_thread_;
   std::atomic<bool> leading_threads_stop_{false};

@@ -1,5 +1,6 @@
 #include "server/effectors.h"
 
+#include <cstdlib>
 #include <utility>
 
 #include <fmt/format.h>
@@ -267,6 +268,13 @@ bool Effectors::DoAction(const std::string& plan_name, int32_t index) {
   }
   v1::Event result = deps_.actuator->Execute(plan, issue, index, plan.dry_run());
   const bool ok = result.has_action_succeeded();
+  if (options_.failpoint == "crash-after-action-applied" && ok &&
+      !result.action_succeeded().already_applied()) {
+    LogJson(LogLevel::kError, "effectors",
+            fmt::format("failpoint crash-after-action-applied: exiting after action {} of {}",
+                        index, plan_name));
+    std::_Exit(137);
+  }
   Log(ok ? "info" : "warn",
       fmt::format("action {} of {} ({}): {}", index, plan_name, plan.actions(index).type(),
                   ok ? result.action_succeeded().summary() : result.action_failed().error()));

@@ -55,6 +55,11 @@ class Effectors {
     absl::Duration poll = absl::Seconds(1);  // re-check verifications and deadlines
     absl::Duration rollback_retry = absl::Seconds(10);
     k8s_sync::ContextLimits context_limits;
+    // Fault injection for crash-recovery tests (AIOPS_FAILPOINT in `aiops run`; empty in
+    // production): "crash-after-action-applied" ends the process with _exit(137) once an action
+    // has changed the cluster but before its result is in the log, the window in which a
+    // restart must not apply it twice.
+    std::string failpoint;
   };
   struct Stats {
     uint64_t contexts = 0;

@@ -4,6 +4,7 @@
 #include <system_error>
 
 #include <absl/strings/str_cat.h>
+#include <absl/time/clock.h>
 
 #include <fcntl.h>
 #include <poll.h>
@@ -36,11 +37,8 @@ absl::StatusOr<Pipe> MakePipe() {
 
 }  // namespace
 
-absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv,
-                                         const ProcessOptions& options) {
-  if (argv.empty()) {
-    return absl::InvalidArgumentError("RunProcess: empty argv");
-  }
+// The parent's environment with `extra` added or overriding, as KEY=VALUE strings.
+std::vector<std::string> ChildEnvironment(const std::map<std::string, std::string>& extra) {
   std::map<std::string, std::string> env_map;
   for (char** e = environ; *e != nullptr; ++e) {
     const std::string_view kv(*e);
@@ -49,7 +47,7 @@ absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv,
       env_map[std::string(kv.substr(0, eq))] = std::string(kv.substr(eq + 1));
     }
   }
-  for (const auto& [k, v] : options.env) {
+  for (const auto& [k, v] : extra) {
     env_map[k] = v;
   }
   std::vector<std::string> env_strings;
@@ -57,6 +55,15 @@ absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv,
   for (const auto& [k, v] : env_map) {
     env_strings.push_back(absl::StrCat(k, "=", v));
   }
+  return env_strings;
+}
+
+absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv,
+                                         const ProcessOptions& options) {
+  if (argv.empty()) {
+    return absl::InvalidArgumentError("RunProcess: empty argv");
+  }
+  std::vector<std::string> env_strings = ChildEnvironment(options.env);
   std::vector<char*> envp;
   envp.reserve(env_strings.size() + 1);
   for (std::string& s : env_strings) {
@@ -162,6 +169,77 @@ absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv,
   }
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return result;
+}
+
+ChildProcess::~ChildProcess() {
+  if (pid_ > 0 && Running()) {
+    Signal(SIGKILL);
+    (void)Wait(absl::Seconds(10));
+  }
+}
+
+absl::Status ChildProcess::Start(const std::vector<std::string>& argv, const std::string& log_path,
+                                 const std::map<std::string, std::string>& env) {
+  if (argv.empty()) {
+    return absl::InvalidArgumentError("ChildProcess: empty argv");
+  }
+  std::vector<std::string> env_strings = ChildEnvironment(env);
+  std::vector<char*> envp;
+  for (std::string& e : env_strings) {
+    envp.push_back(e.data());
+  }
+  envp.push_back(nullptr);
+  std::vector<std::string> args = argv;
+  std::vector<char*> c_argv;
+  for (std::string& a : args) {
+    c_argv.push_back(a.data());
+  }
+  c_argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND,
+                                   0644);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  pid_t pid = -1;
+  const int rc = posix_spawnp(&pid, c_argv[0], &actions, nullptr, c_argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) {
+    return absl::NotFoundError(absl::StrCat("cannot start ", argv[0], ": ", ErrnoText(rc)));
+  }
+  pid_ = pid;
+  exit_code_ = -1;
+  return absl::OkStatus();
+}
+
+bool ChildProcess::Running() {
+  if (pid_ <= 0 || exit_code_ >= 0) {
+    return false;
+  }
+  int status = 0;
+  const pid_t r = waitpid(pid_, &status, WNOHANG);
+  if (r == pid_) {
+    exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return false;
+  }
+  return r == 0;
+}
+
+void ChildProcess::Signal(int signal) const {
+  if (pid_ > 0 && exit_code_ < 0) {
+    kill(pid_, signal);
+  }
+}
+
+absl::StatusOr<int> ChildProcess::Wait(absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (Running()) {
+    if (absl::Now() > deadline) {
+      return absl::DeadlineExceededError(absl::StrCat("process ", pid_, " still runs"));
+    }
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return exit_code_;
 }
 
 }  // namespace aiops::testing

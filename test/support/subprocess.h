@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include <absl/status/status.h>
 #include <absl/status/statusor.h>
 #include <absl/time/time.h>
 
@@ -29,5 +30,27 @@ struct ProcessOptions {
 // captured output in the message). A non-zero exit is not an error: check exit_code.
 absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv,
                                          const ProcessOptions& options = {});
+
+// A child process running in the background (an `aiops run` daemon under test), its stdout and
+// stderr appended to `log_path`. The destructor kills it (SIGKILL) if it still runs.
+class ChildProcess {
+ public:
+  ChildProcess() = default;
+  ~ChildProcess();
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+  absl::Status Start(const std::vector<std::string>& argv, const std::string& log_path,
+                     const std::map<std::string, std::string>& env = {});
+  bool Running();
+  void Signal(int signal) const;
+  // Waits for the exit: the exit code (128 + signal when killed), or kDeadlineExceeded.
+  absl::StatusOr<int> Wait(absl::Duration timeout);
+  int pid() const { return pid_; }
+
+ private:
+  int pid_ = -1;
+  int exit_code_ = -1;
+};
 
 }  // namespace aiops::testing

@@ -1,0 +1,553 @@
+// The operator end to end (issue #6 scenarios): the real `aiops run` binary against the real
+// control plane started by the test environment, with kube-controller-manager rolling out
+// Deployments and the kubelet stand-in playing pods. Each scenario runs its own daemon (own
+// namespace, data folder and configuration), plays a failure, and asserts the final cluster
+// state and what the event log recorded (read after the daemon stopped).
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include <absl/time/clock.h>
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include "common/fmt_absl.h"
+#include "eventlog/rocks_event_log.h"
+#include "k8s_sync/kube_client.h"
+#include "support/control_plane_environment.h"
+#include "support/subprocess.h"
+#include "support/test_dir.h"
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace aiops {
+namespace {
+
+using Json = nlohmann::json;
+using ::testing::HasSubstr;
+
+const testing::ControlPlaneInfo& Cp() { return testing::ControlPlaneEnvironment::Get().Info(); }
+
+std::string Aiops() { return AIOPS_BINARY; }
+std::string Standin() { return std::string(AIOPS_SOURCE_DIR) + "/tools/kubelet_standin.sh"; }
+
+int FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  const int port = ntohs(addr.sin_port);
+  close(fd);
+  return port;
+}
+
+template <typename F>
+bool Eventually(F f, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    if (f()) {
+      return true;
+    }
+    absl::SleepFor(absl::Milliseconds(250));
+  }
+  return f();
+}
+
+absl::Status RunStandin(std::vector<std::string> args) {
+  std::vector<std::string> argv = {"bash", Standin(), "--kubeconfig", Cp().kubeconfig};
+  argv.insert(argv.end(), args.begin(), args.end());
+  testing::ProcessOptions options;
+  options.env["AIOPS_K8S_KUBECTL"] = Cp().kubectl;
+  absl::StatusOr<testing::ProcessResult> run = testing::RunProcess(argv, options);
+  if (!run.ok()) {
+    return run.status();
+  }
+  return run->exit_code == 0 ? absl::OkStatus()
+                             : absl::InternalError("kubelet stand-in: " + run->err);
+}
+
+class DaemonScenarioTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    // The CRDs, once for every scenario.
+    testing::ProcessOptions options;
+    absl::StatusOr<testing::ProcessResult> run = testing::RunProcess(
+        {Cp().kubectl, "--kubeconfig", Cp().kubeconfig, "apply", "--server-side", "-f",
+         std::string(AIOPS_SOURCE_DIR) + "/deploy/crd/bases"},
+        options);
+    ASSERT_TRUE(run.ok() && run->exit_code == 0) << (run.ok() ? run->err : "kubectl failed");
+    run = testing::RunProcess({Cp().kubectl, "--kubeconfig", Cp().kubeconfig, "wait",
+                               "--for=condition=established", "--timeout=60s", "crd", "--all"},
+                              options);
+    ASSERT_TRUE(run.ok() && run->exit_code == 0);
+    ASSERT_TRUE(RunStandin({"node"}).ok());
+  }
+
+  void SetUp() override {
+    k8s_sync::KubeConfig config;
+    config.server = Cp().server;
+    std::ifstream in(Cp().ca_file);
+    std::stringstream s;
+    s << in.rdbuf();
+    config.ca_pem = s.str();
+    config.token = Cp().token;
+    client_ = *k8s_sync::KubeClient::Create(config);
+    dir_ = testing::FreshTestDir("daemon");
+    const std::string test_name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    ns_ = fmt::format("sc-{}", ++namespace_counter_);
+    ASSERT_TRUE(
+        client_
+            ->Create("/api/v1/namespaces",
+                     {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns_}}}})
+            .ok());
+  }
+
+  void TearDown() override {
+    // Runbooks match across namespaces (as upstream's do): none may leak into the next scenario.
+    for (const std::string& name : runbooks_) {
+      (void)client_->Delete(
+          fmt::format("/apis/platform.chatcli.io/v1alpha1/namespaces/{}/runbooks/{}", ns_, name));
+    }
+    kubelet_.Signal(SIGKILL);
+    (void)kubelet_.Wait(absl::Seconds(5));
+    if (daemon_.Running()) {
+      daemon_.Signal(SIGTERM);
+      (void)daemon_.Wait(absl::Seconds(30));
+    }
+    if (HasFailure()) {
+      std::ifstream log(dir_ + "/operator.log");
+      std::stringstream s;
+      s << log.rdbuf();
+      std::string text = s.str();
+      if (text.size() > 20'000) {
+        text = "..." + text.substr(text.size() - 20'000);
+      }
+      ADD_FAILURE() << "operator log:\n" << text;
+    }
+  }
+
+  // Deployment `web` (2 replicas, one container `web`) rolled out and running.
+  void CreateWeb(const std::string& image = "shop:1") {
+    ASSERT_TRUE(
+        client_
+            ->Create(fmt::format("/apis/apps/v1/namespaces/{}/deployments", ns_),
+                     {{"apiVersion", "apps/v1"},
+                      {"kind", "Deployment"},
+                      {"metadata", {{"name", "web"}}},
+                      {"spec",
+                       {{"replicas", 2},
+                        {"selector", {{"matchLabels", {{"app", "web"}}}}},
+                        {"template",
+                         {{"metadata", {{"labels", {{"app", "web"}}}}},
+                          {"spec", {{"containers", {{{"name", "web"}, {"image", image}}}}}}}}}}})
+            .ok());
+    ASSERT_TRUE(Eventually([&] { return Pods().size() == 2; }, absl::Seconds(30)));
+    ASSERT_TRUE(RunStandin({"run", ns_, "app=web"}).ok());
+    ASSERT_TRUE(Eventually([&] { return RolloutComplete(); }, absl::Seconds(30)));
+  }
+
+  // The kubelet stand-in starting the pods of every later rollout.
+  void StartKubelet() {
+    ASSERT_TRUE(kubelet_
+                    .Start({"bash", Standin(), "--kubeconfig", Cp().kubeconfig, "loop", ns_,
+                            "app=web", "1"},
+                           dir_ + "/kubelet.log", {{"AIOPS_K8S_KUBECTL", Cp().kubectl}})
+                    .ok());
+  }
+
+  void StartDaemon(const Json& pipeline = Json::object(),
+                   const std::map<std::string, std::string>& env = {}) {
+    http_port_ = FreePort();
+    Json config = {{"clusterId", "scenario"},
+                   {"dataDir", dir_ + "/data"},
+                   {"httpListen", fmt::format("127.0.0.1:{}", http_port_)},
+                   {"grpcListen", "127.0.0.1:0"},
+                   {"leaderElection", {{"enabled", true}, {"namespace", ns_}}},
+                   {"watcher", {{"targets", {{{"namespace", ns_}}}}}},
+                   {"reconcileInstances", false},
+                   {"pipeline", pipeline}};
+    std::ofstream(dir_ + "/config.json") << config.dump(2);
+    ASSERT_TRUE(daemon_
+                    .Start({Aiops(), "run", "--config", dir_ + "/config.json", "--kubeconfig",
+                            Cp().kubeconfig},
+                           dir_ + "/operator.log", env)
+                    .ok());
+    httplib::Client http("127.0.0.1", http_port_);
+    ASSERT_TRUE(Eventually(
+        [&] {
+          auto res = http.Get("/readyz");
+          return res && res->status == 200;
+        },
+        absl::Seconds(30)))
+        << "the operator never became ready";
+  }
+
+  int StopDaemon() {
+    daemon_.Signal(SIGTERM);
+    absl::StatusOr<int> code = daemon_.Wait(absl::Seconds(30));
+    return code.ok() ? *code : -1;
+  }
+
+  std::vector<std::string> Pods(const std::string& phase = "") {
+    std::vector<std::string> out;
+    absl::StatusOr<Json> list = client_->Get(fmt::format("/api/v1/namespaces/{}/pods", ns_));
+    if (list.ok()) {
+      for (const Json& p : (*list)["items"]) {
+        if (p["metadata"].contains("deletionTimestamp")) {
+          continue;
+        }
+        if (phase.empty() || p["status"].value("phase", "") == phase) {
+          out.push_back(p["metadata"]["name"]);
+        }
+      }
+    }
+    return out;
+  }
+
+  Json Deployment() {
+    return *client_->Get(fmt::format("/apis/apps/v1/namespaces/{}/deployments/web", ns_));
+  }
+
+  bool RolloutComplete() {
+    const Json d = Deployment();
+    const Json& st = d["status"];
+    const int64_t desired = d["spec"].value("replicas", int64_t{1});
+    return st.value("observedGeneration", int64_t{0}) >=
+               d["metadata"].value("generation", int64_t{0}) &&
+           st.value("updatedReplicas", int64_t{0}) == desired &&
+           st.value("availableReplicas", int64_t{0}) == desired &&
+           st.value("replicas", int64_t{0}) == desired;
+  }
+
+  Json Issues() {
+    return (*client_->Get(
+        fmt::format("/apis/platform.chatcli.io/v1alpha1/namespaces/{}/issues", ns_)))["items"];
+  }
+
+  // Waits until the namespace's (first) Issue is Resolved or Escalated; its final state.
+  std::string WaitForTerminalIssue(absl::Duration timeout) {
+    std::string state;
+    Eventually(
+        [&] {
+          const Json items = Issues();
+          state = items.empty() ? "" : items[0]["status"].value("state", "");
+          return state == "Resolved" || state == "Escalated";
+        },
+        timeout);
+    return state;
+  }
+
+  std::vector<v1::Event> ReadLog() {
+    eventlog::RocksLogOptions options;
+    options.path = dir_ + "/data/log";
+    options.mode = eventlog::RocksLogOptions::Mode::kReadOnly;
+    absl::StatusOr<std::unique_ptr<eventlog::RocksEventLog>> log =
+        eventlog::RocksEventLog::Open(options);
+    EXPECT_TRUE(log.ok()) << log.status();
+    if (!log.ok()) {
+      return {};
+    }
+    absl::StatusOr<std::vector<v1::Event>> events = (*log)->Read(1, 1'000'000);
+    EXPECT_TRUE(events.ok()) << events.status();
+    return events.ok() ? *events : std::vector<v1::Event>{};
+  }
+
+  // `aiops replay --verify` re-decides every input identically.
+  void ExpectReplayVerifies() {
+    absl::StatusOr<testing::ProcessResult> run =
+        testing::RunProcess({Aiops(), "replay", "--verify", "--dir", dir_ + "/data/log"});
+    ASSERT_TRUE(run.ok());
+    EXPECT_EQ(0, run->exit_code) << run->out << run->err;
+    EXPECT_THAT(run->out, HasSubstr("verify: OK"));
+  }
+
+  void CreateRunbook(const std::string& name, const Json& steps, const std::string& severity) {
+    runbooks_.push_back(name);
+    ASSERT_TRUE(
+        client_
+            ->Create(fmt::format("/apis/platform.chatcli.io/v1alpha1/namespaces/{}/runbooks", ns_),
+                     {{"apiVersion", "platform.chatcli.io/v1alpha1"},
+                      {"kind", "Runbook"},
+                      {"metadata", {{"name", name}}},
+                      {"spec",
+                       {{"description", "manual procedure for OOM kills"},
+                        {"trigger",
+                         {{"signalType", "oom_kill"},
+                          {"severity", severity},
+                          {"resourceKind", "Deployment"}}},
+                        {"steps", steps},
+                        {"maxAttempts", 2}}}})
+            .ok());
+  }
+
+  static int namespace_counter_;
+  std::unique_ptr<k8s_sync::KubeClient> client_;
+  std::string dir_;
+  std::string ns_;
+  int http_port_ = 0;
+  std::vector<std::string> runbooks_;
+  testing::ChildProcess daemon_;
+  testing::ChildProcess kubelet_;
+};
+
+int DaemonScenarioTest::namespace_counter_ = 0;
+
+template <typename Pred>
+int Count(const std::vector<v1::Event>& events, Pred pred) {
+  return static_cast<int>(std::count_if(events.begin(), events.end(), pred));
+}
+
+// a. OOM kill -> issue -> AdjustResources + restart -> new pods healthy -> Resolved.
+TEST_F(DaemonScenarioTest, OomKillIsRemediatedVerifiedAndResolved) {
+  CreateWeb();
+  StartDaemon();
+  StartKubelet();
+  const std::string pod = Pods()[0];
+  ASSERT_TRUE(RunStandin({"fail", ns_, pod, "oom", "4"}).ok());
+  ASSERT_EQ("Resolved", WaitForTerminalIssue(absl::Seconds(90)));
+
+  const Json d = Deployment();
+  const Json& c = d["spec"]["template"]["spec"]["containers"][0];
+  EXPECT_EQ("512Mi", c["resources"]["limits"]["memory"]);
+  EXPECT_TRUE(d["spec"]["template"]["metadata"]["annotations"].contains(
+      "kubectl.kubernetes.io/restartedAt"));
+  // The CRs a user sees.
+  const Json plans = (*client_->Get(fmt::format(
+      "/apis/platform.chatcli.io/v1alpha1/namespaces/{}/remediationplans", ns_)))["items"];
+  ASSERT_EQ(1U, plans.size());
+  EXPECT_EQ("Completed", plans[0]["status"]["state"]);
+  httplib::Client http("127.0.0.1", http_port_);
+  auto metrics = http.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_THAT(metrics->body,
+              HasSubstr("aiops_actions_total{type=\"RestartDeployment\",result=\"succeeded\"} 1"));
+  EXPECT_THAT(metrics->body, HasSubstr("aiops_incidents{state=\"Resolved\"} 1"));
+
+  EXPECT_EQ(0, StopDaemon());
+  const std::vector<v1::Event> log = ReadLog();
+  // The context was recorded before the analysis that used it.
+  int context_at = -1;
+  int analysis_at = -1;
+  for (size_t i = 0; i < log.size(); ++i) {
+    if (log[i].has_context_collected() && context_at < 0) {
+      context_at = static_cast<int>(i);
+    }
+    if (log[i].has_analysis_completed() && analysis_at < 0) {
+      analysis_at = static_cast<int>(i);
+    }
+  }
+  ASSERT_GE(context_at, 0);
+  EXPECT_LT(context_at, analysis_at);
+  EXPECT_THAT(log[static_cast<size_t>(context_at)].context_collected().context(),
+              HasSubstr("OOMKilled"));
+  EXPECT_EQ(1, Count(log, [](const v1::Event& e) { return e.has_preflight_snapshot(); }));
+  EXPECT_EQ(2, Count(log, [](const v1::Event& e) { return e.has_action_succeeded(); }));
+  EXPECT_EQ(1, Count(log, [](const v1::Event& e) { return e.has_verification_passed(); }));
+  EXPECT_EQ(1, Count(log, [](const v1::Event& e) { return e.has_issue_resolved(); }));
+  ExpectReplayVerifies();
+}
+
+// b. A bad image rollout (the new revision crash-loops) is rolled back to the previous revision.
+TEST_F(DaemonScenarioTest, BadImageRolloutIsRolledBack) {
+  CreateWeb("shop:1");
+  const Json before = Deployment()["spec"]["template"];
+  StartDaemon();
+  StartKubelet();
+  ASSERT_TRUE(
+      client_
+          ->Patch(fmt::format("/apis/apps/v1/namespaces/{}/deployments/web", ns_),
+                  {{"spec",
+                    {{"template",
+                      {{"spec", {{"containers", {{{"name", "web"}, {"image", "shop:2"}}}}}}}}}}},
+                  "application/strategic-merge-patch+json")
+          .ok());
+  ASSERT_TRUE(Eventually([&] { return RolloutComplete(); }, absl::Seconds(60)));
+  // Every pod of revision 2 crash-loops.
+  for (const std::string& pod : Pods()) {
+    ASSERT_TRUE(RunStandin({"fail", ns_, pod, "crashloop", "5"}).ok());
+  }
+  ASSERT_EQ("Resolved", WaitForTerminalIssue(absl::Seconds(120)));
+  const Json after = Deployment()["spec"]["template"];
+  EXPECT_EQ("shop:1", after["spec"]["containers"][0]["image"]);
+  EXPECT_EQ(before["spec"], after["spec"]);
+  EXPECT_EQ(0, StopDaemon());
+  const std::vector<v1::Event> log = ReadLog();
+  EXPECT_EQ(1, Count(log, [](const v1::Event& e) {
+              return e.has_action_started() &&
+                     e.action_started().action().type() == "RollbackDeployment";
+            }));
+  ExpectReplayVerifies();
+}
+
+// e. Dry run: the plan is recorded and sent with dryRun=All; nothing changes; Escalated.
+TEST_F(DaemonScenarioTest, DryRunChangesNothingAndEscalates) {
+  CreateWeb();
+  const Json before = Deployment();
+  StartDaemon({{"dryRun", {{"global", true}}}});
+  StartKubelet();
+  ASSERT_TRUE(RunStandin({"fail", ns_, Pods()[0], "oom", "4"}).ok());
+  ASSERT_EQ("Escalated", WaitForTerminalIssue(absl::Seconds(60)));
+  const Json after = Deployment();
+  EXPECT_EQ(before["metadata"]["generation"], after["metadata"]["generation"]);
+  EXPECT_EQ(before["spec"]["template"], after["spec"]["template"]);
+  EXPECT_EQ(0, StopDaemon());
+  const std::vector<v1::Event> log = ReadLog();
+  EXPECT_EQ(0, Count(log, [](const v1::Event& e) { return e.has_preflight_snapshot(); }));
+  EXPECT_GE(
+      Count(log,
+            [](const v1::Event& e) { return e.has_plan_created() && e.plan_created().dry_run(); }),
+      1);
+  EXPECT_EQ(1, Count(log, [](const v1::Event& e) {
+              return e.has_issue_escalated() && e.issue_escalated().reason() == "dry_run";
+            }));
+  ExpectReplayVerifies();
+}
+
+// f. The operator dies (SIGKILL-like _exit) after an action changed the cluster but before its
+// result was logged; restarted, it finds the idempotency marker and does not apply it again.
+TEST_F(DaemonScenarioTest, CrashAfterAnActionIsRecoveredWithoutApplyingItTwice) {
+  CreateWeb();
+  const int64_t generation = Deployment()["metadata"]["generation"];
+  StartDaemon(Json::object(), {{"AIOPS_FAILPOINT", "crash-after-action-applied"}});
+  StartKubelet();
+  ASSERT_TRUE(RunStandin({"fail", ns_, Pods()[0], "oom", "4"}).ok());
+  absl::StatusOr<int> code = daemon_.Wait(absl::Seconds(60));
+  ASSERT_TRUE(code.ok()) << "the failpoint never fired";
+  EXPECT_EQ(137, *code);
+  StartDaemon();  // same data folder and configuration, failpoint off
+  ASSERT_EQ("Resolved", WaitForTerminalIssue(absl::Seconds(90)));
+  // Two template changes (resources, restart): the first one was not applied a second time.
+  EXPECT_EQ(generation + 2, Deployment()["metadata"]["generation"].get<int64_t>());
+  EXPECT_EQ(0, StopDaemon());
+  const std::vector<v1::Event> log = ReadLog();
+  EXPECT_EQ(1, Count(log, [](const v1::Event& e) {
+              return e.has_action_succeeded() && e.action_succeeded().index() == 0 &&
+                     e.action_succeeded().already_applied();
+            }));
+  EXPECT_EQ(2, Count(log, [](const v1::Event& e) {
+              return e.has_action_started() && e.action_started().index() == 0;
+            }));
+  ExpectReplayVerifies();
+}
+
+// g + d. A manual Runbook takes precedence over the AI's actions; its PatchConfig step changes
+// the ConfigMap as planned.
+TEST_F(DaemonScenarioTest, ManualRunbookWinsAndPatchesTheConfigMap) {
+  CreateWeb();
+  ASSERT_TRUE(client_
+                  ->Create(fmt::format("/api/v1/namespaces/{}/configmaps", ns_),
+                           {{"apiVersion", "v1"},
+                            {"kind", "ConfigMap"},
+                            {"metadata", {{"name", "web-config"}}},
+                            {"data", {{"JAVA_OPTS", "-Xmx256m"}, {"MODE", "prod"}}}})
+                  .ok());
+  CreateRunbook("oom-procedure",
+                {{{"name", "Raise the heap"},
+                  {"action", "PatchConfig"},
+                  {"params", {{"configmap", "web-config"}, {"JAVA_OPTS", "-Xmx1g"}}}},
+                 {{"name", "Restart"}, {"action", "RestartDeployment"}}},
+                "low");
+  StartDaemon();
+  StartKubelet();
+  // One OOM kill below the restart threshold: a single oom_kill anomaly (severity low).
+  ASSERT_TRUE(RunStandin({"fail", ns_, Pods()[0], "oom", "1"}).ok());
+  ASSERT_EQ("Resolved", WaitForTerminalIssue(absl::Seconds(90)));
+  const Json cm = *client_->Get(fmt::format("/api/v1/namespaces/{}/configmaps/web-config", ns_));
+  EXPECT_EQ("-Xmx1g", cm["data"]["JAVA_OPTS"]);
+  EXPECT_EQ("prod", cm["data"]["MODE"]);
+  EXPECT_EQ(0, StopDaemon());
+  const std::vector<v1::Event> log = ReadLog();
+  EXPECT_EQ(1, Count(log, [](const v1::Event& e) {
+              return e.has_runbook_matched() &&
+                     e.runbook_matched().runbook_name() == "oom-procedure" &&
+                     e.runbook_matched().tier() == 1;
+            }));
+  EXPECT_EQ(0, Count(log, [](const v1::Event& e) { return e.has_runbook_generated(); }));
+  ExpectReplayVerifies();
+}
+
+// h. An action that fails mid-plan: the preflight snapshot is restored (plan RolledBack).
+TEST_F(DaemonScenarioTest, ActionFailingMidPlanRestoresThePreflightSnapshot) {
+  CreateWeb();
+  CreateRunbook(
+      "scale-then-resize",
+      {{{"name", "Scale out"}, {"action", "ScaleDeployment"}, {"params", {{"replicas", "3"}}}},
+       {{"name", "Resize a container that does not exist"},
+        {"action", "AdjustResources"},
+        {"params", {{"container", "sidecar"}, {"memory_limit", "1Gi"}}}}},
+      "low");
+  StartDaemon();
+  StartKubelet();
+  ASSERT_TRUE(RunStandin({"fail", ns_, Pods()[0], "oom", "1"}).ok());
+  const std::string plan_path =
+      fmt::format("/apis/platform.chatcli.io/v1alpha1/namespaces/{}/remediationplans", ns_);
+  ASSERT_TRUE(Eventually(
+      [&] {
+        const absl::StatusOr<Json> plans = client_->Get(plan_path);
+        if (!plans.ok()) {
+          return false;
+        }
+        for (const Json& p : (*plans)["items"]) {
+          if (p["status"].value("state", "") == "RolledBack") {
+            return true;
+          }
+        }
+        return false;
+      },
+      absl::Seconds(90)));
+  EXPECT_EQ(2, Deployment()["spec"]["replicas"]);  // scaled to 3, restored to 2
+  EXPECT_EQ(0, StopDaemon());
+  const std::vector<v1::Event> log = ReadLog();
+  EXPECT_EQ(1, Count(log, [](const v1::Event& e) {
+              return e.has_action_failed() && e.action_failed().index() == 1;
+            }));
+  EXPECT_EQ(1, Count(log, [](const v1::Event& e) { return e.has_plan_rolled_back(); }));
+  ExpectReplayVerifies();
+}
+
+// c. A remediation that never becomes healthy (no kubelet for the new pods): each failed
+// verification is re-analysed with the failure context of every earlier attempt, no failed plan
+// is repeated, and the issue ends Escalated with every attempt recorded.
+TEST_F(DaemonScenarioTest, NeverHealthyIsReanalysedThenEscalated) {
+  CreateWeb();
+  StartDaemon({{"verificationWindowMs", "3000"}, {"safety", {{"resourceCooldownMs", "1000"}}}});
+  // No kubelet loop: pods of a new rollout never start.
+  ASSERT_TRUE(RunStandin({"fail", ns_, Pods()[0], "oom", "4"}).ok());
+  ASSERT_EQ("Escalated", WaitForTerminalIssue(absl::Seconds(120)));
+  EXPECT_EQ(0, StopDaemon());
+  const std::vector<v1::Event> log = ReadLog();
+  std::vector<std::string> plans;
+  std::set<std::string> distinct;
+  for (const v1::Event& e : log) {
+    if (e.has_plan_created()) {
+      std::string actions;
+      for (const v1::ActionSpec& a : e.plan_created().actions()) {
+        actions += a.SerializeAsString();
+      }
+      plans.push_back(e.plan_created().plan_name());
+      distinct.insert(actions);
+    }
+    if (e.has_analysis_requested()) {
+      // Attempt n carries the failures of the n-1 earlier attempts.
+      EXPECT_EQ(e.analysis_requested().attempt() - 1,
+                e.analysis_requested().previous_failures_size());
+    }
+  }
+  ASSERT_GE(plans.size(), 1U);
+  EXPECT_EQ(plans.size(), distinct.size()) << "a failed plan was repeated";
+  EXPECT_GE(Count(log, [](const v1::Event& e) { return e.has_verification_failed(); }), 1);
+  EXPECT_EQ(1, Count(log, [](const v1::Event& e) { return e.has_issue_escalated(); }));
+  ExpectReplayVerifies();
+}
+
+}  // namespace
+}  // namespace aiops
