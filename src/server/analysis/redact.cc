@@ -104,10 +104,17 @@ std::string RedactPem(std::string_view text) {
       break;
     }
     const std::string_view label = text.substr(label_start, label_end - label_start);
+    if (label.find('\n') != label.npos) {
+      // Not a BEGIN line (its dashes close on a later line): look for the next BEGIN after this
+      // one's, so that a real block further on is not skipped.
+      out.append(text.substr(pos, label_start - pos));
+      pos = label_start;
+      continue;
+    }
     const size_t body_start = label_end + 5;
     out.append(text.substr(pos, body_start - pos));
     pos = body_start;
-    if (label.find("PRIVATE KEY") == std::string_view::npos || label.find('\n') != label.npos) {
+    if (label.find("PRIVATE KEY") == std::string_view::npos) {
       continue;  // a certificate or a public key: not secret
     }
     out.append(kRedactedView);

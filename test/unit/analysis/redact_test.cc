@@ -12,6 +12,17 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
+// Found by the fuzzer: a "-----BEGIN " inside a bearer token, whose dashes close on a later
+// line, hid the real private key block after it on the first pass (its body was sent as is).
+TEST(RedactTest, AFalseBeginDoesNotHideTheNextPrivateKeyBlock) {
+  const std::string text =
+      "Authorization: Bearer xyzD-----BEGIN PRIVassword: x\n"
+      "-----BEGIN PRIVATE KEY-----\nMIIEsecret\n-----END PRIVATE KEY-----\n";
+  const std::string once = Redact(text);
+  EXPECT_EQ(std::string::npos, once.find("MIIEsecret")) << once;
+  EXPECT_EQ(once, Redact(once));
+}
+
 TEST(RedactTest, MasksKeyValueSecrets) {
   EXPECT_EQ(Redact("password: hunter2"), "password: [REDACTED]");
   EXPECT_EQ(Redact("  DB_PASSWORD=hunter2 other=1"), "  DB_PASSWORD=[REDACTED] other=1");
