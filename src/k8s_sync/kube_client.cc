@@ -8,14 +8,18 @@
 #include <mutex>
 #include <optional>
 #include <sstream>
+#include <utility>
 
 #include <absl/strings/cord.h>
 #include <fmt/format.h>
 #include <httplib.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "common/fmt_absl.h"
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -100,8 +104,20 @@ absl::Status ApiError(const std::string& method, const std::string& path, int co
   }
 }
 
+// Why OpenSSL rejected the server certificate during the last handshake on this thread (set by
+// the verify callback of tls-server-name connections, read once by TransportError).
+thread_local std::string last_verify_error;
+
 absl::Status TransportError(httplib::Error error, const KubeConfig& config,
                             const std::string& method, const std::string& path) {
+  const std::string verify_error = std::exchange(last_verify_error, std::string());
+  if (error == httplib::Error::SSLConnection && !config.tls_server_name.empty()) {
+    return absl::UnavailableError(fmt::format(
+        "{} {}: TLS handshake with {} failed{}: the server certificate must be signed by the "
+        "configured CA and valid for tls-server-name '{}' (kubeconfig cluster)",
+        method, path, config.server, verify_error.empty() ? "" : fmt::format(" ({})", verify_error),
+        config.tls_server_name));
+  }
   switch (error) {
     case httplib::Error::SSLServerVerification:
       return absl::UnavailableError(fmt::format(
@@ -165,6 +181,44 @@ struct PemDeleter {
   void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
   void operator()(BIO* b) const { BIO_free(b); }
 };
+
+bool IsIpAddress(const std::string& name) {
+  unsigned char buffer[sizeof(in6_addr)];
+  return inet_pton(AF_INET, name.c_str(), buffer) == 1 ||
+         inet_pton(AF_INET6, name.c_str(), buffer) == 1;
+}
+
+// The SSL_CTX slot holding the tls-server-name of the connections made from it.
+int ServerNameIndex() {
+  static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+// httplib sends the URL's host as SNI; a tls-server-name replaces it when the handshake starts,
+// before the ClientHello is written (as client-go does with tls.Config.ServerName; no SNI for an
+// IP address, which RFC 6066 does not allow).
+void SetServerNameAtHandshakeStart(const SSL* ssl, int where, int /*ret*/) {
+  if ((where & SSL_CB_HANDSHAKE_START) == 0) {
+    return;
+  }
+  const auto* name =
+      static_cast<const std::string*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ServerNameIndex()));
+  if (name == nullptr) {
+    return;
+  }
+  // OpenSSL passes its own (mutable) connection as const to info callbacks.
+  SSL* mutable_ssl = const_cast<SSL*>(ssl);
+  // SSL_set_tlsext_host_name spelled out (the macro's cast does not parenthesize its argument).
+  void* host = IsIpAddress(*name) ? nullptr : const_cast<char*>(name->c_str());
+  SSL_ctrl(mutable_ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, host);
+}
+
+int RecordVerifyFailure(int preverify_ok, X509_STORE_CTX* store) {
+  if (preverify_ok == 0) {
+    last_verify_error = X509_verify_cert_error_string(X509_STORE_CTX_get_error(store));
+  }
+  return preverify_ok;
+}
 
 // Runs an exec credential plugin and returns its token and expiry.
 absl::StatusOr<std::pair<std::string, absl::Time>> RunExecPlugin(const ExecPlugin& exec) {
@@ -303,6 +357,9 @@ class KubeClient::Transport {
         ssl->set_ca_cert_store(MakeStore());  // the SSL context takes ownership
       }
       ssl->enable_server_certificate_verification(!config_.insecure_skip_tls_verify);
+      if (!config_.tls_server_name.empty()) {
+        UseTlsServerName(*ssl);
+      }
       client = std::move(ssl);
     } else {
       client = std::make_unique<httplib::ClientImpl>(server_.host, server_.port);
@@ -325,6 +382,31 @@ class KubeClient::Transport {
  private:
   Transport(const KubeConfig& config, const KubeClientOptions& options)
       : config_(config), options_(options) {}
+
+  // httplib checks the certificate against the host it connects to. With a tls-server-name,
+  // OpenSSL checks it during the handshake instead (SSL_VERIFY_PEER: chain to the configured CA,
+  // or the system store, and the name, with X509_VERIFY_PARAM), and httplib's own check is off.
+  void UseTlsServerName(httplib::SSLClient& ssl) const {
+    SSL_CTX* ctx = ssl.ssl_context();
+    SSL_CTX_set_ex_data(ctx, ServerNameIndex(), const_cast<std::string*>(&config_.tls_server_name));
+    SSL_CTX_set_info_callback(ctx, SetServerNameAtHandshakeStart);
+    if (config_.insecure_skip_tls_verify) {
+      return;
+    }
+    ssl.enable_server_certificate_verification(false);
+    if (config_.ca_pem.empty()) {
+      SSL_CTX_set_default_verify_paths(ctx);
+    }
+    X509_VERIFY_PARAM* param = SSL_CTX_get0_param(ctx);
+    if (IsIpAddress(config_.tls_server_name)) {
+      X509_VERIFY_PARAM_set1_ip_asc(param, config_.tls_server_name.c_str());
+    } else {
+      X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+      X509_VERIFY_PARAM_set1_host(param, config_.tls_server_name.c_str(),
+                                  config_.tls_server_name.size());
+    }
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, RecordVerifyFailure);
+  }
 
   X509_STORE* MakeStore() const {
     std::unique_ptr<BIO, PemDeleter> bio(

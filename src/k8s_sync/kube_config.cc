@@ -157,6 +157,14 @@ absl::StatusOr<KubeConfig> FromMerged(const Json& merged, const std::string& wan
   }
   config.ca_pem = *ca;
   config.insecure_skip_tls_verify = Bool(*cluster, "insecure-skip-tls-verify");
+  if (const auto it = cluster->find("tls-server-name"); it != cluster->end()) {
+    if (!it->is_string() || it->get<std::string>().find_first_of(" \t\r\n/") != std::string::npos) {
+      return absl::InvalidArgumentError(fmt::format(
+          "kubeconfig cluster '{}': tls-server-name must be a host name or IP address (got {})",
+          cluster_name, it->dump()));
+    }
+    config.tls_server_name = it->get<std::string>();
+  }
   if (user_name.empty()) {
     return config;
   }

@@ -25,6 +25,11 @@ struct KubeConfig {
   std::string server;  // https://host:port
   std::string ca_pem;  // empty: the system trust store
   bool insecure_skip_tls_verify = false;
+  // clusters[].cluster.tls-server-name: the name the server certificate must carry, checked
+  // instead of the host of `server` and sent as SNI (an IP address is matched against the
+  // certificate's IP SANs and sent without SNI). For a server reached through an address that
+  // is not in its certificate (a tunnel, a port-forward, a load balancer's IP).
+  std::string tls_server_name;
   std::string token;       // static bearer token
   std::string token_file;  // re-read when it changes (bound service-account tokens rotate)
   std::string client_cert_pem;

@@ -4,13 +4,17 @@
 // the status subresource and watches.
 #include "k8s_sync/kube_client.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
+#include <vector>
 
 #include <absl/strings/escaping.h>
 #include <absl/time/clock.h>
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -20,6 +24,10 @@
 #include "support/control_plane_environment.h"
 #include "support/subprocess.h"
 #include "support/test_dir.h"
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 namespace aiops::k8s_sync {
@@ -467,6 +475,210 @@ TEST(LeaderElectionTest, StepsDownWhenItCannotRenewAndComesBack) {
   EXPECT_TRUE(a.WaitForLeadership(absl::Seconds(30)));
   EXPECT_GE(t.Started(), 2);
   a.Stop();
+}
+
+// A TCP relay from LISTEN_HOST:PORT to the API server: an address that reaches the real API
+// server but is not in its certificate (which names 127.0.0.1, localhost, kubernetes.* and
+// 10.0.0.1). Bytes pass through untouched, so TLS is between the client and the API server.
+class TcpRelay {
+ public:
+  TcpRelay(std::string target_host, int target_port)
+      : target_host_(std::move(target_host)), target_port_(target_port) {}
+  ~TcpRelay() {
+    stop_.store(true);
+    if (accept_thread_.joinable()) {
+      accept_thread_.join();
+    }
+    for (std::thread& t : pumps_) {
+      t.join();
+    }
+    if (listen_fd_ >= 0) {
+      close(listen_fd_);
+    }
+  }
+  TcpRelay(const TcpRelay&) = delete;
+  TcpRelay& operator=(const TcpRelay&) = delete;
+
+  bool Start(const std::string& listen_host) {
+    listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    if (listen_fd_ < 0 || inet_pton(AF_INET, listen_host.c_str(), &addr.sin_addr) != 1 ||
+        bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+        listen(listen_fd_, 16) != 0) {
+      return false;
+    }
+    socklen_t len = sizeof(addr);
+    getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    accept_thread_ = std::thread([this] { AcceptLoop(); });
+    return true;
+  }
+  int port() const { return port_; }
+
+ private:
+  int ConnectTarget() const {
+    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(target_port_));
+    inet_pton(AF_INET, target_host_.c_str(), &addr.sin_addr);
+    if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+      if (fd >= 0) {
+        close(fd);
+      }
+      return -1;
+    }
+    return fd;
+  }
+
+  void AcceptLoop() {
+    while (!stop_.load()) {
+      pollfd p{listen_fd_, POLLIN, 0};
+      if (poll(&p, 1, 100) <= 0) {
+        continue;
+      }
+      const int client = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (client < 0) {
+        continue;
+      }
+      const int upstream = ConnectTarget();
+      if (upstream < 0) {
+        close(client);
+        continue;
+      }
+      pumps_.emplace_back([this, client, upstream] { Pump(client, upstream); });
+    }
+  }
+
+  // Copies both ways until either side closes.
+  void Pump(int a, int b) {
+    char buffer[16384];
+    pollfd fds[2] = {{a, POLLIN, 0}, {b, POLLIN, 0}};
+    bool open = true;
+    while (open && !stop_.load()) {
+      if (poll(fds, 2, 100) <= 0) {
+        continue;
+      }
+      for (int i = 0; i < 2 && open; ++i) {
+        if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) {
+          continue;
+        }
+        const ssize_t n = read(fds[i].fd, buffer, sizeof(buffer));
+        open = n > 0;
+        for (ssize_t sent = 0; open && sent < n;) {
+          const ssize_t w =
+              send(fds[1 - i].fd, buffer + sent, static_cast<size_t>(n - sent), MSG_NOSIGNAL);
+          open = w > 0;
+          sent += open ? w : 0;
+        }
+      }
+    }
+    close(a);
+    close(b);
+  }
+
+  const std::string target_host_;
+  const int target_port_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread accept_thread_;
+  std::vector<std::thread> pumps_;  // touched by the accept thread only, joined after it
+};
+
+// kubeconfig tls-server-name: the API server reached through 127.0.0.2 (not in its certificate)
+// is rejected as before, and accepted when tls-server-name names what the certificate carries;
+// the name, not the URL's host, is what the certificate is checked against.
+TEST(KubeClientTest, TlsServerNameIsWhatTheServerCertificateIsCheckedAgainst) {
+  TcpRelay relay(Cp().host, Cp().port);
+  ASSERT_TRUE(relay.Start("127.0.0.2"));
+  const std::string relayed = fmt::format("https://127.0.0.2:{}", relay.port());
+
+  KubeConfig config = TokenConfig(Cp().token);
+  config.server = relayed;
+  auto r = MustClient(config)->Get("/version");
+  ASSERT_FALSE(r.ok()) << "the API server certificate should not be valid for 127.0.0.2";
+  EXPECT_EQ(absl::StatusCode::kUnavailable, r.status().code());
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("is not trusted"));
+
+  // A DNS name and an IP address of the certificate's subjectAltName.
+  for (const char* name : {"kubernetes.default.svc", "localhost", "10.0.0.1"}) {
+    SCOPED_TRACE(name);
+    config.tls_server_name = name;
+    auto client = MustClient(config);
+    r = client->Get("/version");
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_THAT(r->value("gitVersion", ""), ::testing::StartsWith("v1."));
+    r = client->Get("/api/v1/namespaces/default");  // the keep-alive connection is reused
+    ASSERT_TRUE(r.ok()) << r.status();
+    int events = 0;
+    const absl::Status watched = client->Watch(
+        "/api/v1/namespaces?watch=1&timeoutSeconds=5",
+        [&](const Json&) {
+          ++events;
+          return false;
+        },
+        absl::Seconds(20));
+    EXPECT_TRUE(watched.ok()) << watched;
+    EXPECT_EQ(1, events);
+  }
+
+  // The URL's host (127.0.0.1) is in the certificate, but a tls-server-name that is not wins.
+  config = TokenConfig(Cp().token);
+  config.tls_server_name = "elsewhere.example";
+  r = MustClient(config)->Get("/version");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(absl::StatusCode::kUnavailable, r.status().code());
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("tls-server-name 'elsewhere.example'"));
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("hostname mismatch"));
+  config.tls_server_name = "10.9.9.9";
+  r = MustClient(config)->Get("/version");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("IP address mismatch"));
+
+  // The right name does not excuse a certificate the configured CA did not sign.
+  const std::string dir = testing::FreshTestDir("tls-server-name");
+  auto made =
+      testing::RunProcess({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                           "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", dir + "/k.pem",
+                           "-out", dir + "/ca.pem", "-days", "1", "-subj", "/CN=someone-else"});
+  ASSERT_TRUE(made.ok() && made->exit_code == 0);
+  config = TokenConfig(Cp().token);
+  config.server = relayed;
+  config.tls_server_name = "kubernetes";
+  config.ca_pem = ReadAll(dir + "/ca.pem");
+  r = MustClient(config)->Get("/version");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("local issuer certificate"));
+
+  // End to end from a kubeconfig file.
+  std::ofstream(dir + "/kubeconfig") << fmt::format(R"(apiVersion: v1
+kind: Config
+current-context: relayed
+clusters:
+- name: relayed
+  cluster:
+    server: {}
+    certificate-authority: {}
+    tls-server-name: kubernetes.default
+contexts:
+- name: relayed
+  context:
+    cluster: relayed
+    user: test
+users:
+- name: test
+  user:
+    token: {}
+)",
+                                                    relayed, Cp().ca_file, Cp().token);
+  absl::StatusOr<KubeConfig> loaded = LoadKubeConfig({dir + "/kubeconfig"});
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ("kubernetes.default", loaded->tls_server_name);
+  r = MustClient(*loaded)->Get("/api/v1/namespaces/default");
+  EXPECT_TRUE(r.ok()) << r.status();
+  fs::remove_all(dir);
 }
 
 }  // namespace
