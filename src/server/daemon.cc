@@ -157,6 +157,42 @@ class InstanceAnalyzer final : public analysis::Analyzer {
   std::shared_ptr<analysis::Analyzer> inner_ ABSL_GUARDED_BY(mu_);
 };
 
+// How long a new leader waits for RocksDB's lock on the log. The elector runs StartLeading on its
+// own thread and renews the Lease only after it returns, so the wait must end well before the
+// lease duration (15 s) minus the retry period (2 s): 10 s, the renew deadline.
+constexpr absl::Duration kLogLockWait = absl::Seconds(10);
+
+// Opens the log read-write. The Lease may pass to this process while the former leader still
+// holds RocksDB's lock on the log: it is closing it after losing the Lease, or it is partitioned
+// and has not noticed yet (the lock is then what keeps two writers apart). RocksEventLog::Open
+// reports that as kUnavailable; the open is retried until `kLogLockWait` has passed, then the
+// error (naming the lock) is returned and the process exits, releasing the Lease.
+absl::StatusOr<std::unique_ptr<eventlog::RocksEventLog>> OpenLogWaitingForLock(
+    const std::string& data_dir, const std::atomic<bool>& stopping) {
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(
+        fmt::format("cannot create the data directory {}: {}", data_dir, ec.message()));
+  }
+  eventlog::RocksLogOptions options;
+  options.path = data_dir + "/log";
+  const absl::Time give_up = absl::Now() + kLogLockWait;
+  for (;;) {
+    absl::StatusOr<std::unique_ptr<eventlog::RocksEventLog>> log =
+        eventlog::RocksEventLog::Open(options);
+    if (log.ok() || log.status().code() != absl::StatusCode::kUnavailable ||
+        absl::Now() >= give_up || stopping.load()) {
+      return log;
+    }
+    Warn(fmt::format("cannot open the log yet, retrying for up to {}: {}",
+                     absl::FormatDuration(give_up - absl::Now()), log.status()));
+    for (int i = 0; i < 10 && !stopping.load(); ++i) {
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+  }
+}
+
 }  // namespace
 
 Daemon::Daemon(DaemonConfig config, common::Clock& clock)
@@ -273,12 +309,25 @@ bool Daemon::Leading() const {
 }
 
 void Daemon::StartLeading() {
-  absl::MutexLock lock(&lead_mu_);
-  if (stopping_.load() || leading_) {
-    return;
+  {
+    absl::MutexLock lock(&lead_mu_);
+    if (stopping_.load() || leading_) {
+      return;
+    }
   }
   Info("leading: opening the log and starting the pipeline");
-  absl::Status s = StartLeadingComponents();
+  // Without lead_mu_: /readyz and Stop() must not wait while the former leader holds the lock.
+  absl::StatusOr<std::unique_ptr<eventlog::RocksEventLog>> log =
+      OpenLogWaitingForLock(config_.data_dir, stopping_);
+  absl::MutexLock lock(&lead_mu_);
+  if (stopping_.load() || leading_) {
+    return;  // an opened log closes here
+  }
+  absl::Status s = log.status();
+  if (s.ok()) {
+    log_ = *std::move(log);
+    s = StartLeadingComponents();
+  }
   if (!s.ok()) {
     Error(fmt::format("cannot lead: {}", s));
     StopLeadingComponents();
@@ -297,27 +346,14 @@ void Daemon::StopLeading() {
 }
 
 absl::Status Daemon::StartLeadingComponents() {
-  std::error_code ec;
-  std::filesystem::create_directories(config_.data_dir, ec);
-  if (ec) {
-    return absl::FailedPreconditionError(
-        fmt::format("cannot create the data directory {}: {}", config_.data_dir, ec.message()));
-  }
-  eventlog::RocksLogOptions log_options;
-  log_options.path = config_.data_dir + "/log";
-  absl::StatusOr<std::unique_ptr<eventlog::RocksEventLog>> log =
-      eventlog::RocksEventLog::Open(log_options);
-  if (!log.ok()) {
-    return log.status();
-  }
-  log_ = *std::move(log);
+  // log_ was opened by StartLeading.
   absl::StatusOr<std::unique_ptr<Runner>> runner = Runner::Start(*log_);
   if (!runner.ok()) {
     return runner.status();
   }
   runner_ = *std::move(runner);
-  Info("log open",
-       {{"path", log_options.path}, {"last_sequence", std::to_string(log_->LastSequence())}});
+  Info("log open", {{"path", config_.data_dir + "/log"},
+                    {"last_sequence", std::to_string(log_->LastSequence())}});
 
   // The file is authoritative for the pipeline: a difference from the projected configuration
   // is recorded, so replay decides with what the operator decided with.
