@@ -8,6 +8,7 @@
 
 #include "common/fmt_absl.h"
 #include "common/status_macros.h"
+#include "k8s_sync/json_access.h"
 #include "projections/naming.h"
 
 namespace aiops::k8s_sync {
@@ -316,6 +317,67 @@ absl::StatusOr<std::optional<std::string>> Actuator::RolloutComplete(
     return std::optional<std::string>(
         fmt::format("{}/{}: rollout complete, {} of {} replicas updated and available",
                     deployment.namespace_(), deployment.name(), available, desired));
+  }
+  return std::optional<std::string>();
+}
+
+absl::StatusOr<std::optional<std::string>> Actuator::PodsFailingSince(
+    const v1::ResourceRef& deployment, absl::Time since) {
+  AIOPS_ASSIGN_OR_RETURN(Json d, client_.Get(DeploymentPath(deployment)));
+  const std::string selector = LabelSelectorQuery(At(At(At(d, "spec"), "selector"), "matchLabels"));
+  if (selector.empty()) {
+    return std::optional<std::string>();
+  }
+  // Only the pods of the Deployment's current revision count: those of the revision being
+  // replaced (e.g. the crash-looping ones a rollback replaces) are on their way out.
+  if (IntAt(At(d, "status"), "observedGeneration") < IntAt(At(d, "metadata"), "generation")) {
+    return std::optional<std::string>();  // the controller has not made the new revision yet
+  }
+  const std::string revision =
+      StrAt(At(At(d, "metadata"), "annotations"), "deployment.kubernetes.io/revision");
+  AIOPS_ASSIGN_OR_RETURN(
+      Json sets, client_.Get(fmt::format("/apis/apps/v1/namespaces/{}/replicasets?labelSelector={}",
+                                         deployment.namespace_(), selector)));
+  std::string hash;
+  for (const Json& rs : At(sets, "items")) {
+    const Json& meta = At(rs, "metadata");
+    if (!revision.empty() &&
+        StrAt(At(meta, "annotations"), "deployment.kubernetes.io/revision") == revision) {
+      hash = StrAt(At(meta, "labels"), "pod-template-hash");
+    }
+  }
+  if (hash.empty()) {
+    return std::optional<std::string>();  // the controller has not created the revision yet
+  }
+  AIOPS_ASSIGN_OR_RETURN(Json pods,
+                         client_.Get(fmt::format(
+                             "/api/v1/namespaces/{}/pods?labelSelector={}%2Cpod-template-hash%3D{}",
+                             deployment.namespace_(), selector, hash)));
+  static constexpr std::string_view kFailingWaits[] = {
+      "CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError"};
+  for (const Json& pod : At(pods, "items")) {
+    if (At(At(pod, "metadata"), "deletionTimestamp").is_string()) {
+      continue;
+    }
+    const std::string name = StrAt(At(pod, "metadata"), "name");
+    for (const Json& c : At(At(pod, "status"), "containerStatuses")) {
+      const std::string waiting = StrAt(At(At(c, "state"), "waiting"), "reason");
+      for (std::string_view bad : kFailingWaits) {
+        if (waiting == bad) {
+          return std::optional<std::string>(
+              fmt::format("pod {} container {} is waiting: {}", name, StrAt(c, "name"), waiting));
+        }
+      }
+      const Json& terminated = At(At(c, "lastState"), "terminated");
+      // Kubernetes times have whole seconds: only a termination in a later second than `since`
+      // surely came after it (one in the same second is left to the verification deadline).
+      if (terminated.is_object() && TimeOf(StrAt(terminated, "finishedAt")) >
+                                        absl::FromUnixSeconds(absl::ToUnixSeconds(since))) {
+        return std::optional<std::string>(fmt::format(
+            "pod {} container {} terminated again after the actions: {} (restarts {})", name,
+            StrAt(c, "name"), StrAt(terminated, "reason"), IntAt(c, "restartCount")));
+      }
+    }
   }
   return std::optional<std::string>();
 }

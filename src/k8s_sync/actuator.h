@@ -44,6 +44,12 @@ class Actuator {
   // Whether the Deployment's rollout is complete (observedGeneration caught up, updated =
   // available = desired replicas): a summary when it is, nullopt while not yet.
   absl::StatusOr<std::optional<std::string>> RolloutComplete(const v1::ResourceRef& deployment);
+  // Evidence that the pods of the Deployment's current revision fail since `since` (a container
+  // waiting in CrashLoopBackOff, ImagePullBackOff, ErrImagePull or CreateContainerConfigError, or
+  // one that terminated after `since`, e.g. OOMKilled), naming the pod; nullopt when none does.
+  // Terminating pods are ignored.
+  absl::StatusOr<std::optional<std::string>> PodsFailingSince(const v1::ResourceRef& deployment,
+                                                              absl::Time since);
 
  private:
   absl::StatusOr<std::string> ApplyAction(const v1::ActionSpec& action,

@@ -81,11 +81,7 @@ v1::Event BuildContext(KubeClient& client, const v1::IssueState& issue, int32_t 
   }
 
   // Pods, unhealthy first, then by restarts.
-  std::string selector_query;
-  for (const auto& [k, v] : selector.items()) {
-    selector_query += fmt::format("{}{}%3D{}", selector_query.empty() ? "" : "%2C", k,
-                                  v.is_string() ? v.get<std::string>() : v.dump());
-  }
+  const std::string selector_query = LabelSelectorQuery(selector);
   if (!selector_query.empty()) {
     absl::StatusOr<Json> pods = client.Get(
         fmt::format("/api/v1/namespaces/{}/pods?labelSelector={}", r.namespace_(), selector_query));

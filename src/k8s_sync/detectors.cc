@@ -9,11 +9,7 @@ namespace {
 
 using Json = nlohmann::json;
 
-absl::Time ParseTime(const std::string& text) {
-  absl::Time t;
-  std::string error;
-  return absl::ParseTime(absl::RFC3339_full, text, &t, &error) ? t : absl::InfinitePast();
-}
+absl::Time ParseTime(const std::string& text) { return TimeOf(text); }
 
 v1::Event Alert(const std::string& type, const std::string& severity, const std::string& message,
                 const std::string& object, const std::string& object_kind, const std::string& ns,

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string>
 
+#include <absl/time/time.h>
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 namespace aiops::k8s_sync {
@@ -25,6 +27,26 @@ inline std::string StrAt(const nlohmann::json& obj, const char* key) {
 inline int64_t IntAt(const nlohmann::json& obj, const char* key) {
   const nlohmann::json& v = At(obj, key);
   return v.is_number_integer() ? v.get<int64_t>() : 0;
+}
+
+// An RFC 3339 timestamp field of an object (InfinitePast when absent or malformed).
+inline absl::Time TimeOf(const std::string& text) {
+  absl::Time t;
+  std::string error;
+  return absl::ParseTime(absl::RFC3339_full, text, &t, &error) ? t : absl::InfinitePast();
+}
+
+// The `labelSelector` query value (URL-escaped) of a selector's matchLabels; "" when empty.
+inline std::string LabelSelectorQuery(const nlohmann::json& match_labels) {
+  std::string query;
+  if (!match_labels.is_object()) {
+    return query;
+  }
+  for (const auto& [k, v] : match_labels.items()) {
+    query += fmt::format("{}{}%3D{}", query.empty() ? "" : "%2C", k,
+                         v.is_string() ? v.get<std::string>() : v.dump());
+  }
+  return query;
 }
 
 }  // namespace aiops::k8s_sync

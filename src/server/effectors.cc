@@ -1,5 +1,6 @@
 #include "server/effectors.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <utility>
 
@@ -343,6 +344,7 @@ bool Effectors::DoRollback(const std::string& plan_name) {
 bool Effectors::DoVerification(const std::string& plan_name) {
   v1::PlanState plan;
   v1::IssueState issue;
+  int64_t window_ms = 0;
   bool found = false;
   deps_.runner->ReadState([&](const p::PipelineState& state) {
     const v1::PlanState* pl = p::FindPlan(state, plan_name);
@@ -350,34 +352,53 @@ bool Effectors::DoVerification(const std::string& plan_name) {
     if (is != nullptr && pl->state() == p::kVerifying) {
       plan = *pl;
       issue = *is;
+      window_ms = state.config.verification_window_ms();
       found = true;
     }
   });
   if (!found) {
     return false;
   }
+  // When the plan's actions were done (it entered Verifying).
+  const absl::Time acted = absl::FromUnixMillis(plan.verification_due_ms() - window_ms);
   v1::Event event;
-  if (issue.resource().kind() != "Deployment") {
+  auto fail = [&](std::string reason) {
     v1::VerificationFailed* f = event.mutable_verification_failed();
     f->set_plan_name(plan_name);
     f->set_issue_name(issue.name());
-    f->set_reason(fmt::format("cannot verify a {}: only Deployment rollouts are verified",
-                              issue.resource().kind()));
+    f->set_reason(std::move(reason));
+  };
+  if (issue.resource().kind() != "Deployment") {
+    fail(fmt::format("cannot verify a {}: only Deployment rollouts are verified",
+                     issue.resource().kind()));
   } else {
-    absl::StatusOr<std::optional<std::string>> complete =
-        deps_.actuator->RolloutComplete(issue.resource());
-    if (!complete.ok()) {
+    absl::StatusOr<std::optional<std::string>> failing =
+        deps_.actuator->PodsFailingSince(issue.resource(), acted);
+    // The rollout is only looked at when no pod failed again.
+    absl::StatusOr<std::optional<std::string>> complete = std::optional<std::string>();
+    if (failing.ok() && !failing->has_value()) {
+      complete = deps_.actuator->RolloutComplete(issue.resource());
+    }
+    if (!failing.ok() || !complete.ok()) {
       // Transient API errors are retried on the next pass; the deadline bounds the wait.
-      Log("warn", fmt::format("verification of {}: {}", plan_name, complete.status()));
+      Log("warn", fmt::format("verification of {}: {}", plan_name,
+                              !failing.ok() ? failing.status() : complete.status()));
       return false;
     }
-    if (!complete->has_value()) {
-      return false;  // not yet: checked again on the next pass
+    if (failing->has_value()) {
+      fail(fmt::format("the failure came back after the actions: {}", **failing));
+    } else {
+      const absl::Duration settle =
+          std::min(options_.verification_settle, absl::Milliseconds(window_ms) / 2);
+      if (!complete->has_value() || deps_.clock->Now() < acted + settle) {
+        return false;  // not yet: checked again on the next pass
+      }
+      v1::VerificationPassed* v = event.mutable_verification_passed();
+      v->set_plan_name(plan_name);
+      v->set_issue_name(issue.name());
+      v->set_summary(fmt::format("{}; no pod failed again in the {} since the actions", **complete,
+                                 absl::FormatDuration(deps_.clock->Now() - acted)));
     }
-    v1::VerificationPassed* v = event.mutable_verification_passed();
-    v->set_plan_name(plan_name);
-    v->set_issue_name(issue.name());
-    v->set_summary(**complete);
   }
   if (!Submit(std::move(event), "verifier", issue.incident_id())) {
     return false;

@@ -7,8 +7,9 @@
 //   action        -> PreflightSnapshot (before a plan's first action), ActionStarted (the
 //                    idempotency marker), then ActionSucceeded | ActionFailed
 //   rollback      -> PlanRolledBack (the preflight snapshot restored)
-//   verification  -> VerificationPassed once the rollout is complete (the verification deadline
-//                    fails it otherwise)
+//   verification  -> VerificationPassed once the rollout is complete and the pods have stayed
+//                    healthy for a settle period; VerificationFailed at once, with the evidence,
+//                    when a pod fails again (the verification deadline fails it otherwise)
 //   deadline      -> DeadlineReached when it falls due on the clock
 // Intents are derived from the log, so a crash at any point is recovered by doing the intent
 // again: the actuator's idempotency marker makes a repeated action a no-op, and a recorded
@@ -54,6 +55,10 @@ class Effectors {
     size_t max_concurrent_analyses = 4;  // analyses run on their own threads (LLM calls are slow)
     absl::Duration poll = absl::Seconds(1);  // re-check verifications and deadlines
     absl::Duration rollback_retry = absl::Seconds(10);
+    // A verification passes once the rollout is complete, no pod has failed again since the
+    // actions, and this long has passed since them (at most half the verification window), so
+    // a pod that fails again right after starting is caught.
+    absl::Duration verification_settle = absl::Seconds(5);
     k8s_sync::ContextLimits context_limits;
     // Fault injection for crash-recovery tests (AIOPS_FAILPOINT in `aiops run`; empty in
     // production): "crash-after-action-applied" ends the process with _exit(137) once an action

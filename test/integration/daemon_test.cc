@@ -17,6 +17,7 @@
 
 #include "common/fmt_absl.h"
 #include "eventlog/rocks_event_log.h"
+#include "k8s_sync/json_access.h"
 #include "k8s_sync/kube_client.h"
 #include "support/control_plane_environment.h"
 #include "support/subprocess.h"
@@ -205,7 +206,7 @@ class DaemonScenarioTest : public ::testing::Test {
         if (p["metadata"].contains("deletionTimestamp")) {
           continue;
         }
-        if (phase.empty() || p["status"].value("phase", "") == phase) {
+        if (phase.empty() || k8s_sync::StrAt(k8s_sync::At(p, "status"), "phase") == phase) {
           out.push_back(p["metadata"]["name"]);
         }
       }
@@ -218,14 +219,14 @@ class DaemonScenarioTest : public ::testing::Test {
   }
 
   bool RolloutComplete() {
-    const Json d = Deployment();
-    const Json& st = d["status"];
-    const int64_t desired = d["spec"].value("replicas", int64_t{1});
-    return st.value("observedGeneration", int64_t{0}) >=
-               d["metadata"].value("generation", int64_t{0}) &&
-           st.value("updatedReplicas", int64_t{0}) == desired &&
-           st.value("availableReplicas", int64_t{0}) == desired &&
-           st.value("replicas", int64_t{0}) == desired;
+    using k8s_sync::At;
+    using k8s_sync::IntAt;
+    const Json d = Deployment();  // status may still be absent right after a create
+    const Json& st = At(d, "status");
+    const int64_t desired = IntAt(At(d, "spec"), "replicas");
+    return IntAt(st, "observedGeneration") >= IntAt(At(d, "metadata"), "generation") &&
+           IntAt(st, "updatedReplicas") == desired && IntAt(st, "availableReplicas") == desired &&
+           IntAt(st, "replicas") == desired;
   }
 
   Json Issues() {
@@ -239,7 +240,7 @@ class DaemonScenarioTest : public ::testing::Test {
     Eventually(
         [&] {
           const Json items = Issues();
-          state = items.empty() ? "" : items[0]["status"].value("state", "");
+          state = items.empty() ? "" : k8s_sync::StrAt(k8s_sync::At(items[0], "status"), "state");
           return state == "Resolved" || state == "Escalated";
         },
         timeout);
@@ -497,7 +498,7 @@ TEST_F(DaemonScenarioTest, ActionFailingMidPlanRestoresThePreflightSnapshot) {
           return false;
         }
         for (const Json& p : (*plans)["items"]) {
-          if (p["status"].value("state", "") == "RolledBack") {
+          if (k8s_sync::StrAt(k8s_sync::At(p, "status"), "state") == "RolledBack") {
             return true;
           }
         }
@@ -546,6 +547,78 @@ TEST_F(DaemonScenarioTest, NeverHealthyIsReanalysedThenEscalated) {
   EXPECT_EQ(plans.size(), distinct.size()) << "a failed plan was repeated";
   EXPECT_GE(Count(log, [](const v1::Event& e) { return e.has_verification_failed(); }), 1);
   EXPECT_EQ(1, Count(log, [](const v1::Event& e) { return e.has_issue_escalated(); }));
+  ExpectReplayVerifies();
+}
+
+// Verification watches the pods, not only the rollout: a new pod that is OOM-killed again after
+// the actions fails the verification at once, with the evidence, before the window ends.
+TEST_F(DaemonScenarioTest, FailureComingBackFailsVerificationWithEvidence) {
+  CreateWeb();
+  const std::vector<std::string> old_pods = Pods();
+  StartDaemon({{"maxRemediationAttempts", 1}, {"verificationWindowMs", "120000"}});
+  ASSERT_TRUE(RunStandin({"fail", ns_, old_pods[0], "oom", "4"}).ok());
+  const std::string plan_path =
+      fmt::format("/apis/platform.chatcli.io/v1alpha1/namespaces/{}/remediationplans", ns_);
+  ASSERT_TRUE(Eventually(
+      [&] {
+        const absl::StatusOr<Json> plans = client_->Get(plan_path);
+        return plans.ok() && !(*plans)["items"].empty() &&
+               k8s_sync::StrAt(k8s_sync::At((*plans)["items"][0], "status"), "state") ==
+                   "Verifying";
+      },
+      absl::Seconds(60)));
+  // The rollout's new pods start, and one of them is OOM-killed again.
+  std::vector<std::string> fresh;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        (void)RunStandin({"start", ns_, "app=web"});
+        fresh.clear();
+        // A pod of the Deployment's current revision (an intermediate revision's pods go).
+        const Json d = Deployment();
+        if (k8s_sync::IntAt(k8s_sync::At(d, "status"), "observedGeneration") <
+            k8s_sync::IntAt(k8s_sync::At(d, "metadata"), "generation")) {
+          return false;  // the controller has not seen the last template yet
+        }
+        const std::string revision =
+            k8s_sync::StrAt(k8s_sync::At(k8s_sync::At(d, "metadata"), "annotations"),
+                            "deployment.kubernetes.io/revision");
+        std::string hash;
+        const absl::StatusOr<Json> sets =
+            client_->Get(fmt::format("/apis/apps/v1/namespaces/{}/replicasets", ns_));
+        for (const Json& rs : k8s_sync::At(*sets, "items")) {
+          const Json& meta = k8s_sync::At(rs, "metadata");
+          if (k8s_sync::StrAt(k8s_sync::At(meta, "annotations"),
+                              "deployment.kubernetes.io/revision") == revision) {
+            hash = k8s_sync::StrAt(k8s_sync::At(meta, "labels"), "pod-template-hash");
+          }
+        }
+        const absl::StatusOr<Json> pods = client_->Get(fmt::format(
+            "/api/v1/namespaces/{}/pods?labelSelector=pod-template-hash%3D{}", ns_, hash));
+        for (const Json& pod : k8s_sync::At(*pods, "items")) {
+          if (!hash.empty() && k8s_sync::StrAt(k8s_sync::At(pod, "status"), "phase") == "Running" &&
+              !k8s_sync::At(k8s_sync::At(pod, "metadata"), "deletionTimestamp").is_string()) {
+            fresh.push_back(k8s_sync::StrAt(k8s_sync::At(pod, "metadata"), "name"));
+          }
+        }
+        return !fresh.empty();
+      },
+      absl::Seconds(30)));
+  // Kubernetes times have whole seconds: the recurrence must fall in a later second than the
+  // actions to be told apart from the failure that opened the issue.
+  absl::SleepFor(absl::Milliseconds(1100));
+  ASSERT_TRUE(RunStandin({"fail", ns_, fresh[0], "oom", "1"}).ok());
+  const absl::Time failed_at = absl::Now();
+  ASSERT_EQ("Escalated", WaitForTerminalIssue(absl::Seconds(60)));
+  EXPECT_LT(absl::Now() - failed_at, absl::Seconds(60));  // long before the 120 s window
+  EXPECT_EQ(0, StopDaemon());
+  const std::vector<v1::Event> log = ReadLog();
+  const auto failed = std::find_if(log.begin(), log.end(),
+                                   [](const v1::Event& e) { return e.has_verification_failed(); });
+  ASSERT_NE(log.end(), failed);
+  EXPECT_THAT(failed->verification_failed().reason(), HasSubstr("came back"));
+  EXPECT_THAT(failed->verification_failed().reason(), HasSubstr(fresh[0]));
+  EXPECT_THAT(failed->verification_failed().reason(), HasSubstr("OOMKilled"));
+  EXPECT_EQ(0, Count(log, [](const v1::Event& e) { return e.has_deadline_reached(); }));
   ExpectReplayVerifies();
 }
 
