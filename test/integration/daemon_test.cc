@@ -19,12 +19,10 @@
 #include "eventlog/rocks_event_log.h"
 #include "k8s_sync/json_access.h"
 #include "k8s_sync/kube_client.h"
+#include "support/cluster_helpers.h"
 #include "support/control_plane_environment.h"
 #include "support/subprocess.h"
 #include "support/test_dir.h"
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 namespace aiops {
 namespace {
@@ -35,45 +33,12 @@ using ::testing::HasSubstr;
 const testing::ControlPlaneInfo& Cp() { return testing::ControlPlaneEnvironment::Get().Info(); }
 
 std::string Aiops() { return AIOPS_BINARY; }
+using testing::Eventually;
+
 std::string Standin() { return std::string(AIOPS_SOURCE_DIR) + "/tools/kubelet_standin.sh"; }
 
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  const int port = ntohs(addr.sin_port);
-  close(fd);
-  return port;
-}
-
-template <typename F>
-bool Eventually(F f, absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    if (f()) {
-      return true;
-    }
-    absl::SleepFor(absl::Milliseconds(250));
-  }
-  return f();
-}
-
-absl::Status RunStandin(std::vector<std::string> args) {
-  std::vector<std::string> argv = {"bash", Standin(), "--kubeconfig", Cp().kubeconfig};
-  argv.insert(argv.end(), args.begin(), args.end());
-  testing::ProcessOptions options;
-  options.env["AIOPS_K8S_KUBECTL"] = Cp().kubectl;
-  absl::StatusOr<testing::ProcessResult> run = testing::RunProcess(argv, options);
-  if (!run.ok()) {
-    return run.status();
-  }
-  return run->exit_code == 0 ? absl::OkStatus()
-                             : absl::InternalError("kubelet stand-in: " + run->err);
+absl::Status RunStandin(const std::vector<std::string>& args) {
+  return testing::RunKubeletStandin(Cp(), AIOPS_SOURCE_DIR, args);
 }
 
 class DaemonScenarioTest : public ::testing::Test {
@@ -167,7 +132,7 @@ class DaemonScenarioTest : public ::testing::Test {
 
   void StartDaemon(const Json& pipeline = Json::object(),
                    const std::map<std::string, std::string>& env = {}) {
-    http_port_ = FreePort();
+    http_port_ = testing::FreeLoopbackPort();
     Json config = {{"clusterId", "scenario"},
                    {"dataDir", dir_ + "/data"},
                    {"httpListen", fmt::format("127.0.0.1:{}", http_port_)},

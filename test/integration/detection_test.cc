@@ -16,6 +16,7 @@
 #include "k8s_sync/context_builder.h"
 #include "k8s_sync/detector_runner.h"
 #include "server/runner.h"
+#include "support/cluster_helpers.h"
 #include "support/control_plane_environment.h"
 #include "support/subprocess.h"
 
@@ -26,32 +27,11 @@ using Json = nlohmann::json;
 
 const testing::ControlPlaneInfo& Cp() { return testing::ControlPlaneEnvironment::Get().Info(); }
 
-absl::Status Standin(std::vector<std::string> args) {
-  std::vector<std::string> argv = {"bash",
-                                   std::string(AIOPS_SOURCE_DIR) + "/tools/kubelet_standin.sh",
-                                   "--kubeconfig", Cp().kubeconfig};
-  argv.insert(argv.end(), args.begin(), args.end());
-  testing::ProcessOptions options;
-  options.env["AIOPS_K8S_KUBECTL"] = Cp().kubectl;
-  auto run = testing::RunProcess(argv, options);
-  if (!run.ok()) {
-    return run.status();
-  }
-  return run->exit_code == 0 ? absl::OkStatus()
-                             : absl::InternalError("kubelet stand-in: " + run->err);
+absl::Status Standin(const std::vector<std::string>& args) {
+  return testing::RunKubeletStandin(Cp(), AIOPS_SOURCE_DIR, args);
 }
 
-template <typename F>
-bool Eventually(F f, absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    if (f()) {
-      return true;
-    }
-    absl::SleepFor(absl::Milliseconds(200));
-  }
-  return f();
-}
+using testing::Eventually;
 
 TEST(DetectionTest, AnOomKillBecomesAnIssueOnItsDeployment) {
   KubeConfig config;

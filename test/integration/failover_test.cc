@@ -25,12 +25,10 @@
 #include "eventlog/rocks_event_log.h"
 #include "k8s_sync/json_access.h"
 #include "k8s_sync/kube_client.h"
+#include "support/cluster_helpers.h"
 #include "support/control_plane_environment.h"
 #include "support/subprocess.h"
 #include "support/test_dir.h"
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 namespace aiops {
 namespace {
@@ -46,52 +44,12 @@ constexpr char kLeaseName[] = "chatcli-aiops-leader";
 const testing::ControlPlaneInfo& Cp() { return testing::ControlPlaneEnvironment::Get().Info(); }
 
 std::string Aiops() { return AIOPS_BINARY; }
+using testing::Eventually;
+
 std::string Standin() { return std::string(AIOPS_SOURCE_DIR) + "/tools/kubelet_standin.sh"; }
 
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  const int port = ntohs(addr.sin_port);
-  close(fd);
-  return port;
-}
-
-template <typename F>
-bool Eventually(F f, absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    if (f()) {
-      return true;
-    }
-    absl::SleepFor(absl::Milliseconds(250));
-  }
-  return f();
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-absl::Status RunStandin(std::vector<std::string> args) {
-  std::vector<std::string> argv = {"bash", Standin(), "--kubeconfig", Cp().kubeconfig};
-  argv.insert(argv.end(), args.begin(), args.end());
-  testing::ProcessOptions options;
-  options.env["AIOPS_K8S_KUBECTL"] = Cp().kubectl;
-  absl::StatusOr<testing::ProcessResult> run = testing::RunProcess(argv, options);
-  if (!run.ok()) {
-    return run.status();
-  }
-  return run->exit_code == 0 ? absl::OkStatus()
-                             : absl::InternalError("kubelet stand-in: " + run->err);
+absl::Status RunStandin(const std::vector<std::string>& args) {
+  return testing::RunKubeletStandin(Cp(), AIOPS_SOURCE_DIR, args);
 }
 
 // One `aiops run` process.
@@ -101,7 +59,7 @@ struct Replica {
   std::string log_path;  // its stdout and stderr (JSON lines)
   testing::ChildProcess process;
 
-  std::string Log() const { return ReadFile(log_path); }
+  std::string Log() const { return testing::ReadWholeFile(log_path); }
   // The HTTP status of /readyz, 0 when it does not answer.
   int Readyz() const {
     httplib::Client http("127.0.0.1", http_port);
@@ -159,7 +117,7 @@ class FailoverTest : public ::testing::Test {
   void SetUp() override {
     k8s_sync::KubeConfig config;
     config.server = Cp().server;
-    config.ca_pem = ReadFile(Cp().ca_file);
+    config.ca_pem = testing::ReadWholeFile(Cp().ca_file);
     config.token = Cp().token;
     client_ = *k8s_sync::KubeClient::Create(config);
     dir_ = testing::FreshTestDir("failover");
@@ -201,7 +159,7 @@ class FailoverTest : public ::testing::Test {
   void StartReplica(Replica& r, const std::string& name,
                     const std::map<std::string, std::string>& env = {}) {
     r.name = name;
-    r.http_port = FreePort();
+    r.http_port = testing::FreeLoopbackPort();
     r.log_path = fmt::format("{}/operator-{}.log", dir_, name);
     const Json config = {{"clusterId", "failover"},
                          {"dataDir", dir_ + "/data"},

@@ -17,6 +17,7 @@
 #include "k8s_sync/instance_config.h"
 #include "k8s_sync/json_access.h"
 #include "k8s_sync/yaml_json.h"
+#include "support/cluster_helpers.h"
 #include "support/control_plane_environment.h"
 #include "support/subprocess.h"
 
@@ -46,32 +47,11 @@ std::unique_ptr<KubeClient> Client() {
   return *KubeClient::Create(config, options);
 }
 
-absl::Status Standin(std::vector<std::string> args) {
-  std::vector<std::string> argv = {"bash",
-                                   std::string(AIOPS_SOURCE_DIR) + "/tools/kubelet_standin.sh",
-                                   "--kubeconfig", Cp().kubeconfig};
-  argv.insert(argv.end(), args.begin(), args.end());
-  testing::ProcessOptions options;
-  options.env["AIOPS_K8S_KUBECTL"] = Cp().kubectl;
-  auto run = testing::RunProcess(argv, options);
-  if (!run.ok()) {
-    return run.status();
-  }
-  return run->exit_code == 0 ? absl::OkStatus()
-                             : absl::InternalError("kubelet stand-in: " + run->err);
+absl::Status Standin(const std::vector<std::string>& args) {
+  return testing::RunKubeletStandin(Cp(), AIOPS_SOURCE_DIR, args);
 }
 
-template <typename F>
-bool Eventually(F f, absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    if (f()) {
-      return true;
-    }
-    absl::SleepFor(absl::Milliseconds(200));
-  }
-  return f();
-}
+using testing::Eventually;
 
 std::string B64(const std::string& s) {
   static const char* kChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
