@@ -396,8 +396,9 @@ bool Effectors::DoVerification(const std::string& plan_name) {
       v1::VerificationPassed* v = event.mutable_verification_passed();
       v->set_plan_name(plan_name);
       v->set_issue_name(issue.name());
-      v->set_summary(fmt::format("{}; no pod failed again in the {} since the actions", **complete,
-                                 absl::FormatDuration(deps_.clock->Now() - acted)));
+      v->set_summary(fmt::format(
+          "{}; no pod failed again in the {} since the actions", **complete,
+          absl::FormatDuration(absl::Trunc(deps_.clock->Now() - acted, absl::Milliseconds(100)))));
     }
   }
   if (!Submit(std::move(event), "verifier", issue.incident_id())) {
