@@ -101,33 +101,33 @@ class DaemonScenarioTest : public ::testing::Test {
     }
   }
 
-  // Deployment `web` (2 replicas, one container `web`) rolled out and running.
-  void CreateWeb(const std::string& image = "shop:1") {
+  // Deployment `name` (2 replicas, one container `web`, label app=`name`) rolled out and running.
+  void CreateWeb(const std::string& image = "shop:1", const std::string& name = "web") {
     ASSERT_TRUE(
         client_
             ->Create(fmt::format("/apis/apps/v1/namespaces/{}/deployments", ns_),
                      {{"apiVersion", "apps/v1"},
                       {"kind", "Deployment"},
-                      {"metadata", {{"name", "web"}}},
+                      {"metadata", {{"name", name}}},
                       {"spec",
                        {{"replicas", 2},
-                        {"selector", {{"matchLabels", {{"app", "web"}}}}},
+                        {"selector", {{"matchLabels", {{"app", name}}}}},
                         {"template",
-                         {{"metadata", {{"labels", {{"app", "web"}}}}},
+                         {{"metadata", {{"labels", {{"app", name}}}}},
                           {"spec", {{"containers", {{{"name", "web"}, {"image", image}}}}}}}}}}})
             .ok());
-    ASSERT_TRUE(Eventually([&] { return Pods().size() == 2; }, absl::Seconds(30)));
-    ASSERT_TRUE(RunStandin({"run", ns_, "app=web"}).ok());
-    ASSERT_TRUE(Eventually([&] { return RolloutComplete(); }, absl::Seconds(30)));
+    ASSERT_TRUE(Eventually([&] { return Pods("", name).size() == 2; }, absl::Seconds(30)));
+    ASSERT_TRUE(RunStandin({"run", ns_, "app=" + name}).ok());
+    ASSERT_TRUE(Eventually([&] { return RolloutComplete(name); }, absl::Seconds(30)));
   }
 
   // The kubelet stand-in starting the pods of every later rollout.
   void StartKubelet() {
-    ASSERT_TRUE(kubelet_
-                    .Start({"bash", Standin(), "--kubeconfig", Cp().kubeconfig, "loop", ns_,
-                            "app=web", "1"},
-                           dir_ + "/kubelet.log", {{"AIOPS_K8S_KUBECTL", Cp().kubectl}})
-                    .ok());
+    ASSERT_TRUE(
+        kubelet_
+            .Start({"bash", Standin(), "--kubeconfig", Cp().kubeconfig, "loop", ns_, "", "1"},
+                   dir_ + "/kubelet.log", {{"AIOPS_K8S_KUBECTL", Cp().kubectl}})
+            .ok());
   }
 
   void StartDaemon(const Json& pipeline = Json::object(),
@@ -163,9 +163,10 @@ class DaemonScenarioTest : public ::testing::Test {
     return code.ok() ? *code : -1;
   }
 
-  std::vector<std::string> Pods(const std::string& phase = "") {
+  std::vector<std::string> Pods(const std::string& phase = "", const std::string& app = "web") {
     std::vector<std::string> out;
-    absl::StatusOr<Json> list = client_->Get(fmt::format("/api/v1/namespaces/{}/pods", ns_));
+    absl::StatusOr<Json> list =
+        client_->Get(fmt::format("/api/v1/namespaces/{}/pods?labelSelector=app%3D{}", ns_, app));
     if (list.ok()) {
       for (const Json& p : (*list)["items"]) {
         if (p["metadata"].contains("deletionTimestamp")) {
@@ -179,14 +180,14 @@ class DaemonScenarioTest : public ::testing::Test {
     return out;
   }
 
-  Json Deployment() {
-    return *client_->Get(fmt::format("/apis/apps/v1/namespaces/{}/deployments/web", ns_));
+  Json Deployment(const std::string& name = "web") {
+    return *client_->Get(fmt::format("/apis/apps/v1/namespaces/{}/deployments/{}", ns_, name));
   }
 
-  bool RolloutComplete() {
+  bool RolloutComplete(const std::string& name = "web") {
     using k8s_sync::At;
     using k8s_sync::IntAt;
-    const Json d = Deployment();  // status may still be absent right after a create
+    const Json d = Deployment(name);  // status may still be absent right after a create
     const Json& st = At(d, "status");
     const int64_t desired = IntAt(At(d, "spec"), "replicas");
     return IntAt(st, "observedGeneration") >= IntAt(At(d, "metadata"), "generation") &&
@@ -272,7 +273,8 @@ int Count(const std::vector<v1::Event>& events, Pred pred) {
   return static_cast<int>(std::count_if(events.begin(), events.end(), pred));
 }
 
-// a. OOM kill -> issue -> AdjustResources + restart -> new pods healthy -> Resolved.
+// a. OOM kill -> issue -> AdjustResources + restart -> new pods healthy -> Resolved; and g. the
+// auto-generated Runbook reused by the next matching issue.
 TEST_F(DaemonScenarioTest, OomKillIsRemediatedVerifiedAndResolved) {
   CreateWeb();
   StartDaemon();
@@ -298,6 +300,26 @@ TEST_F(DaemonScenarioTest, OomKillIsRemediatedVerifiedAndResolved) {
               HasSubstr("aiops_actions_total{type=\"RestartDeployment\",result=\"succeeded\"} 1"));
   EXPECT_THAT(metrics->body, HasSubstr("aiops_incidents{state=\"Resolved\"} 1"));
 
+  // g. The runbook generated from the AI's actions is a CR, and the next matching issue (an
+  // OOM kill on another Deployment of the namespace, same signal, severity and kind) reuses it.
+  const std::string runbooks_path =
+      fmt::format("/apis/platform.chatcli.io/v1alpha1/namespaces/{}/runbooks", ns_);
+  const Json generated = (*client_->Get(
+      runbooks_path + "?labelSelector=platform.chatcli.io%2Fauto-generated%3Dtrue"))["items"];
+  ASSERT_EQ(1U, generated.size());
+  const std::string runbook = generated[0]["metadata"]["name"];
+  CreateWeb("shop:1", "api");
+  ASSERT_TRUE(RunStandin({"fail", ns_, Pods("", "api")[0], "oom", "4"}).ok());
+  ASSERT_TRUE(Eventually(
+      [&] {
+        int resolved = 0;
+        for (const Json& issue : Issues()) {
+          resolved += k8s_sync::StrAt(k8s_sync::At(issue, "status"), "state") == "Resolved";
+        }
+        return resolved == 2;
+      },
+      absl::Seconds(90)));
+
   EXPECT_EQ(0, StopDaemon());
   const std::vector<v1::Event> log = ReadLog();
   // The context was recorded before the analysis that used it.
@@ -315,10 +337,14 @@ TEST_F(DaemonScenarioTest, OomKillIsRemediatedVerifiedAndResolved) {
   EXPECT_LT(context_at, analysis_at);
   EXPECT_THAT(log[static_cast<size_t>(context_at)].context_collected().context(),
               HasSubstr("OOMKilled"));
-  EXPECT_EQ(1, Count(log, [](const v1::Event& e) { return e.has_preflight_snapshot(); }));
-  EXPECT_EQ(2, Count(log, [](const v1::Event& e) { return e.has_action_succeeded(); }));
-  EXPECT_EQ(1, Count(log, [](const v1::Event& e) { return e.has_verification_passed(); }));
-  EXPECT_EQ(1, Count(log, [](const v1::Event& e) { return e.has_issue_resolved(); }));
+  EXPECT_EQ(2, Count(log, [](const v1::Event& e) { return e.has_preflight_snapshot(); }));
+  EXPECT_EQ(4, Count(log, [](const v1::Event& e) { return e.has_action_succeeded(); }));
+  EXPECT_EQ(2, Count(log, [](const v1::Event& e) { return e.has_verification_passed(); }));
+  EXPECT_EQ(2, Count(log, [](const v1::Event& e) { return e.has_issue_resolved(); }));
+  EXPECT_EQ(1, Count(log, [](const v1::Event& e) { return e.has_runbook_generated(); }));
+  EXPECT_EQ(2, Count(log, [&](const v1::Event& e) {
+              return e.has_runbook_matched() && e.runbook_matched().runbook_name() == runbook;
+            }));
   ExpectReplayVerifies();
 }
 
