@@ -130,8 +130,10 @@ class DaemonScenarioTest : public ::testing::Test {
             .ok());
   }
 
+  // `extra`: top-level configuration keys added to (or replacing) the scenario's defaults.
   void StartDaemon(const Json& pipeline = Json::object(),
-                   const std::map<std::string, std::string>& env = {}) {
+                   const std::map<std::string, std::string>& env = {},
+                   const Json& extra = Json::object()) {
     http_port_ = testing::FreeLoopbackPort();
     Json config = {{"clusterId", "scenario"},
                    {"dataDir", dir_ + "/data"},
@@ -141,6 +143,7 @@ class DaemonScenarioTest : public ::testing::Test {
                    {"watcher", {{"targets", {{{"namespace", ns_}}}}}},
                    {"reconcileInstances", false},
                    {"pipeline", pipeline}};
+    config.update(extra);
     std::ofstream(dir_ + "/config.json") << config.dump(2);
     ASSERT_TRUE(daemon_
                     .Start({Aiops(), "run", "--config", dir_ + "/config.json", "--kubeconfig",
@@ -610,6 +613,27 @@ TEST_F(DaemonScenarioTest, FailureComingBackFailsVerificationWithEvidence) {
   EXPECT_THAT(failed->verification_failed().reason(), HasSubstr(fresh[0]));
   EXPECT_THAT(failed->verification_failed().reason(), HasSubstr("OOMKilled"));
   EXPECT_EQ(0, Count(log, [](const v1::Event& e) { return e.has_deadline_reached(); }));
+  ExpectReplayVerifies();
+}
+
+// The analyzer configured from a ChatCLI Instance (analyzer.provider chatcli, analyzer.instance):
+// while the Instance cannot be found, the built-in rules answer, and the log records why.
+TEST_F(DaemonScenarioTest, MissingChatCliInstanceFallsBackToTheBuiltInRules) {
+  CreateWeb();
+  StartDaemon(Json::object(), {},
+              {{"analyzer", {{"provider", "chatcli"}, {"instance", ns_ + "/no-such-chatcli"}}}});
+  StartKubelet();
+  ASSERT_TRUE(RunStandin({"fail", ns_, Pods()[0], "oom", "4"}).ok());
+  ASSERT_EQ("Resolved", WaitForTerminalIssue(absl::Seconds(90)));
+  EXPECT_EQ(0, StopDaemon());
+  const std::vector<v1::Event> log = ReadLog();
+  const auto answer = std::find_if(log.begin(), log.end(),
+                                   [](const v1::Event& e) { return e.has_analysis_completed(); });
+  ASSERT_NE(log.end(), answer);
+  const v1::AnalysisCompleted& a = answer->analysis_completed();
+  EXPECT_TRUE(a.fallback());
+  EXPECT_EQ("builtin", a.provider());
+  EXPECT_THAT(a.fallback_reason(), HasSubstr("no-such-chatcli"));
   ExpectReplayVerifies();
 }
 
