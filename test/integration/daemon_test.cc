@@ -98,6 +98,8 @@ class DaemonScenarioTest : public ::testing::Test {
         text = "..." + text.substr(text.size() - 20'000);
       }
       ADD_FAILURE() << "operator log:\n" << text;
+    } else {
+      std::filesystem::remove_all(dir_);  // kept for a failed scenario, with its log
     }
   }
 
