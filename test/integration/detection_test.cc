@@ -106,6 +106,17 @@ TEST(DetectionTest, AnOomKillBecomesAnIssueOnItsDeployment) {
         return !issue.empty();
       },
       absl::Seconds(30)));
+  // The restarts of the same pod update arrive as a second alert, submitted right after.
+  EXPECT_TRUE(Eventually(
+      [&] {
+        bool joined = false;
+        runner->ReadState([&](const projections::PipelineState& state) {
+          const auto& signals = state.issues.at(issue).anomaly_signals();
+          joined = std::find(signals.begin(), signals.end(), "pod_restart") != signals.end();
+        });
+        return joined;
+      },
+      absl::Seconds(10)));
   runner->ReadState([&](const projections::PipelineState& state) {
     const v1::IssueState& i = state.issues.at(issue);
     EXPECT_EQ("checkout", i.resource().name());
