@@ -104,9 +104,10 @@ std::string RedactPem(std::string_view text) {
       break;
     }
     const std::string_view label = text.substr(label_start, label_end - label_start);
-    if (label.find('\n') != label.npos) {
-      // Not a BEGIN line (its dashes close on a later line): look for the next BEGIN after this
-      // one's, so that a real block further on is not skipped.
+    if (label.find('\n') != label.npos || label.find("PRIVATE KEY") == std::string_view::npos) {
+      // Not a private key's BEGIN line (a certificate, a public key, or "-----BEGIN " inside
+      // other text): search on right after this BEGIN, because its closing dashes may be the
+      // opening dashes of a real private key block.
       out.append(text.substr(pos, label_start - pos));
       pos = label_start;
       continue;
@@ -114,9 +115,6 @@ std::string RedactPem(std::string_view text) {
     const size_t body_start = label_end + 5;
     out.append(text.substr(pos, body_start - pos));
     pos = body_start;
-    if (label.find("PRIVATE KEY") == std::string_view::npos) {
-      continue;  // a certificate or a public key: not secret
-    }
     out.append(kRedactedView);
     const size_t end = text.find("-----END ", body_start);
     // Without an END line (a cut context) everything after BEGIN is key material.

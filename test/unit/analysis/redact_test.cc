@@ -21,6 +21,10 @@ TEST(RedactTest, AFalseBeginDoesNotHideTheNextPrivateKeyBlock) {
   const std::string once = Redact(text);
   EXPECT_EQ(std::string::npos, once.find("MIIEsecret")) << once;
   EXPECT_EQ(once, Redact(once));
+  // The same with a one-line false BEGIN whose closing dashes open the real block.
+  const std::string glued =
+      "Bearer x-----BEGIN Pfoo-----BEGIN PRIVATE KEY-----\nMIIEsecret\n-----END PRIVATE KEY-----\n";
+  EXPECT_EQ(std::string::npos, Redact(glued).find("MIIEsecret")) << Redact(glued);
 }
 
 TEST(RedactTest, MasksKeyValueSecrets) {
