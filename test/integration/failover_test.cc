@@ -101,25 +101,14 @@ struct Replica {
 class FailoverTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    testing::ProcessOptions options;
-    absl::StatusOr<testing::ProcessResult> run = testing::RunProcess(
-        {Cp().kubectl, "--kubeconfig", Cp().kubeconfig, "apply", "--server-side", "-f",
-         std::string(AIOPS_SOURCE_DIR) + "/deploy/crd/bases"},
-        options);
-    ASSERT_TRUE(run.ok() && run->exit_code == 0) << (run.ok() ? run->err : "kubectl failed");
-    run = testing::RunProcess({Cp().kubectl, "--kubeconfig", Cp().kubeconfig, "wait",
-                               "--for=condition=established", "--timeout=60s", "crd", "--all"},
-                              options);
-    ASSERT_TRUE(run.ok() && run->exit_code == 0);
+    const absl::Status crds = testing::InstallCrds(Cp(), AIOPS_SOURCE_DIR);
+    ASSERT_TRUE(crds.ok()) << crds;
     ASSERT_TRUE(RunStandin({"node"}).ok());
   }
 
   void SetUp() override {
-    k8s_sync::KubeConfig config;
-    config.server = Cp().server;
-    config.ca_pem = testing::ReadWholeFile(Cp().ca_file);
-    config.token = Cp().token;
-    client_ = *k8s_sync::KubeClient::Create(config);
+    client_ = testing::AdminKubeClient(Cp());
+    ASSERT_NE(nullptr, client_);
     dir_ = testing::FreshTestDir("failover");
     ns_ = fmt::format("fo-{}", ++namespace_counter_);
     ASSERT_TRUE(

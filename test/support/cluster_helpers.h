@@ -70,6 +70,24 @@ inline absl::Status RunKubeletStandin(const ControlPlaneInfo& cp, const std::str
                              : absl::InternalError("kubelet stand-in: " + run->err);
 }
 
+// Applies the project's CRDs (deploy/crd/bases) and waits until they are established.
+inline absl::Status InstallCrds(const ControlPlaneInfo& cp, const std::string& source_dir) {
+  for (const std::vector<std::string>& argv :
+       {std::vector<std::string>{cp.kubectl, "--kubeconfig", cp.kubeconfig, "apply",
+                                 "--server-side", "-f", source_dir + "/deploy/crd/bases"},
+        std::vector<std::string>{cp.kubectl, "--kubeconfig", cp.kubeconfig, "wait",
+                                 "--for=condition=established", "--timeout=60s", "crd", "--all"}}) {
+    absl::StatusOr<ProcessResult> run = RunProcess(argv);
+    if (!run.ok()) {
+      return run.status();
+    }
+    if (run->exit_code != 0) {
+      return absl::InternalError("kubectl " + argv[3] + ": " + run->err);
+    }
+  }
+  return absl::OkStatus();
+}
+
 // A port that was free on 127.0.0.1 a moment ago (for a child process to listen on).
 inline int FreeLoopbackPort() {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
