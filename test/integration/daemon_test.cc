@@ -9,6 +9,7 @@
 #include <map>
 #include <sstream>
 
+#include <absl/strings/match.h>
 #include <absl/time/clock.h>
 #include <fmt/format.h>
 #include <gmock/gmock.h>
@@ -279,17 +280,39 @@ TEST_F(DaemonScenarioTest, OomKillIsRemediatedVerifiedAndResolved) {
   EXPECT_EQ("512Mi", c["resources"]["limits"]["memory"]);
   EXPECT_TRUE(d["spec"]["template"]["metadata"]["annotations"].contains(
       "kubectl.kubernetes.io/restartedAt"));
-  // The CRs a user sees.
-  const Json plans = (*client_->Get(fmt::format(
-      "/apis/platform.chatcli.io/v1alpha1/namespaces/{}/remediationplans", ns_)))["items"];
-  ASSERT_EQ(1U, plans.size());
-  EXPECT_EQ("Completed", plans[0]["status"]["state"]);
+  // The CRs a user sees. The mirror writes each object on its own, so the plan may reach its
+  // final state a moment after the Issue; likewise the metrics follow the log asynchronously.
+  const std::string plans_path =
+      fmt::format("/apis/platform.chatcli.io/v1alpha1/namespaces/{}/remediationplans", ns_);
+  std::string plan_state;
+  std::size_t plan_count = 0;
+  EXPECT_TRUE(Eventually(
+      [&] {
+        absl::StatusOr<Json> plans = client_->Get(plans_path);
+        if (!plans.ok()) {
+          return false;
+        }
+        const Json& items = k8s_sync::At(*plans, "items");
+        plan_count = items.size();
+        plan_state =
+            plan_count == 0 ? "" : k8s_sync::StrAt(k8s_sync::At(items[0], "status"), "state");
+        return plan_count == 1 && plan_state == "Completed";
+      },
+      absl::Seconds(15)))
+      << plan_count << " plans, the first " << plan_state;
   httplib::Client http("127.0.0.1", http_port_);
-  auto metrics = http.Get("/metrics");
-  ASSERT_TRUE(metrics);
-  EXPECT_THAT(metrics->body,
-              HasSubstr("aiops_actions_total{type=\"RestartDeployment\",result=\"succeeded\"} 1"));
-  EXPECT_THAT(metrics->body, HasSubstr("aiops_incidents{state=\"Resolved\"} 1"));
+  std::string metrics_body;
+  EXPECT_TRUE(Eventually(
+      [&] {
+        auto metrics = http.Get("/metrics");
+        metrics_body = metrics ? metrics->body : "";
+        return absl::StrContains(
+                   metrics_body,
+                   "aiops_actions_total{type=\"RestartDeployment\",result=\"succeeded\"} 1") &&
+               absl::StrContains(metrics_body, "aiops_incidents{state=\"Resolved\"} 1");
+      },
+      absl::Seconds(15)))
+      << metrics_body;
 
   // g. The runbook generated from the AI's actions is a CR, and the next matching issue (an
   // OOM kill on another Deployment of the namespace, same signal, severity and kind) reuses it.
