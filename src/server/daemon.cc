@@ -595,6 +595,9 @@ absl::Status Daemon::StartGrpc() {
   deps.log = log_.get();
   Runner* runner = runner_.get();
   deps.submit = [runner](v1::Event e) { return runner->Submit(std::move(e)); };
+  deps.submit_batch = [runner](std::vector<v1::Event> events) {
+    return runner->SubmitBatch(std::move(events));
+  };
   deps.read_state = [runner](const std::function<void(const projections::PipelineState&)>& read) {
     runner->ReadState(read);
   };
@@ -622,12 +625,12 @@ absl::Status Daemon::StartGrpc() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<uint64_t> Daemon::SubmitWhileLeading(v1::Event event) {
+absl::StatusOr<std::vector<uint64_t>> Daemon::SubmitWhileLeading(std::vector<v1::Event> events) {
   absl::ReaderMutexLock lock(&lead_mu_);
   if (!leading_ || runner_ == nullptr) {
     return absl::UnavailableError("this replica does not lead: retry later");
   }
-  return runner_->Submit(std::move(event));
+  return runner_->SubmitBatch(std::move(events));
 }
 
 absl::Status Daemon::StartHttp() {
@@ -658,7 +661,9 @@ absl::Status Daemon::StartHttp() {
   webhook.stats = &webhook_stats_;
   // Only the native detectors feed GetAlerts: serving alerts that came from another ChatCLI
   // server (or Alertmanager) back out could make two servers poll each other in a loop.
-  webhook.submit = [this](v1::Event e) { return SubmitWhileLeading(std::move(e)); };
+  webhook.submit_batch = [this](std::vector<v1::Event> events) {
+    return SubmitWhileLeading(std::move(events));
+  };
   ingest::RegisterAlertmanagerWebhook(*http_, webhook);
   port = port == 0 ? http_->bind_to_any_port(host) : (http_->bind_to_port(host, port) ? port : -1);
   if (port <= 0) {

@@ -83,7 +83,7 @@ class Daemon {
   absl::Status StartGrpc() ABSL_EXCLUSIVE_LOCKS_REQUIRED(lead_mu_);
   // Submits an input to the runner while leading; kUnavailable otherwise (edges that outlive
   // leadership, like the webhook, answer "retry later").
-  absl::StatusOr<uint64_t> SubmitWhileLeading(v1::Event event);
+  absl::StatusOr<std::vector<uint64_t>> SubmitWhileLeading(std::vector<v1::Event> events);
   void DeclareMetrics();
   void MirrorLoop();
   void MetricsLoop();

@@ -8,10 +8,11 @@
 
 namespace aiops::server {
 
+// One Submit or SubmitBatch call: inputs committed in the same append, in order.
 struct Runner::Pending {
-  v1::Event input;
+  std::vector<v1::Event> inputs;
+  std::vector<uint64_t> sequences;  // of each input, once committed
   absl::Status status;
-  uint64_t sequence = 0;
   bool done = false;
 };
 
@@ -71,25 +72,41 @@ void Runner::Stop() {
 }
 
 absl::StatusOr<uint64_t> Runner::Submit(v1::Event input) {
-  if (input.payload_case() == v1::Event::PAYLOAD_NOT_SET) {
-    return absl::InvalidArgumentError("an input needs a payload");
+  std::vector<v1::Event> inputs;
+  inputs.push_back(std::move(input));
+  AIOPS_ASSIGN_OR_RETURN(std::vector<uint64_t> sequences, SubmitBatch(std::move(inputs)));
+  return sequences.front();
+}
+
+absl::StatusOr<std::vector<uint64_t>> Runner::SubmitBatch(std::vector<v1::Event> inputs) {
+  if (inputs.empty()) {
+    return std::vector<uint64_t>();
+  }
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (inputs[i].payload_case() == v1::Event::PAYLOAD_NOT_SET) {
+      return absl::InvalidArgumentError(
+          inputs.size() == 1 ? std::string("an input needs a payload")
+                             : fmt::format("input {} has no payload (an input needs one)", i));
+    }
   }
   Pending pending;
-  pending.input = std::move(input);
+  pending.inputs = std::move(inputs);
   absl::MutexLock lock(&queue_mu_);
   if (stopping_) {
     return absl::UnavailableError("the runner is stopping");
   }
-  if (queue_.size() >= options_.max_queue) {
+  if (queued_inputs_ + pending.inputs.size() > options_.max_queue) {
     return absl::ResourceExhaustedError(
-        fmt::format("the runner's queue is full ({} inputs pending)", queue_.size()));
+        fmt::format("the runner's queue is full ({} inputs pending, {} more offered, room for {})",
+                    queued_inputs_, pending.inputs.size(), options_.max_queue));
   }
+  queued_inputs_ += pending.inputs.size();
   queue_.push_back(&pending);
   queue_mu_.Await(absl::Condition(&pending.done));
   if (!pending.status.ok()) {
     return pending.status;
   }
-  return pending.sequence;
+  return std::move(pending.sequences);
 }
 
 void Runner::WriterLoop() {
@@ -104,10 +121,15 @@ void Runner::WriterLoop() {
       if (queue_.empty()) {
         return;
       }
-      while (!queue_.empty() && group.size() < options_.max_group_inputs) {
+      // Whole Pendings only (a batch is never split); at least one, however large.
+      size_t inputs = 0;
+      while (!queue_.empty() && (group.empty() || inputs + queue_.front()->inputs.size() <=
+                                                      options_.max_group_inputs)) {
+        inputs += queue_.front()->inputs.size();
         group.push_back(queue_.front());
         queue_.pop_front();
       }
+      queued_inputs_ -= inputs;
     }
     CommitGroup(group);
     absl::MutexLock lock(&queue_mu_);
@@ -123,11 +145,14 @@ void Runner::CommitGroup(std::vector<Pending*>& group) {
   uint64_t next = first;
   std::vector<v1::Event> events;
   for (Pending* p : group) {
-    p->sequence = next;
-    std::vector<v1::Event> batch = stages::ProcessInput(state_, std::move(p->input), next);
-    next += batch.size();
-    for (v1::Event& e : batch) {
-      events.push_back(std::move(e));
+    p->sequences.reserve(p->inputs.size());
+    for (v1::Event& input : p->inputs) {
+      p->sequences.push_back(next);
+      std::vector<v1::Event> batch = stages::ProcessInput(state_, std::move(input), next);
+      next += batch.size();
+      for (v1::Event& e : batch) {
+        events.push_back(std::move(e));
+      }
     }
   }
   absl::StatusOr<eventlog::SequenceRange> range = log_.Append(std::move(events));

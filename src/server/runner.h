@@ -57,6 +57,12 @@ class Runner {
   // committed with everything it derived; returns its sequence. kResourceExhausted when the
   // queue is full, kUnavailable once stopped, or the append's error.
   absl::StatusOr<uint64_t> Submit(v1::Event input);
+  // Queues every input of `inputs` together and waits once until all are committed; returns
+  // their sequences in order. The inputs are committed in one append (with whatever else is
+  // queued), so they are all in the log or none is, even when there are more of them than
+  // `max_group_inputs`. The same errors as Submit; kResourceExhausted when they do not all fit
+  // in the queue (none is queued then).
+  absl::StatusOr<std::vector<uint64_t>> SubmitBatch(std::vector<v1::Event> inputs);
 
   std::shared_ptr<const PipelineView> View() const;
   // Waits until a view newer than `after_sequence` is published (or `timeout`); returns the
@@ -90,6 +96,7 @@ class Runner {
 
   mutable absl::Mutex queue_mu_;
   std::deque<Pending*> queue_ ABSL_GUARDED_BY(queue_mu_);
+  size_t queued_inputs_ ABSL_GUARDED_BY(queue_mu_) = 0;  // inputs of the Pendings in queue_
   bool stopping_ ABSL_GUARDED_BY(queue_mu_) = false;
 
   mutable absl::Mutex view_mu_;

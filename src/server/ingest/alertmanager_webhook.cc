@@ -447,36 +447,53 @@ void Handle(const WebhookOptions& options, const httplib::Request& req, httplib:
   if (stats != nullptr) {
     stats->resolved_skipped += static_cast<uint64_t>(batch->resolved_skipped);
   }
+  const size_t firing = batch->events.size();
   Json sequences = Json::array();
-  for (v1::Event& event : batch->events) {
-    absl::StatusOr<uint64_t> sequence = options.submit(std::move(event));
-    if (!sequence.ok()) {
-      if (stats != nullptr) {
-        ++stats->submit_errors;
-      }
-      const absl::StatusCode code = sequence.status().code();
-      int http = 500;
-      if (code == absl::StatusCode::kUnavailable || code == absl::StatusCode::kResourceExhausted) {
-        http = 503;
-        res.set_header("Retry-After", "5");
-      } else if (code == absl::StatusCode::kInvalidArgument) {
-        http = 400;
-      }
-      Reply(res, http,
-            Json{{"error",
-                  fmt::format("alertmanager webhook: appending alert {} of {} failed: {}",
-                              sequences.size() + 1, batch->events.size(), sequence.status())},
-                 {"appended", sequences.size()}});
-      return;
+  // With submit_batch: one call, all of the payload's alerts or none. Else one by one, in order.
+  absl::Status failure;
+  if (options.submit_batch) {
+    absl::StatusOr<std::vector<uint64_t>> all = options.submit_batch(std::move(batch->events));
+    if (all.ok()) {
+      sequences = *all;
+    } else {
+      failure = absl::Status(all.status().code(), fmt::format("appending the {} alerts failed: {}",
+                                                              firing, all.status().message()));
     }
+  } else {
+    for (v1::Event& event : batch->events) {
+      absl::StatusOr<uint64_t> sequence = options.submit(std::move(event));
+      if (!sequence.ok()) {
+        failure = absl::Status(sequence.status().code(),
+                               fmt::format("appending alert {} of {} failed: {}",
+                                           sequences.size() + 1, firing, sequence.status()));
+        break;
+      }
+      sequences.push_back(*sequence);
+    }
+  }
+  if (stats != nullptr) {
+    stats->alerts_appended += sequences.size();
+  }
+  if (!failure.ok()) {
     if (stats != nullptr) {
-      ++stats->alerts_appended;
+      ++stats->submit_errors;
     }
-    sequences.push_back(*sequence);
+    const absl::StatusCode code = failure.code();
+    int http = 500;
+    if (code == absl::StatusCode::kUnavailable || code == absl::StatusCode::kResourceExhausted) {
+      http = 503;
+      res.set_header("Retry-After", "5");
+    } else if (code == absl::StatusCode::kInvalidArgument) {
+      http = 400;
+    }
+    Reply(res, http,
+          Json{{"error", fmt::format("alertmanager webhook: {}", failure.message())},
+               {"appended", sequences.size()}});
+    return;
   }
   Reply(res, 200,
         Json{{"received", batch->alerts_total},
-             {"firing", batch->events.size()},
+             {"firing", firing},
              {"resolved_skipped", batch->resolved_skipped},
              {"appended", sequences.size()},
              {"sequences", std::move(sequences)}});
@@ -486,7 +503,7 @@ void Handle(const WebhookOptions& options, const httplib::Request& req, httplib:
 
 void RegisterAlertmanagerWebhook(httplib::Server& server, const WebhookOptions& options) {
   AIOPS_CHECK(options.clock != nullptr);  // wiring errors, not input errors
-  AIOPS_CHECK(static_cast<bool>(options.submit));
+  AIOPS_CHECK(static_cast<bool>(options.submit) || static_cast<bool>(options.submit_batch));
   // The handler keeps its own copy: `options` may be a temporary.
   server.Post(options.path, [options](const httplib::Request& req, httplib::Response& res,
                                       const httplib::ContentReader& content_reader) {

@@ -75,10 +75,14 @@ struct WebhookOptions {
   // http_config.authorization, or bearer_token / bearer_token_file in older versions).
   std::string token;
   size_t max_body_bytes = size_t{4} * 1024 * 1024;  // larger bodies get 413
-  // Required. Appends one event and returns its sequence (the runner's Submit): kUnavailable /
-  // kResourceExhausted mean "retry later" (the receiver answers 503), kInvalidArgument 400,
-  // anything else 500. Called once per firing alert, in payload order, from httplib's threads.
+  // One of submit and submit_batch is required. `submit` appends one event and returns its
+  // sequence (the runner's Submit): kUnavailable / kResourceExhausted mean "retry later" (the
+  // receiver answers 503), kInvalidArgument 400, anything else 500. Called once per firing
+  // alert, in payload order, from httplib's threads.
   std::function<absl::StatusOr<uint64_t>(v1::Event)> submit;
+  // When set, used instead of `submit`: the payload's firing alerts in one call (the runner's
+  // SubmitBatch: one group commit, all of them or none), their sequences in order.
+  std::function<absl::StatusOr<std::vector<uint64_t>>(std::vector<v1::Event>)> submit_batch;
   // Required. Stamps the events' logical time. Must outlive the server.
   const common::Clock* clock = nullptr;
   // Optional. Must outlive the server.
@@ -90,9 +94,10 @@ struct WebhookOptions {
 //   400 {"error":"..."} for a malformed payload (nothing appended),
 //   401 {"error":"..."} for a missing or wrong bearer token,
 //   413 for a body over max_body_bytes,
-//   503 {"error":...,"appended":A} when submit is kUnavailable or kResourceExhausted (the alerts
-//       before the failure were appended; Alertmanager retries the whole group and the core
-//       deduplicates the repeats), with Retry-After: 5,
+//   503 {"error":...,"appended":A} when submit is kUnavailable or kResourceExhausted (with
+//       `submit`, the alerts before the failure were appended; with `submit_batch`, none was;
+//       Alertmanager retries the whole group and the core deduplicates the repeats), with
+//       Retry-After: 5,
 //   500 for any other submit error.
 // `server` must not be running yet (httplib registers handlers before listen).
 void RegisterAlertmanagerWebhook(httplib::Server& server, const WebhookOptions& options);

@@ -528,5 +528,60 @@ TEST(WebhookServerWithoutTokenTest, AcceptsUnauthenticatedPostsWhenNoTokenIsConf
   EXPECT_EQ(submit.Events().size(), 2U);
 }
 
+TEST(WebhookServerBatchTest, WithSubmitBatchAPayloadIsOneCallAllOrNothing) {
+  common::FakeClock clock;
+  WebhookStats stats;
+  absl::Mutex mu;
+  std::vector<size_t> calls;  // events per submit_batch call
+  absl::Status failure;
+  WebhookOptions options;
+  options.clock = &clock;
+  options.stats = &stats;
+  options.submit_batch =
+      [&](std::vector<v1::Event> events) -> absl::StatusOr<std::vector<uint64_t>> {
+    absl::MutexLock lock(&mu);
+    calls.push_back(events.size());
+    if (!failure.ok()) {
+      return failure;
+    }
+    std::vector<uint64_t> sequences;
+    for (size_t i = 0; i < events.size(); ++i) {
+      sequences.push_back(7 + i);
+    }
+    return sequences;
+  };
+  httplib::Server server;
+  RegisterAlertmanagerWebhook(server, options);
+  const int port = server.bind_to_any_port("127.0.0.1");
+  std::thread thread([&] { server.listen_after_bind(); });
+  while (!server.is_running()) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  httplib::Client client("127.0.0.1", port);
+  const httplib::Result ok =
+      client.Post(kAlertmanagerWebhookPath, kGroupPayload, "application/json");
+  {
+    absl::MutexLock lock(&mu);
+    failure = absl::UnavailableError("runner stopped");
+  }
+  const httplib::Result failed =
+      client.Post(kAlertmanagerWebhookPath, kGroupPayload, "application/json");
+  server.stop();
+  thread.join();
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200) << ok->body;
+  const nlohmann::json body = nlohmann::json::parse(ok->body, nullptr, false);
+  EXPECT_EQ(body["sequences"], nlohmann::json::array({7, 8}));
+  EXPECT_EQ(body["appended"], 2);
+  ASSERT_TRUE(failed);
+  EXPECT_EQ(failed->status, 503);
+  const nlohmann::json error = nlohmann::json::parse(failed->body, nullptr, false);
+  EXPECT_EQ(error["appended"], 0);
+  EXPECT_THAT(error["error"].get<std::string>(), HasSubstr("runner stopped"));
+  EXPECT_EQ(calls, std::vector<size_t>({2, 2}));  // the two firing alerts, together
+  EXPECT_EQ(stats.alerts_appended.load(), 2U);
+  EXPECT_EQ(stats.submit_errors.load(), 1U);
+}
+
 }  // namespace
 }  // namespace aiops::ingest

@@ -2,6 +2,7 @@
 // restart from snapshot + tail, and a failed append that leaves no trace in the state.
 #include "server/runner.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <thread>
 
@@ -161,6 +162,70 @@ TEST(RunnerFaultTest, InputsWithoutPayloadAreRefused) {
   EXPECT_EQ(absl::StatusCode::kInvalidArgument, (*runner)->Submit(v1::Event()).status().code());
   (*runner)->Stop();
   EXPECT_EQ(absl::StatusCode::kUnavailable, (*runner)->Submit(Alert("x")).status().code());
+}
+
+TEST_F(RunnerTest, ABatchIsCommittedInOneAppendInOrderEvenWhenLargerThanAGroup) {
+  auto log = OpenLog();
+  Runner::Options options;
+  options.max_group_inputs = 4;
+  auto runner = Runner::Start(*log, options);
+  ASSERT_TRUE(runner.ok()) << runner.status();
+  std::vector<v1::Event> inputs;
+  for (int i = 0; i < 10; ++i) {
+    inputs.push_back(Alert("app-" + std::to_string(i % 3), "uid-" + std::to_string(i)));
+  }
+  auto sequences = (*runner)->SubmitBatch(std::move(inputs));
+  ASSERT_TRUE(sequences.ok()) << sequences.status();
+  ASSERT_EQ(10U, sequences->size());
+  auto events = log->Read(1, 1000);
+  ASSERT_TRUE(events.ok());
+  EXPECT_EQ(log->LastSequence(), events->back().sequence());
+  for (size_t i = 0; i < sequences->size(); ++i) {
+    const v1::Event& input = (*events)[(*sequences)[i] - 1];
+    ASSERT_TRUE(input.has_alert_observed()) << "sequence " << (*sequences)[i];
+    EXPECT_EQ("uid-" + std::to_string(i), input.alert_observed().source_object_uid());
+    EXPECT_EQ(0U, input.causation_sequence());
+    if (i > 0) {
+      EXPECT_LT((*sequences)[i - 1], (*sequences)[i]);
+    }
+  }
+  // Nothing was left out: every event is an input of the batch or caused by one.
+  for (const v1::Event& e : *events) {
+    if (e.causation_sequence() != 0) {
+      EXPECT_TRUE(std::find(sequences->begin(), sequences->end(), e.causation_sequence()) !=
+                  sequences->end());
+    }
+  }
+  EXPECT_TRUE((*runner)->SubmitBatch({}).ok());
+}
+
+TEST(RunnerFaultTest, ABatchIsAllOrNothing) {
+  eventlog::InMemoryEventLog log;
+  Runner::Options options;
+  options.max_group_inputs = 2;
+  options.max_queue = 5;
+  auto runner = Runner::Start(log, options);
+  ASSERT_TRUE(runner.ok());
+  // A failed append: none of the batch's inputs is in the log.
+  log.FailAppendsForTest(absl::UnavailableError("disk full"));
+  auto failed = (*runner)->SubmitBatch({Alert("a", "u1"), Alert("b", "u2"), Alert("c", "u3")});
+  EXPECT_EQ(absl::StatusCode::kUnavailable, failed.status().code());
+  EXPECT_EQ(0U, log.LastSequence());
+  auto ok = (*runner)->SubmitBatch({Alert("a", "u1"), Alert("b", "u2"), Alert("c", "u3")});
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(3U, ok->size());
+  // More inputs than the queue holds: refused whole, with the numbers.
+  std::vector<v1::Event> many(6, Alert("d", "u4"));
+  auto full = (*runner)->SubmitBatch(std::move(many));
+  EXPECT_EQ(absl::StatusCode::kResourceExhausted, full.status().code());
+  EXPECT_NE(std::string::npos, full.status().message().find("6 more offered, room for 5"))
+      << full.status();
+  // One input without a payload refuses the whole batch, naming it.
+  const uint64_t before = log.LastSequence();
+  auto invalid = (*runner)->SubmitBatch({Alert("e", "u5"), v1::Event()});
+  EXPECT_EQ(absl::StatusCode::kInvalidArgument, invalid.status().code());
+  EXPECT_NE(std::string::npos, invalid.status().message().find("input 1")) << invalid.status();
+  EXPECT_EQ(before, log.LastSequence());
 }
 
 }  // namespace
