@@ -1,8 +1,9 @@
 // The write path shared by every EventLog implementation, in two steps:
 //  1. PrepareForAppend, on the caller's thread (callers run it in parallel): validates a batch,
 //     bounds its events, and serializes each envelope without the fields the log assigns; the
-//     serialized bytes are parsed back once, so a record that protobuf would refuse to read
-//     (invalid UTF-8, for one) is refused now instead of poisoning the log;
+//     serialized bytes are checked as protobuf's parser would (SerializedStringsValid, parsing
+//     back only the bytes that check does not vouch for), so a record that protobuf would refuse
+//     to read (invalid UTF-8, for one) is refused now instead of poisoning the log;
 //  2. ChainAndEncode, on the single writer: prepends each event's sequence and previous hash
 //     (protobuf fields may appear in any order), frames the record and advances the chain.
 // Thread-compatible.

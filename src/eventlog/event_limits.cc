@@ -1,5 +1,10 @@
 #include "eventlog/event_limits.h"
 
+#include <algorithm>
+#include <climits>
+#include <cstdint>
+#include <cstring>
+#include <map>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -12,6 +17,7 @@
 namespace aiops::eventlog {
 namespace {
 
+using google::protobuf::Descriptor;
 using google::protobuf::FieldDescriptor;
 using google::protobuf::Message;
 using google::protobuf::Reflection;
@@ -129,6 +135,157 @@ bool AllStringsValid(const Message& message) {
 }
 
 }  // namespace
+
+namespace {
+
+// What the wire walk of SerializedStringsValid does with a length-delimited field.
+enum class WireField : uint8_t { kSkip, kString, kMessage };
+
+// One message type's fields, indexed by field number (numbers past the end are unknown: kSkip).
+struct WireMessage {
+  std::vector<WireField> kinds;
+  std::vector<uint32_t> children;  // kMessage: the index of the field type's WireMessage
+  bool sparse = false;             // a field number too large to index: the walk gives up
+};
+
+// The string and message fields of a message type and of every type it reaches, built once from
+// the descriptors (the same ones the generated parser was made from).
+class WireSchema {
+ public:
+  explicit WireSchema(const Descriptor* root) { Add(root); }
+  const WireMessage& message(uint32_t index) const { return messages_[index]; }
+
+ private:
+  static constexpr int kMaxIndexedNumber = 1024;
+
+  uint32_t Add(const Descriptor* type) {
+    if (const auto it = index_.find(type); it != index_.end()) {
+      return it->second;
+    }
+    const auto index = static_cast<uint32_t>(messages_.size());
+    index_.emplace(type, index);
+    messages_.emplace_back();  // reserved: a recursive type finds its index above
+    WireMessage message;
+    int max_number = 0;
+    for (int i = 0; i < type->field_count(); ++i) {
+      max_number = std::max(max_number, type->field(i)->number());
+    }
+    message.sparse = max_number > kMaxIndexedNumber;
+    const auto slots = static_cast<size_t>(std::min(max_number, kMaxIndexedNumber)) + 1;
+    message.kinds.assign(slots, WireField::kSkip);
+    message.children.assign(slots, 0);
+    for (int i = 0; i < type->field_count(); ++i) {
+      const FieldDescriptor* field = type->field(i);
+      const auto number = static_cast<size_t>(field->number());
+      if (number >= slots) {
+        continue;
+      }
+      if (field->type() == FieldDescriptor::TYPE_STRING) {
+        message.kinds[number] = WireField::kString;
+      } else if (field->type() == FieldDescriptor::TYPE_MESSAGE) {
+        message.kinds[number] = WireField::kMessage;
+        message.children[number] = Add(field->message_type());
+      }
+    }
+    messages_[index] = std::move(message);
+    return index;
+  }
+
+  std::vector<WireMessage> messages_;
+  std::map<const Descriptor*, uint32_t> index_;
+};
+
+bool ReadVarint(const char*& p, const char* end, uint64_t& value) {
+  value = 0;
+  for (int shift = 0; shift < 64 && p < end; shift += 7) {
+    const auto byte = static_cast<uint8_t>(*p++);
+    value |= static_cast<uint64_t>(byte & 0x7fU) << shift;
+    if ((byte & 0x80U) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// protobuf's UTF-8 check, after a fast skip over the ASCII prefix (most text), 8 bytes at a time.
+bool Utf8Valid(const char* p, size_t size) {
+  constexpr uint64_t kHighBits = 0x8080808080808080U;
+  size_t ascii = 0;
+  for (uint64_t word = 0; ascii + 8 <= size; ascii += 8) {
+    std::memcpy(&word, p + ascii, 8);
+    if ((word & kHighBits) != 0) {
+      break;
+    }
+  }
+  return google::protobuf::internal::IsStructurallyValidUTF8(p + ascii,
+                                                             static_cast<int>(size - ascii));
+}
+
+// Walks one message's fields in [p, end): false at the first invalid string or anything the walk
+// does not follow.
+bool WalkWire(const WireSchema& schema, uint32_t index, const char* p, const char* end, int depth) {
+  constexpr int kMaxDepth = 64;  // protobuf's parser allows 100
+  const WireMessage& message = schema.message(index);
+  if (message.sparse) {
+    return false;
+  }
+  while (p < end) {
+    uint64_t tag = 0;
+    if (!ReadVarint(p, end, tag) || tag > UINT32_MAX || (tag >> 3) == 0) {
+      return false;
+    }
+    const uint64_t number = tag >> 3;
+    uint64_t value = 0;
+    switch (tag & 7U) {
+      case 0:  // varint
+        if (!ReadVarint(p, end, value)) {
+          return false;
+        }
+        break;
+      case 1:  // fixed64
+        if (end - p < 8) {
+          return false;
+        }
+        p += 8;
+        break;
+      case 5:  // fixed32
+        if (end - p < 4) {
+          return false;
+        }
+        p += 4;
+        break;
+      case 2: {  // length-delimited
+        if (!ReadVarint(p, end, value) || value > static_cast<uint64_t>(end - p) ||
+            value > INT_MAX) {
+          return false;
+        }
+        const auto size = static_cast<size_t>(value);
+        const WireField kind =
+            number < message.kinds.size() ? message.kinds[number] : WireField::kSkip;
+        if (kind == WireField::kString && !Utf8Valid(p, size)) {
+          return false;
+        }
+        if (kind == WireField::kMessage &&
+            (depth >= kMaxDepth ||
+             !WalkWire(schema, message.children[number], p, p + size, depth + 1))) {
+          return false;
+        }
+        p += size;
+        break;
+      }
+      default:  // groups (deprecated, unused by our schema) and invalid wire types
+        return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+bool SerializedStringsValid(std::string_view serialized) {
+  static const WireSchema* const kSchema = new WireSchema(v1::Event::descriptor());
+  return WalkWire(*kSchema, 0, serialized.data(), serialized.data() + serialized.size(), 0);
+}
 
 absl::Status ValidateUtf8(const v1::Event& event) {
   if (AllStringsValid(event)) {

@@ -353,7 +353,18 @@ void RocksEventLog::LeadGroup() {
 absl::Status RocksEventLog::CommitGroup(std::vector<PendingAppend*>& group) {
   ChainState next = chain_;
   std::optional<Anchor> new_anchor;
-  rocksdb::WriteBatch batch;
+  // Sized once: growing the batch's buffer put by put would copy it about log2(size) times.
+  // Per record at most: a put's tag, column family, key and value lengths (1 + 5 + 5 + 5), the
+  // key (8), the frame, sequence and previous hash (50); an index put adds about as much again.
+  constexpr size_t kPerRecord = 16 + 8 + 50;
+  size_t reserve = 64;  // the batch header and the last-sequence and anchor puts
+  for (const PendingAppend* p : group) {
+    reserve += p->events.buffer.size() + 2 * kPerRecord * p->events.size();
+    for (const RawRecord& record : p->verbatim) {
+      reserve += record.value.size() + kPerRecord;
+    }
+  }
+  rocksdb::WriteBatch batch(reserve);
   for (PendingAppend* p : group) {
     if (p->verbatim.empty()) {
       p->range.first = next.last_sequence + 1;
