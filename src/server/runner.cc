@@ -1,5 +1,7 @@
 #include "server/runner.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "common/fmt_absl.h"
@@ -48,8 +50,18 @@ absl::StatusOr<projections::PipelineState> Runner::Rebuild(const eventlog::Event
 
 absl::StatusOr<std::unique_ptr<Runner>> Runner::Start(eventlog::EventLog& log, Options options) {
   AIOPS_ASSIGN_OR_RETURN(projections::PipelineState state, Rebuild(log, options.snapshot_name));
+  const bool snapshots = options.snapshot_every_events > 0;
+  projections::PipelineState follower_state;
+  if (snapshots) {
+    follower_state = state;  // once, at start: the snapshotter's own copy
+  }
   std::unique_ptr<Runner> runner(new Runner(log, std::move(options), std::move(state)));
   runner->writer_ = std::thread([r = runner.get()] { r->WriterLoop(); });
+  if (snapshots) {
+    runner->snapshotter_ = std::thread([r = runner.get(), s = std::move(follower_state)]() mutable {
+      r->SnapshotLoop(std::move(s));
+    });
+  }
   return runner;
 }
 
@@ -68,6 +80,49 @@ void Runner::Stop() {
   }
   if (writer_.joinable()) {
     writer_.join();
+  }
+  {
+    absl::MutexLock lock(&snapshot_mu_);
+    snapshot_stop_ = true;
+  }
+  if (snapshotter_.joinable()) {
+    snapshotter_.join();
+  }
+}
+
+void Runner::SnapshotLoop(projections::PipelineState state) {
+  constexpr size_t kChunk = 4096;
+  constexpr absl::Duration kPoll = absl::Milliseconds(100);
+  uint64_t since_snapshot = 0;
+  for (;;) {
+    bool stop = false;
+    {
+      absl::MutexLock lock(&snapshot_mu_);
+      stop = snapshot_stop_;
+    }
+    // After Stop, the writer has ended: fold what the log holds, then leave.
+    const uint64_t from = std::max(state.last_sequence + 1, log_.FirstSequence());
+    if (!stop && log_.WaitForSequence(from, kPoll) < from) {
+      continue;
+    }
+    absl::StatusOr<std::vector<v1::Event>> events = log_.Read(from, kChunk);
+    if (!events.ok() || events->empty()) {
+      // A snapshot is only a cache: a read error costs the next start some replay, nothing more.
+      if (stop || !events.ok()) {
+        return;
+      }
+      continue;
+    }
+    for (const v1::Event& e : *events) {
+      projections::Apply(state, e);
+    }
+    since_snapshot += events->size();
+    if (since_snapshot >= options_.snapshot_every_events) {
+      since_snapshot = 0;
+      const eventlog::Snapshot snapshot{state.last_sequence, projections::kPipelineStateVersion,
+                                        projections::EncodeSnapshot(state)};
+      log_.PutSnapshot(options_.snapshot_name, snapshot).IgnoreError();
+    }
   }
 }
 
@@ -173,14 +228,6 @@ void Runner::CommitGroup(std::vector<Pending*>& group) {
     }
     Publish();
     return;
-  }
-  events_since_snapshot_ += next - first;
-  if (events_since_snapshot_ >= options_.snapshot_every_events) {
-    events_since_snapshot_ = 0;
-    const eventlog::Snapshot snapshot{state_.last_sequence, projections::kPipelineStateVersion,
-                                      projections::EncodeSnapshot(state_)};
-    // A snapshot is a cache; failing to write one only slows the next start.
-    log_.PutSnapshot(options_.snapshot_name, snapshot).IgnoreError();
   }
   Publish();
 }

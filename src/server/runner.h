@@ -2,7 +2,9 @@
 // queued; one thread turns each into its batch (input + derived events) with the pure engine,
 // group-commits the batches of many inputs in one append, acknowledges their producers, and
 // publishes an immutable view of the pending intents for the effectors. On start it rebuilds the
-// state from the latest snapshot (when its state version matches) plus the log's tail. A failed
+// state from the latest snapshot (when its state version matches) plus the log's tail. Snapshots
+// are written by a second thread that folds the committed log into its own copy of the state,
+// so encoding one never stalls the writer (nor the acknowledgements waiting on it). A failed
 // append leaves the log without any of the group's events: the runner rebuilds its state from
 // the log and fails those inputs, so each input has all of its consequences or none.
 // Thread-safe. The log must outlive the runner.
@@ -39,7 +41,7 @@ class Runner {
   struct Options {
     size_t max_group_inputs = 512;  // inputs committed in one append
     size_t max_queue = 10'000;      // pending inputs; beyond, Submit is kResourceExhausted
-    uint64_t snapshot_every_events = 100'000;
+    uint64_t snapshot_every_events = 100'000;  // 0: no snapshots
     std::string snapshot_name = "pipeline";
   };
 
@@ -84,6 +86,9 @@ class Runner {
 
   Runner(eventlog::EventLog& log, Options options, projections::PipelineState state);
   void WriterLoop();
+  // Folds committed events into `state` and writes a snapshot every snapshot_every_events, until
+  // Stop (after folding what the log holds then).
+  void SnapshotLoop(projections::PipelineState state);
   void CommitGroup(std::vector<Pending*>& group);
   void Publish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_mu_);
 
@@ -92,7 +97,6 @@ class Runner {
 
   mutable absl::Mutex state_mu_;
   projections::PipelineState state_ ABSL_GUARDED_BY(state_mu_);
-  uint64_t events_since_snapshot_ ABSL_GUARDED_BY(state_mu_) = 0;
 
   mutable absl::Mutex queue_mu_;
   std::deque<Pending*> queue_ ABSL_GUARDED_BY(queue_mu_);
@@ -103,6 +107,9 @@ class Runner {
   std::shared_ptr<const PipelineView> view_ ABSL_GUARDED_BY(view_mu_);
 
   std::thread writer_;
+  std::thread snapshotter_;
+  absl::Mutex snapshot_mu_;
+  bool snapshot_stop_ ABSL_GUARDED_BY(snapshot_mu_) = false;
 };
 
 }  // namespace aiops::server

@@ -106,7 +106,7 @@ TEST_F(RunnerTest, ConcurrentProducersAreGroupCommittedAndEveryDecisionReplays) 
 TEST_F(RunnerTest, RestartsFromSnapshotPlusTail) {
   Runner::Options options;
   options.snapshot_every_events = 7;
-  projections::PipelineState before;
+  uint64_t snapshot_sequence = 0;
   {
     auto log = OpenLog();
     auto runner = Runner::Start(*log, options);
@@ -114,18 +114,64 @@ TEST_F(RunnerTest, RestartsFromSnapshotPlusTail) {
     for (int i = 0; i < 5; ++i) {
       ASSERT_TRUE((*runner)->Submit(Alert("app-" + std::to_string(i))).ok());
     }
-    (*runner)->ReadState([&](const projections::PipelineState& s) { before = s; });
+    // The snapshotter follows the committed log on its own thread; Stop lets it catch up.
+    (*runner)->Stop();
     auto snapshot = log->GetSnapshot("pipeline");
     ASSERT_TRUE(snapshot.ok() && snapshot->has_value());
-    EXPECT_LT((*snapshot)->sequence, log->LastSequence());  // a tail remains to fold
+    snapshot_sequence = (*snapshot)->sequence;
+    EXPECT_GT(snapshot_sequence, 0U);
   }
+  {
+    // More inputs without snapshots: a tail after the snapshot.
+    Runner::Options no_snapshots = options;
+    no_snapshots.snapshot_every_events = 0;
+    auto log = OpenLog();
+    auto runner = Runner::Start(*log, no_snapshots);
+    ASSERT_TRUE(runner.ok());
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_TRUE((*runner)->Submit(Alert("tail-" + std::to_string(i))).ok());
+    }
+    (*runner)->Stop();
+    auto snapshot = log->GetSnapshot("pipeline");
+    ASSERT_TRUE(snapshot.ok() && snapshot->has_value());
+    EXPECT_EQ(snapshot_sequence, (*snapshot)->sequence);
+    EXPECT_LT(snapshot_sequence, log->LastSequence());
+  }
+  auto log = OpenLog();
+  auto from_scratch = Runner::Rebuild(*log, "no-such-snapshot");
+  ASSERT_TRUE(from_scratch.ok()) << from_scratch.status();
+  auto runner = Runner::Start(*log, options);
+  ASSERT_TRUE(runner.ok());
+  (*runner)->ReadState(
+      [&](const projections::PipelineState& s) { EXPECT_TRUE(s == *from_scratch); });
+  auto next = (*runner)->Submit(Alert("app-new"));
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(from_scratch->last_sequence + 1, *next);
+}
+
+TEST_F(RunnerTest, SnapshotsFollowTheCommittedLogAndMatchItsFold) {
+  Runner::Options options;
+  options.snapshot_every_events = 50;
   auto log = OpenLog();
   auto runner = Runner::Start(*log, options);
   ASSERT_TRUE(runner.ok());
-  (*runner)->ReadState([&](const projections::PipelineState& s) { EXPECT_TRUE(s == before); });
-  auto next = (*runner)->Submit(Alert("app-new"));
-  ASSERT_TRUE(next.ok());
-  EXPECT_EQ(before.last_sequence + 1, *next);
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_TRUE((*runner)->Submit(Alert("app-" + std::to_string(i % 9), std::to_string(i))).ok());
+  }
+  (*runner)->Stop();
+  auto snapshot = log->GetSnapshot("pipeline");
+  ASSERT_TRUE(snapshot.ok() && snapshot->has_value());
+  auto restored = projections::DecodeSnapshot((*snapshot)->data);
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  // The snapshot is exactly the fold of the log up to its sequence.
+  projections::PipelineState folded;
+  auto events = log->Read(1, (*snapshot)->sequence);
+  ASSERT_TRUE(events.ok());
+  for (const v1::Event& e : *events) {
+    projections::Apply(folded, e);
+  }
+  EXPECT_EQ((*snapshot)->sequence, folded.last_sequence);
+  EXPECT_TRUE(*restored == folded);
 }
 
 TEST_F(RunnerTest, ASnapshotOfAnotherStateVersionIsIgnored) {
