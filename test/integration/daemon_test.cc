@@ -3,19 +3,26 @@
 // Deployments and the kubelet stand-in playing pods. Each scenario runs its own daemon (own
 // namespace, data folder and configuration), plays a failure, and asserts the final cluster
 // state and what the event log recorded (read after the daemon stopped).
+#include <atomic>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <sstream>
+#include <thread>
+#include <vector>
 
 #include <absl/strings/match.h>
+#include <absl/synchronization/mutex.h>
 #include <absl/time/clock.h>
 #include <fmt/format.h>
 #include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include "aiops/v1/service.grpc.pb.h"
 #include "common/fmt_absl.h"
 #include "eventlog/rocks_event_log.h"
 #include "k8s_sync/json_access.h"
@@ -263,6 +270,130 @@ int DaemonScenarioTest::namespace_counter_ = 0;
 template <typename Pred>
 int Count(const std::vector<v1::Event>& events, Pred pred) {
   return static_cast<int>(std::count_if(events.begin(), events.end(), pred));
+}
+
+// SIGTERM while gRPC and webhook clients are appending: every alert the operator acknowledged is
+// in the log at the sequence it was acknowledged with, the operator exits cleanly, and the log
+// verifies and replays. Calls that fail (the server going away) may or may not have been
+// committed; only acknowledged ones are checked.
+TEST_F(DaemonScenarioTest, SigtermUnderLoadLosesNoAcknowledgedEvent) {
+  const int grpc_port = testing::FreeLoopbackPort();
+  // Dry run: the load's incidents are decided but the cluster is left alone.
+  StartDaemon({{"dryRun", {{"global", true}}}}, {},
+              {{"grpcListen", fmt::format("127.0.0.1:{}", grpc_port)}});
+  struct Ack {
+    uint64_t sequence;
+    std::string id;  // the source object uid (gRPC) or the message (webhook)
+  };
+  absl::Mutex mu;
+  std::vector<Ack> acked;
+  std::atomic<bool> stop{false};
+  std::atomic<int> acked_after_sigterm{0};
+  std::atomic<bool> sigterm_sent{false};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 4; ++c) {
+    clients.emplace_back([&, c] {
+      auto stub = v1::AiopsService::NewStub(grpc::CreateChannel(
+          fmt::format("127.0.0.1:{}", grpc_port), grpc::InsecureChannelCredentials()));
+      for (int n = 0; !stop.load(); ++n) {
+        v1::AppendRequest request;
+        for (int i = 0; i < 20; ++i) {
+          v1::AlertObserved* a = request.add_events()->mutable_alert_observed();
+          a->set_type(i % 2 == 0 ? "HighRestartCount" : "PodNotReady");
+          a->set_namespace_(ns_);
+          a->set_deployment(fmt::format("load-{}", (n + i) % 10));
+          a->set_source_object_uid(fmt::format("grpc-{}-{}-{}", c, n, i));
+        }
+        grpc::ClientContext context;
+        context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+        const bool after = sigterm_sent.load();
+        v1::AppendResponse response;
+        if (!stub->Append(&context, request, &response).ok()) {
+          absl::SleepFor(absl::Milliseconds(20));
+          continue;
+        }
+        absl::MutexLock lock(&mu);
+        for (int i = 0; i < response.sequences_size(); ++i) {
+          acked.push_back(
+              {response.sequences(i), request.events(i).alert_observed().source_object_uid()});
+        }
+        acked_after_sigterm += after ? response.sequences_size() : 0;
+      }
+    });
+  }
+  for (int c = 0; c < 2; ++c) {
+    clients.emplace_back([&, c] {
+      httplib::Client http("127.0.0.1", http_port_);
+      http.set_tcp_nodelay(true);
+      for (int n = 0; !stop.load(); ++n) {
+        Json alerts = Json::array();
+        std::vector<std::string> messages;
+        for (int i = 0; i < 5; ++i) {
+          messages.push_back(fmt::format("hook-{}-{}-{}", c, n, i));
+          alerts.push_back({{"status", "firing"},
+                            {"labels",
+                             {{"alertname", "HighErrorRate"},
+                              {"namespace", ns_},
+                              {"deployment", fmt::format("hook-{}", (n + i) % 10)},
+                              {"severity", "warning"}}},
+                            {"annotations", {{"summary", messages.back()}}}});
+        }
+        const bool after = sigterm_sent.load();
+        const Json payload = {{"version", "4"}, {"status", "firing"}, {"alerts", alerts}};
+        auto res = http.Post("/webhook/alertmanager", payload.dump(), "application/json");
+        if (!res || res->status != 200) {
+          absl::SleepFor(absl::Milliseconds(20));
+          continue;
+        }
+        const Json body = Json::parse(res->body, nullptr, false);
+        const Json& sequences = k8s_sync::At(body, "sequences");
+        absl::MutexLock lock(&mu);
+        for (size_t i = 0; i < sequences.size() && i < messages.size(); ++i) {
+          acked.push_back({sequences[i].get<uint64_t>(), messages[i]});
+        }
+        acked_after_sigterm += after ? static_cast<int>(sequences.size()) : 0;
+      }
+    });
+  }
+  // Under load for a while, then SIGTERM while the calls keep coming.
+  EXPECT_TRUE(Eventually(
+      [&] {
+        absl::MutexLock lock(&mu);
+        return acked.size() >= 3000;
+      },
+      absl::Seconds(60), absl::Milliseconds(20)));
+  sigterm_sent = true;
+  daemon_.Signal(SIGTERM);
+  absl::StatusOr<int> exit_code = daemon_.Wait(absl::Seconds(60));
+  stop = true;
+  for (std::thread& t : clients) {
+    t.join();
+  }
+  ASSERT_TRUE(exit_code.ok()) << exit_code.status();
+  EXPECT_EQ(0, *exit_code);
+
+  const std::vector<v1::Event> events = ReadLog();
+  ASSERT_FALSE(events.empty());
+  size_t checked = 0;
+  for (const Ack& ack : acked) {
+    ASSERT_GE(ack.sequence, 1U);
+    ASSERT_LE(ack.sequence, events.size()) << "acknowledged " << ack.id << " at " << ack.sequence
+                                           << " but the log ends at " << events.size();
+    const v1::Event& e = events[ack.sequence - 1];
+    ASSERT_EQ(ack.sequence, e.sequence());
+    ASSERT_TRUE(e.has_alert_observed()) << ack.id << " at " << ack.sequence;
+    const v1::AlertObserved& a = e.alert_observed();
+    ASSERT_TRUE(a.source_object_uid() == ack.id || a.message() == ack.id)
+        << "sequence " << ack.sequence << " holds " << a.ShortDebugString() << ", not " << ack.id;
+    ++checked;
+  }
+  std::cout << "[          ] " << checked << " acknowledged alerts found in the log ("
+            << acked_after_sigterm.load() << " acknowledged after SIGTERM was sent)\n";
+  absl::StatusOr<testing::ProcessResult> verify =
+      testing::RunProcess({Aiops(), "log", "verify", "--dir", dir_ + "/data/log"});
+  ASSERT_TRUE(verify.ok());
+  EXPECT_EQ(0, verify->exit_code) << verify->out << verify->err;
+  ExpectReplayVerifies();
 }
 
 // a. OOM kill -> issue -> AdjustResources + restart -> new pods healthy -> Resolved; and g. the
