@@ -18,6 +18,7 @@
 #include "aiops/v1/config.pb.h"
 #include "aiops/v1/events.pb.h"
 #include "aiops/v1/state.pb.h"
+#include "projections/keyed_map.h"
 
 namespace aiops::projections {
 
@@ -51,13 +52,14 @@ struct PipelineState {
   // Ordered maps with transparent comparators (lookups by string_view allocate nothing).
   // By dedup key. Hashed because detection looks it up for every alert; it is never iterated in
   // a decision, and EncodeSnapshot sorts it, so its order never shows.
-  absl::flat_hash_map<std::string, v1::DedupEntry> dedup;      // purity-ok: never iterated unsorted
-  std::map<std::string, v1::IssueState, std::less<>> issues;   // by issue name
-  std::map<std::string, std::string, std::less<>> open_issue;  // resource key -> open issue
-  std::map<std::string, v1::PlanState, std::less<>> plans;     // by plan name
-  std::map<std::string, v1::RunbookState, std::less<>> runbooks;    // by "namespace/name"
-  std::map<std::string, v1::ResourceHistory, std::less<>> history;  // by resource key
-  std::map<std::string, int64_t, std::less<>> cooldown_until_ms;    // by resource key
+  absl::flat_hash_map<std::string, v1::DedupEntry> dedup;  // purity-ok: never iterated unsorted
+  // The maps every alert's correlation looks up are KeyedMaps: ordered, with a hashed index.
+  KeyedMap<v1::IssueState> issues;                                // by issue name
+  KeyedMap<std::string> open_issue;                               // resource key -> open issue
+  std::map<std::string, v1::PlanState, std::less<>> plans;        // by plan name
+  std::map<std::string, v1::RunbookState, std::less<>> runbooks;  // by "namespace/name"
+  KeyedMap<v1::ResourceHistory> history;                          // by resource key
+  std::map<std::string, int64_t, std::less<>> cooldown_until_ms;  // by resource key
   // Dedup entries by expiry, to drop them once expired (derived from `dedup`, not persisted;
   // an entry whose key was refreshed is skipped when its old expiry comes up).
   std::multimap<int64_t, std::string> dedup_expiry;
