@@ -36,6 +36,29 @@ else
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# promtool (tests run `promtool check metrics` on /metrics) ships in Debian's prometheus
+# package, whose installation would start a Prometheus server. Keep it from starting
+# (policy-rc.d, Debian's switch for package scripts), and never leave its service running.
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+if ! dpkg-query -W -f='${Status}' prometheus 2>/dev/null | grep -q "install ok installed"; then
+  echo "[setup] installing prometheus (for promtool only; its server is not started)"
+  policy_added=0
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod 755 /usr/sbin/policy-rc.d
+    policy_added=1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get install -y -qq --no-install-recommends prometheus ||
+    { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends prometheus; }
+  if [[ $policy_added -eq 1 ]]; then $SUDO rm -f /usr/sbin/policy-rc.d; fi
+fi
+if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
+  $SUDO systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+fi
+command -v promtool >/dev/null 2>&1 || { echo "[setup] error: promtool is missing" >&2; exit 1; }
+
 if ! command -v go >/dev/null 2>&1; then
   echo "[setup] warning: 'go' is not on PATH; tools/build_control_plane.sh needs Go >= 1.26" >&2
 fi

@@ -444,6 +444,12 @@ TEST_F(DaemonScenarioTest, OomKillIsRemediatedVerifiedAndResolved) {
       },
       absl::Seconds(15)))
       << metrics_body;
+  // The exposition passes Prometheus's own linter (tools/setup.sh installs promtool).
+  absl::StatusOr<testing::ProcessResult> promtool = testing::RunProcess(
+      {"promtool", "check", "metrics"}, {.env = {}, .stdin_data = metrics_body});
+  ASSERT_TRUE(promtool.ok()) << promtool.status() << " (run tools/setup.sh to install promtool)";
+  EXPECT_EQ(0, promtool->exit_code) << promtool->out << promtool->err;
+  EXPECT_EQ("", promtool->out + promtool->err) << "promtool's lint findings";
 
   // g. The runbook generated from the AI's actions is a CR, and the next matching issue (an
   // OOM kill on another Deployment of the namespace, same signal, severity and kind) reuses it.
