@@ -196,6 +196,10 @@ class WireSchema {
 };
 
 bool ReadVarint(const char*& p, const char* end, uint64_t& value) {
+  if (p < end && (static_cast<uint8_t>(*p) & 0x80U) == 0) {  // one byte: most tags and lengths
+    value = static_cast<uint8_t>(*p++);
+    return true;
+  }
   value = 0;
   for (int shift = 0; shift < 64 && p < end; shift += 7) {
     const auto byte = static_cast<uint8_t>(*p++);
@@ -217,8 +221,11 @@ bool Utf8Valid(const char* p, size_t size) {
       break;
     }
   }
-  return google::protobuf::internal::IsStructurallyValidUTF8(p + ascii,
-                                                             static_cast<int>(size - ascii));
+  while (ascii < size && (static_cast<uint8_t>(p[ascii]) & 0x80U) == 0) {
+    ++ascii;
+  }
+  return ascii == size || google::protobuf::internal::IsStructurallyValidUTF8(
+                              p + ascii, static_cast<int>(size - ascii));
 }
 
 // Walks one message's fields in [p, end): false at the first invalid string or anything the walk

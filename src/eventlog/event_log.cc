@@ -16,12 +16,9 @@ absl::StatusOr<std::vector<v1::Event>> EventLog::Read(uint64_t from, size_t max_
   std::vector<v1::Event> events;
   events.reserve(raw->size());
   for (const RawRecord& record : *raw) {
-    absl::StatusOr<v1::Event> event = DecodeRecord(record.value);
-    if (!event.ok()) {
-      return absl::Status(event.status().code(),
-                          fmt::format("event {}: {}", record.sequence, event.status().message()));
+    if (absl::Status s = DecodeRecordInto(record.value, events.emplace_back()); !s.ok()) {
+      return absl::Status(s.code(), fmt::format("event {}: {}", record.sequence, s.message()));
     }
-    events.push_back(*std::move(event));
   }
   return events;
 }

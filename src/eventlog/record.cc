@@ -6,6 +6,7 @@
 #include "common/coding.h"
 #include "common/crc32c.h"
 #include "common/fmt_absl.h"
+#include "common/status_macros.h"
 
 namespace aiops::eventlog {
 std::string EncodeSequenceKey(uint64_t sequence) {
@@ -55,10 +56,17 @@ absl::Status CheckRecordFrame(std::string_view value) {
 }
 
 absl::StatusOr<v1::Event> DecodeRecord(std::string_view value) {
-  if (absl::Status frame = CheckRecordFrame(value); !frame.ok()) {
-    return frame;
-  }
   v1::Event event;
+  AIOPS_RETURN_IF_ERROR(DecodeRecordInto(value, event));
+  return event;
+}
+
+absl::Status DecodeRecordInto(std::string_view value, v1::Event& event) {
+  AIOPS_RETURN_IF_ERROR(CheckRecordFrame(value));
+  return ParseCheckedRecord(value, event);
+}
+
+absl::Status ParseCheckedRecord(std::string_view value, v1::Event& event) {
   const std::string_view body = value.substr(kRecordHeaderSize);
   if (!event.ParseFromArray(body.data(), static_cast<int>(body.size()))) {
     return absl::DataLossError("record envelope does not parse as aiops.v1.Event");
@@ -69,7 +77,7 @@ absl::StatusOr<v1::Event> DecodeRecord(std::string_view value) {
         "the binary to read this log",
         event.sequence(), event.schema_version()));
   }
-  return event;
+  return absl::OkStatus();
 }
 
 common::Sha256Digest RecordHash(std::string_view value) { return common::Sha256Of(value); }

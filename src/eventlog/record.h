@@ -32,6 +32,11 @@ std::string EncodeRecord(const v1::Event& event);
 // binary does not know that is not marked ignorable. Messages describe the defect but not the
 // sequence: callers add it.
 absl::StatusOr<v1::Event> DecodeRecord(std::string_view value);
+// The same into `event` (cleared first; left partly filled on error), which lets a reader parse
+// into the storage it returns.
+absl::Status DecodeRecordInto(std::string_view value, v1::Event& event);
+// DecodeRecordInto without the frame check, for a value that passed CheckRecordFrame already.
+absl::Status ParseCheckedRecord(std::string_view value, v1::Event& event);
 
 // Only the frame check (CRC and version), without parsing: the cheap check of open-time scans.
 absl::Status CheckRecordFrame(std::string_view value);

@@ -1,6 +1,10 @@
 #include "eventlog/rocks_event_log.h"
 
+#include <algorithm>
+#include <atomic>
+#include <cstring>
 #include <filesystem>
+#include <thread>
 
 #include <fmt/format.h>
 #include <rocksdb/db.h>
@@ -86,6 +90,103 @@ std::string IncidentKey(const std::string& incident_id, uint64_t sequence) {
 }
 
 std::string_view View(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
+
+// Reads of at least this many records use two threads (RecordPrefetch).
+constexpr size_t kPrefetchMin = 256;
+
+// A long read on two threads: a helper thread scans the log (RocksDB's iterator, the frame check,
+// a copy of each value) while the reading thread parses the values already scanned, in order.
+// The events are allocated, and later freed by the caller, on the reading thread only.
+class RecordPrefetch {
+ public:
+  // `scan(visit)` runs on the helper; `visit(sequence, value)` stores a record and returns a
+  // status that stops the scan when not ok. At most `max_records` records.
+  template <typename ScanFn>
+  RecordPrefetch(size_t max_records, ScanFn scan) {
+    slots_.reserve(max_records);
+    helper_ = std::thread([this, scan = std::move(scan)]() mutable {
+      absl::Status status =
+          scan([this](uint64_t sequence, std::string_view value) { return Add(sequence, value); });
+      absl::MutexLock lock(&mu_);
+      scan_status_ = std::move(status);
+      published_ = slots_.size();
+      done_ = true;
+    });
+  }
+  ~RecordPrefetch() {
+    stop_.store(true);
+    helper_.join();
+  }
+  RecordPrefetch(const RecordPrefetch&) = delete;
+  RecordPrefetch& operator=(const RecordPrefetch&) = delete;
+
+  // Calls parse(sequence, value) on this thread for every scanned record, in order, until it
+  // returns an error; then the scan's own error, if any.
+  template <typename ParseFn>
+  absl::Status ForEach(ParseFn&& parse) {
+    for (size_t begin = 0;;) {
+      size_t end = 0;
+      {
+        absl::MutexLock lock(&mu_);
+        auto ready = [this, begin]()
+                         ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return done_ || published_ > begin; };
+        mu_.Await(absl::Condition(&ready));
+        end = published_;
+        if (begin == end) {
+          return scan_status_;
+        }
+      }
+      for (; begin < end; ++begin) {
+        const Slot& slot = slots_[begin];
+        AIOPS_RETURN_IF_ERROR(parse(slot.sequence, std::string_view(slot.data, slot.size)));
+      }
+    }
+  }
+
+ private:
+  static constexpr size_t kPublishEvery = 64;
+  static constexpr size_t kStorageBlock = 60 << 10;  // below malloc's mmap threshold
+  struct Slot {
+    uint64_t sequence;
+    const char* data;
+    size_t size;
+  };
+
+  // On the helper: copies the record (the iterator's buffers change as it moves on) and publishes
+  // every kPublishEvery records.
+  absl::Status Add(uint64_t sequence, std::string_view value) {
+    if (stop_.load(std::memory_order_relaxed)) {
+      return absl::CancelledError("the reader stopped");
+    }
+    AIOPS_CHECK(slots_.size() < slots_.capacity());  // slots never move
+    if (storage_.empty() || storage_used_ + value.size() > storage_size_) {
+      storage_size_ = std::max(kStorageBlock, value.size());
+      storage_.push_back(std::make_unique_for_overwrite<char[]>(storage_size_));
+      storage_used_ = 0;
+    }
+    char* const copy = storage_.back().get() + storage_used_;
+    std::memcpy(copy, value.data(), value.size());
+    storage_used_ += value.size();
+    slots_.push_back(Slot{sequence, copy, value.size()});
+    if (slots_.size() % kPublishEvery == 0) {
+      absl::MutexLock lock(&mu_);
+      published_ = slots_.size();
+    }
+    return absl::OkStatus();
+  }
+
+  // Appended by the helper only; the first `published_` are read by the reading thread.
+  std::vector<Slot> slots_;
+  std::vector<std::unique_ptr<char[]>> storage_;
+  size_t storage_size_ = 0;
+  size_t storage_used_ = 0;
+  std::atomic<bool> stop_{false};
+  absl::Mutex mu_;
+  size_t published_ ABSL_GUARDED_BY(mu_) = 0;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status scan_status_ ABSL_GUARDED_BY(mu_);
+  std::thread helper_;  // last: started once everything above is initialized
+};
 
 }  // namespace
 
@@ -471,9 +572,15 @@ absl::Status RocksEventLog::Scan(uint64_t from, size_t max_count, Visit&& visit)
   return FromRocks(it->status(), "reading the event log");
 }
 
+size_t RocksEventLog::ExpectedCount(uint64_t from, size_t max_count) const {
+  const uint64_t last = LastSequence();
+  return from > last ? 0 : static_cast<size_t>(std::min<uint64_t>(max_count, last - from + 1));
+}
+
 absl::StatusOr<std::vector<RawRecord>> RocksEventLog::ReadRaw(uint64_t from,
                                                               size_t max_count) const {
   std::vector<RawRecord> out;
+  out.reserve(ExpectedCount(from, max_count));
   AIOPS_RETURN_IF_ERROR(Scan(from, max_count, [&](uint64_t sequence, std::string_view value) {
     out.push_back(RawRecord{sequence, std::string(value)});
     return absl::OkStatus();
@@ -482,15 +589,31 @@ absl::StatusOr<std::vector<RawRecord>> RocksEventLog::ReadRaw(uint64_t from,
 }
 
 absl::StatusOr<std::vector<v1::Event>> RocksEventLog::Read(uint64_t from, size_t max_count) const {
+  // At most this many records (Scan stops there even if more are acknowledged meanwhile).
+  const size_t expected = ExpectedCount(from, max_count);
   std::vector<v1::Event> out;
-  AIOPS_RETURN_IF_ERROR(Scan(from, max_count, [&](uint64_t sequence, std::string_view value) {
-    absl::StatusOr<v1::Event> event = DecodeRecord(value);
-    if (!event.ok()) {
-      return absl::Status(event.status().code(),
-                          fmt::format("event {}: {}", sequence, event.status().message()));
-    }
-    out.push_back(*std::move(event));
-    return absl::OkStatus();
+  out.reserve(expected);
+  // Parsed in place: no event is moved, and the vector never grows.
+  auto named = [](uint64_t sequence, const absl::Status& s) {
+    return absl::Status(s.code(), fmt::format("event {}: {}", sequence, s.message()));
+  };
+  if (expected < kPrefetchMin) {
+    AIOPS_RETURN_IF_ERROR(Scan(from, expected, [&](uint64_t sequence, std::string_view value) {
+      absl::Status s = DecodeRecordInto(value, out.emplace_back());
+      return s.ok() ? s : named(sequence, s);
+    }));
+    return out;
+  }
+  // Long reads (replay, catch-up) scan and frame-check on a helper thread while this one parses.
+  RecordPrefetch prefetch(expected, [&](auto visit) {
+    return Scan(from, expected, [&](uint64_t sequence, std::string_view value) {
+      absl::Status s = CheckRecordFrame(value);
+      return s.ok() ? visit(sequence, value) : named(sequence, s);
+    });
+  });
+  AIOPS_RETURN_IF_ERROR(prefetch.ForEach([&](uint64_t sequence, std::string_view value) {
+    absl::Status s = ParseCheckedRecord(value, out.emplace_back());
+    return s.ok() ? s : named(sequence, s);
   }));
   return out;
 }

@@ -107,6 +107,8 @@ class RocksEventLog final : public EventLog {
   absl::Status RefreshTail() const;
   // Calls visit(sequence, value) for up to `max_count` acknowledged records from `from` on;
   // `visit` returns a status to stop the scan.
+  // How many records a read from `from` of up to `max_count` should find (to size its result).
+  size_t ExpectedCount(uint64_t from, size_t max_count) const;
   template <typename Visit>
   absl::Status Scan(uint64_t from, size_t max_count, Visit&& visit) const;
 

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
 
+#include "common/crc32c.h"
 #include "eventlog/record.h"
 #include "support/test_dir.h"
 #include "test_events.h"
@@ -107,6 +108,63 @@ TEST_F(RocksEventLogTest, OpenReportsACorruptRecordByItsSequence) {
   const absl::Status verify = VerifyLog(*reader).status();
   EXPECT_EQ(absl::StatusCode::kDataLoss, verify.code());
   EXPECT_NE(std::string::npos, std::string(verify.message()).find("event 7")) << verify;
+}
+
+// Long reads scan on a helper thread while the caller's thread parses: the events still come in
+// order, and a bad record (a CRC mismatch found by the scan, or an envelope that does not parse)
+// is reported by its sequence, the lowest one first.
+TEST_F(RocksEventLogTest, LongReadsDecodeInOrderAndNameTheFirstBadRecord) {
+  {
+    auto log = MustOpen(Options());
+    std::vector<v1::Event> batch;
+    for (int i = 0; i < 3000; ++i) {
+      batch.push_back(AlertEvent(i % 7 == 0 ? "inc" : "", 64, 1'700'000'000'000 + i));
+    }
+    ASSERT_TRUE(log->Append(std::move(batch)).ok());
+  }
+  {
+    auto log = MustOpen(Options());
+    for (const auto& [from, count] :
+         {std::pair<uint64_t, size_t>{1, 4096}, {17, 2000}, {2990, 300}}) {
+      absl::StatusOr<std::vector<v1::Event>> events = log->Read(from, count);
+      ASSERT_TRUE(events.ok()) << events.status();
+      ASSERT_EQ(std::min<size_t>(count, 3000 - from + 1), events->size());
+      for (size_t i = 0; i < events->size(); ++i) {
+        ASSERT_EQ(from + i, (*events)[i].sequence());
+        ASSERT_EQ(1'700'000'000'000 + static_cast<int64_t>(from + i - 1),
+                  (*events)[i].logical_time_ms());
+      }
+    }
+  }
+  EditRaw([](rocksdb::DB& db, std::vector<rocksdb::ColumnFamilyHandle*>& cfs) {
+    std::string value;
+    ASSERT_TRUE(db.Get(rocksdb::ReadOptions(), cfs[1], EncodeSequenceKey(2500), &value).ok());
+    value[value.size() / 2] = static_cast<char>(value[value.size() / 2] ^ 0x10);
+    ASSERT_TRUE(db.Put(rocksdb::WriteOptions(), cfs[1], EncodeSequenceKey(2500), value).ok());
+    // A well-framed record whose envelope does not parse, earlier in the log.
+    std::string junk(1, static_cast<char>(kRecordFormatVersion));
+    junk += "\xff\xff\xff";
+    std::string framed;
+    const uint32_t crc = common::crc32c::Mask(common::crc32c::Value(junk));
+    for (int i = 0; i < 4; ++i) {
+      framed.push_back(static_cast<char>((crc >> (8 * i)) & 0xffU));
+    }
+    framed += junk;
+    ASSERT_TRUE(db.Put(rocksdb::WriteOptions(), cfs[1], EncodeSequenceKey(1200), framed).ok());
+  });
+  RocksLogOptions ends = Options();
+  ends.open_check = RocksLogOptions::OpenCheck::kEndsOnly;
+  auto log = MustOpen(ends);
+  const absl::Status parse_first = log->Read(1, 4096).status();
+  EXPECT_EQ(absl::StatusCode::kDataLoss, parse_first.code());
+  EXPECT_NE(std::string::npos,
+            std::string(parse_first.message()).find("event 1200: record envelope"))
+      << parse_first;
+  const absl::Status crc = log->Read(1300, 4096).status();
+  EXPECT_EQ(absl::StatusCode::kDataLoss, crc.code());
+  EXPECT_NE(std::string::npos, std::string(crc.message()).find("event 2500: record checksum"))
+      << crc;
+  EXPECT_TRUE(log->Read(2501, 4096).ok());
 }
 
 TEST_F(RocksEventLogTest, OpenReportsAGapAndMissingTail) {
