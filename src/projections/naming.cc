@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <iterator>
 #include <utility>
 
 #include <fmt/format.h>
@@ -76,15 +77,16 @@ std::string SignalForAlertType(std::string_view type) {
   return kGenericSignal;
 }
 
-v1::ResourceRef ResourceForAlert(const v1::AlertObserved& alert) {
-  v1::ResourceRef ref;
-  ref.set_namespace_(alert.namespace_().empty() ? "default" : alert.namespace_());
-  std::string kind;
-  std::string name = alert.deployment();
-  const std::string& object = alert.object();
+ResourceView ResourceViewForAlert(const v1::AlertObserved& alert, std::string_view signal) {
+  ResourceView ref;
+  ref.namespace_ = alert.namespace_().empty() ? std::string_view("default")
+                                              : std::string_view(alert.namespace_());
+  std::string_view kind;
+  std::string_view name = alert.deployment();
+  const std::string_view object = alert.object();
   const size_t slash = object.find('/');
-  if (slash != std::string::npos) {
-    const std::string object_kind = object.substr(0, slash);
+  if (slash != std::string_view::npos) {
+    const std::string_view object_kind = object.substr(0, slash);
     if (std::find(kWorkloadKinds.begin(), kWorkloadKinds.end(), object_kind) !=
             kWorkloadKinds.end() &&
         object_kind != "Pod") {
@@ -94,7 +96,6 @@ v1::ResourceRef ResourceForAlert(const v1::AlertObserved& alert) {
       }
     }
   }
-  const std::string signal = SignalForAlertType(alert.type());
   if (kind.empty() && !alert.object_kind().empty() && alert.object_kind() != "Pod" &&
       name.empty()) {
     kind = alert.object_kind();
@@ -111,27 +112,44 @@ v1::ResourceRef ResourceForAlert(const v1::AlertObserved& alert) {
     }
   }
   if (name.empty()) {
-    name = slash == std::string::npos ? object : object.substr(slash + 1);
+    name = slash == std::string_view::npos ? object : object.substr(slash + 1);
   }
-  ref.set_kind(kind);
-  ref.set_name(name);
+  ref.kind = kind;
+  ref.name = name;
   return ref;
+}
+
+v1::ResourceRef ToResourceRef(ResourceView resource) {
+  v1::ResourceRef ref;
+  ref.set_namespace_(std::string(resource.namespace_));
+  ref.set_kind(std::string(resource.kind));
+  ref.set_name(std::string(resource.name));
+  return ref;
+}
+
+v1::ResourceRef ResourceForAlert(const v1::AlertObserved& alert) {
+  return ToResourceRef(ResourceViewForAlert(alert, SignalForAlertType(alert.type())));
 }
 
 std::string ResourceKey(const v1::ResourceRef& resource) {
   return fmt::format("{}/{}/{}", resource.kind(), resource.namespace_(), resource.name());
 }
 
-std::string DedupKey(std::string_view signal, const v1::ResourceRef& resource,
+std::string DedupKey(std::string_view signal, ResourceView resource,
                      std::string_view source_object_uid) {
-  return common::Sha256Hex(fmt::format("{}|{}|{}|{}|{}", signal, resource.kind(),
-                                       resource.namespace_(), resource.name(), source_object_uid));
+  fmt::memory_buffer text;  // on the stack: hashed, never kept
+  fmt::format_to(std::back_inserter(text), "{}|{}|{}|{}|{}", signal, resource.kind,
+                 resource.namespace_, resource.name, source_object_uid);
+  return common::Sha256Hex(std::string_view(text.data(), text.size()));
 }
 
-std::string IncidentId(const v1::ResourceRef& resource, std::string_view signal) {
-  return common::Sha256Hex(fmt::format("{}/{}/{}|{}", resource.kind(), resource.namespace_(),
-                                       resource.name(), signal))
-      .substr(0, 16);
+std::string IncidentId(ResourceView resource, std::string_view signal) {
+  fmt::memory_buffer text;
+  fmt::format_to(std::back_inserter(text), "{}/{}/{}|{}", resource.kind, resource.namespace_,
+                 resource.name, signal);
+  std::string id = common::Sha256Hex(std::string_view(text.data(), text.size()));
+  id.resize(16);
+  return id;
 }
 
 std::string Dns1123Name(std::string_view raw) {

@@ -19,19 +19,42 @@ inline constexpr size_t kMaxNameLength = 63;
 // itself); unknown types map to the generic signal.
 std::string SignalForAlertType(std::string_view type);
 
+// A resource as views (into an alert, a ResourceRef or constants): what the keys below are made
+// of, without building a ResourceRef (detection computes them for every alert).
+struct ResourceView {
+  std::string_view kind;
+  std::string_view namespace_;
+  std::string_view name;
+  ResourceView() = default;
+  ResourceView(std::string_view k, std::string_view ns, std::string_view n)
+      : kind(k), namespace_(ns), name(n) {}
+  explicit ResourceView(const v1::ResourceRef& r)
+      : kind(r.kind()), namespace_(r.namespace_()), name(r.name()) {}
+};
+
 // The resource an alert is attributed to: the owning workload for pod alerts (the alert's
 // `deployment`), with the kind inferred as ChatCLI does; namespace "default" when empty.
+// `signal` is SignalForAlertType(alert.type()). The views point into `alert` or constants.
+ResourceView ResourceViewForAlert(const v1::AlertObserved& alert, std::string_view signal);
 v1::ResourceRef ResourceForAlert(const v1::AlertObserved& alert);
+v1::ResourceRef ToResourceRef(ResourceView resource);
 
 // "Kind/namespace/name": the correlation key.
 std::string ResourceKey(const v1::ResourceRef& resource);
 
 // SHA-256 hex of "signal|kind|namespace|name|source object uid".
-std::string DedupKey(std::string_view signal, const v1::ResourceRef& resource,
+std::string DedupKey(std::string_view signal, ResourceView resource,
                      std::string_view source_object_uid);
+inline std::string DedupKey(std::string_view signal, const v1::ResourceRef& resource,
+                            std::string_view source_object_uid) {
+  return DedupKey(signal, ResourceView(resource), source_object_uid);
+}
 
 // First 16 hex of SHA-256("kind/namespace/name|signal").
-std::string IncidentId(const v1::ResourceRef& resource, std::string_view signal);
+std::string IncidentId(ResourceView resource, std::string_view signal);
+inline std::string IncidentId(const v1::ResourceRef& resource, std::string_view signal) {
+  return IncidentId(ResourceView(resource), signal);
+}
 
 // A valid DNS-1123 subdomain label: lower case, [a-z0-9-] (other characters become '-'), no
 // leading or trailing '-', at most 63 characters; a longer name is cut and given a hash suffix

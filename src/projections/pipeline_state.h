@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include <absl/container/btree_map.h>
 #include <absl/container/flat_hash_map.h>  // purity-ok: see `dedup`
 #include <absl/status/status.h>
 #include <absl/status/statusor.h>
@@ -62,7 +63,8 @@ struct PipelineState {
   std::map<std::string, int64_t, std::less<>> cooldown_until_ms;  // by resource key
   // Dedup entries by expiry, to drop them once expired (derived from `dedup`, not persisted;
   // an entry whose key was refreshed is skipped when its old expiry comes up).
-  std::multimap<int64_t, std::string> dedup_expiry;
+  // A B-tree: few, small allocations; equal expiries keep their insertion order, as a multimap's.
+  absl::btree_multimap<int64_t, std::string> dedup_expiry;
 
   PipelineState();
   // Equal states have equal snapshots (protobuf messages compare by their encoding here).

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string>
 #include <tuple>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -20,9 +21,9 @@ constexpr char kUnknownUid[] = "uid:missing";
 constexpr size_t kStrategyAnalysisChars = 400;
 
 // A derived event for `incident_id`; the engine stamps the rest of the envelope.
-v1::Event Derived(const std::string& incident_id) {
+v1::Event Derived(std::string incident_id) {
   v1::Event e;
-  e.set_incident_id(incident_id);
+  e.set_incident_id(std::move(incident_id));
   e.set_producer("engine");
   return e;
 }
@@ -177,8 +178,9 @@ Events DecideDetection(const v1::PipelineConfig& config, const p::PipelineState&
                        const v1::Event& event) {
   const v1::AlertObserved& alert = event.alert_observed();
   const std::string signal = p::SignalForAlertType(alert.type());
-  const v1::ResourceRef resource = p::ResourceForAlert(alert);
-  const std::string key =
+  // Views into the alert: a duplicate (most alerts) needs the keys, not a ResourceRef.
+  const p::ResourceView resource = p::ResourceViewForAlert(alert, signal);
+  std::string key =
       p::DedupKey(signal, resource,
                   alert.source_object_uid().empty() ? kUnknownUid : alert.source_object_uid());
   const int64_t t = event.logical_time_ms();
@@ -187,24 +189,24 @@ Events DecideDetection(const v1::PipelineConfig& config, const p::PipelineState&
   auto seen = state.dedup.find(key);
   if (seen != state.dedup.end() && seen->second.expires_at_ms() > t) {
     v1::DuplicateSuppressed* d = e.mutable_duplicate_suppressed();
-    d->set_dedup_key(key);
     d->set_first_sequence(seen->second.alert_sequence());
+    d->set_dedup_key(std::move(key));
     out.push_back(std::move(e));
     return out;
   }
   v1::AnomalyRecorded* a = e.mutable_anomaly_recorded();
   const std::string source = alert.source().empty() ? "watcher" : alert.source();
-  a->set_anomaly_name(p::AnomalyName(source, alert.type(), resource, t, key));
+  *a->mutable_resource() = p::ToResourceRef(resource);
+  a->set_anomaly_name(p::AnomalyName(source, alert.type(), a->resource(), t, key));
   a->set_signal_type(signal);
   a->set_source(source);
   a->set_severity(p::AnomalySeverity(alert.severity()));
-  *a->mutable_resource() = resource;
   a->set_description(alert.message().empty()
-                         ? fmt::format("{} on {}", alert.type(), resource.name())
-                         : fmt::format("{} on {}: {}", alert.type(), resource.name(),
+                         ? fmt::format("{} on {}", alert.type(), resource.name)
+                         : fmt::format("{} on {}: {}", alert.type(), resource.name,
                                        Truncated(alert.message(), 1000)));
   a->set_detected_at_ms(t);
-  a->set_dedup_key(key);
+  a->set_dedup_key(std::move(key));
   a->set_alert_sequence(event.sequence());
   (void)config;
   out.push_back(std::move(e));
