@@ -643,6 +643,9 @@ absl::Status Daemon::StartHttp() {
     return s;
   }
   http_ = std::make_unique<httplib::Server>();
+  // httplib writes a response's headers and body separately: without TCP_NODELAY, Nagle holds
+  // the body until the client's delayed ACK (40 ms per webhook call).
+  http_->set_tcp_nodelay(true);
   http_->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("ok\n", "text/plain");
   });
