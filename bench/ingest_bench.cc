@@ -256,45 +256,38 @@ void RunScenario(const Scenario& s, double seconds, double warmup) {
         }
         bool ok = false;
         uint64_t accepted = 0;
+        std::string error;
+        Clock::time_point sent;
         if (stub != nullptr) {
           const aiops::v1::AppendRequest request = GrpcRequest(c, counter, s.batch);
           aiops::v1::AppendResponse response;
           grpc::ClientContext context;
           context.AddMetadata("authorization", std::string("Bearer ") + kToken);
-          const Clock::time_point sent = Clock::now();
+          sent = Clock::now();
           const grpc::Status status = stub->Append(&context, request, &response);
           ok = status.ok();
           accepted = static_cast<uint64_t>(response.sequences_size());
-          if (!ok && r.errors == 0) {
-            fmt::print(stderr, "client {}: {}\n", c, status.error_message());
-          }
-          if (sent >= measure_from) {
-            r.latencies_ms.push_back(
-                std::chrono::duration<double, std::milli>(Clock::now() - sent).count());
-            r.calls += 1;
-            r.alerts += accepted;
-            r.errors += ok ? 0U : 1U;
-          }
+          error = status.error_message();
         } else {
           const std::string body = WebhookPayload(c, counter, s.batch);
-          const Clock::time_point sent = Clock::now();
+          sent = Clock::now();
           const httplib::Result res =
               client->Post("/webhook/alertmanager", body, "application/json");
           ok = res && res->status == 200;
-          if (ok) {
-            accepted = static_cast<uint64_t>(s.batch);
-          } else if (r.errors == 0) {
-            fmt::print(stderr, "client {}: {}\n", c,
-                       res ? fmt::format("HTTP {} {}", res->status, res->body)
-                           : httplib::to_string(res.error()));
-          }
-          if (sent >= measure_from) {
-            r.latencies_ms.push_back(
-                std::chrono::duration<double, std::milli>(Clock::now() - sent).count());
-            r.calls += 1;
-            r.alerts += accepted;
-            r.errors += ok ? 0U : 1U;
-          }
+          accepted = ok ? static_cast<uint64_t>(s.batch) : 0U;
+          error = res ? fmt::format("HTTP {} {}", res->status, res->body)
+                      : httplib::to_string(res.error());
+        }
+        const Clock::time_point answered = Clock::now();
+        if (!ok && r.errors == 0) {
+          fmt::print(stderr, "client {}: {}\n", c, error);
+        }
+        if (sent >= measure_from) {
+          r.latencies_ms.push_back(
+              std::chrono::duration<double, std::milli>(answered - sent).count());
+          r.calls += 1;
+          r.alerts += accepted;
+          r.errors += ok ? 0U : 1U;
         }
       }
     });

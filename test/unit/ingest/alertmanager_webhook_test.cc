@@ -505,24 +505,38 @@ TEST_F(WebhookServerTest, OtherPathsAndMethodsAreNotServed) {
   EXPECT_TRUE(submit_.Events().empty());
 }
 
+// A receiver with `options` serving on a loopback port for the scope's lifetime.
+struct ServingWebhook {
+  explicit ServingWebhook(const WebhookOptions& options) {
+    RegisterAlertmanagerWebhook(server, options);
+    port = server.bind_to_any_port("127.0.0.1");
+    thread = std::thread([this] { server.listen_after_bind(); });
+    while (!server.is_running()) {
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+  }
+  ~ServingWebhook() {
+    server.stop();
+    thread.join();
+  }
+  ServingWebhook(const ServingWebhook&) = delete;
+  ServingWebhook& operator=(const ServingWebhook&) = delete;
+
+  httplib::Server server;
+  std::thread thread;
+  int port = 0;
+};
+
 TEST(WebhookServerWithoutTokenTest, AcceptsUnauthenticatedPostsWhenNoTokenIsConfigured) {
   common::FakeClock clock;
   RecordingSubmit submit;
   WebhookOptions options;
   options.clock = &clock;
   options.submit = [&](v1::Event e) { return submit(std::move(e)); };
-  httplib::Server server;
-  RegisterAlertmanagerWebhook(server, options);
-  const int port = server.bind_to_any_port("127.0.0.1");
-  std::thread thread([&] { server.listen_after_bind(); });
-  while (!server.is_running()) {
-    absl::SleepFor(absl::Milliseconds(1));
-  }
-  httplib::Client client("127.0.0.1", port);
+  ServingWebhook serving(options);
+  httplib::Client client("127.0.0.1", serving.port);
   const httplib::Result r =
       client.Post(kAlertmanagerWebhookPath, kGroupPayload, "application/json");
-  server.stop();
-  thread.join();
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(submit.Events().size(), 2U);
@@ -550,14 +564,8 @@ TEST(WebhookServerBatchTest, WithSubmitBatchAPayloadIsOneCallAllOrNothing) {
     }
     return sequences;
   };
-  httplib::Server server;
-  RegisterAlertmanagerWebhook(server, options);
-  const int port = server.bind_to_any_port("127.0.0.1");
-  std::thread thread([&] { server.listen_after_bind(); });
-  while (!server.is_running()) {
-    absl::SleepFor(absl::Milliseconds(1));
-  }
-  httplib::Client client("127.0.0.1", port);
+  ServingWebhook serving(options);
+  httplib::Client client("127.0.0.1", serving.port);
   const httplib::Result ok =
       client.Post(kAlertmanagerWebhookPath, kGroupPayload, "application/json");
   {
@@ -566,8 +574,6 @@ TEST(WebhookServerBatchTest, WithSubmitBatchAPayloadIsOneCallAllOrNothing) {
   }
   const httplib::Result failed =
       client.Post(kAlertmanagerWebhookPath, kGroupPayload, "application/json");
-  server.stop();
-  thread.join();
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->status, 200) << ok->body;
   const nlohmann::json body = nlohmann::json::parse(ok->body, nullptr, false);
