@@ -572,6 +572,20 @@ absl::Status RocksEventLog::Scan(uint64_t from, size_t max_count, Visit&& visit)
   return FromRocks(it->status(), "reading the event log");
 }
 
+bool RocksEventLog::InMemtables(uint64_t from) const {
+  uint64_t active = 0;
+  uint64_t immutable = 0;
+  if (!db_->GetIntProperty(handles_->events(), rocksdb::DB::Properties::kNumEntriesActiveMemTable,
+                           &active) ||
+      !db_->GetIntProperty(handles_->events(), rocksdb::DB::Properties::kNumEntriesImmMemTables,
+                           &immutable)) {
+    return false;
+  }
+  // Appends come in sequence order, so the memtables hold the newest records.
+  const uint64_t last = LastSequence();
+  return from > last || last - from < active + immutable;
+}
+
 size_t RocksEventLog::ExpectedCount(uint64_t from, size_t max_count) const {
   const uint64_t last = LastSequence();
   return from > last ? 0 : static_cast<size_t>(std::min<uint64_t>(max_count, last - from + 1));
@@ -597,14 +611,15 @@ absl::StatusOr<std::vector<v1::Event>> RocksEventLog::Read(uint64_t from, size_t
   auto named = [](uint64_t sequence, const absl::Status& s) {
     return absl::Status(s.code(), fmt::format("event {}: {}", sequence, s.message()));
   };
-  if (expected < kPrefetchMin) {
+  if (expected < kPrefetchMin || InMemtables(from)) {
     AIOPS_RETURN_IF_ERROR(Scan(from, expected, [&](uint64_t sequence, std::string_view value) {
       absl::Status s = DecodeRecordInto(value, out.emplace_back());
       return s.ok() ? s : named(sequence, s);
     }));
     return out;
   }
-  // Long reads (replay, catch-up) scan and frame-check on a helper thread while this one parses.
+  // Long reads of records in table files (replay, catch-up) scan and frame-check on a helper
+  // thread while this one parses.
   RecordPrefetch prefetch(expected, [&](auto visit) {
     return Scan(from, expected, [&](uint64_t sequence, std::string_view value) {
       absl::Status s = CheckRecordFrame(value);
