@@ -5,7 +5,7 @@
 // scenario runs for a fixed time after a warm-up and prints accepted alerts/s and the
 // distribution of the acknowledgement latency (one call, until its answer arrived).
 //
-//   ingest_bench [--seconds=S] [--warmup=S] [--only=grpc|webhook]
+//   ingest_bench [--seconds=S] [--warmup=S] [--only=grpc|webhook|SCENARIO] [--unsynced]
 //
 // Method and figures: bench/README.md ("ingest_bench").
 #include <algorithm>
@@ -132,6 +132,8 @@ struct Rig {
   std::unique_ptr<aiops::server::Runner> runner;
 };
 
+bool g_sync = true;
+
 Rig StartRig() {
   Rig rig;
   const char* tmp = std::getenv("TMPDIR");
@@ -143,7 +145,7 @@ Rig StartRig() {
   rig.dir = pattern;
   aiops::eventlog::RocksLogOptions options;
   options.path = rig.dir;
-  options.sync = true;  // as `aiops run` ships
+  options.sync = g_sync;  // true as `aiops run` ships
   auto log = aiops::eventlog::RocksEventLog::Open(options);
   if (!log.ok()) {
     fmt::print(stderr, "cannot open the log: {}\n", log.status().ToString());
@@ -343,15 +345,19 @@ int main(int argc, char** argv) {
       seconds = std::atof(argv[i] + 10);
     } else if (arg.rfind("--warmup=", 0) == 0) {
       warmup = std::atof(argv[i] + 9);
+    } else if (arg == "--unsynced") {
+      g_sync = false;
     } else if (arg.rfind("--only=", 0) == 0) {
       only = std::string(arg.substr(7));
     } else {
-      fmt::print(stderr, "usage: ingest_bench [--seconds=S] [--warmup=S] [--only=grpc|webhook]\n");
+      fmt::print(stderr,
+                 "usage: ingest_bench [--seconds=S] [--warmup=S] [--only=grpc|webhook|SCENARIO] "
+                 "[--unsynced]\n");
       return 2;
     }
   }
-  if (seconds <= 0 || warmup < 0 || (!only.empty() && only != "grpc" && only != "webhook")) {
-    fmt::print(stderr, "ingest_bench: --seconds must be > 0, --warmup >= 0, --only grpc|webhook\n");
+  if (seconds <= 0 || warmup < 0) {
+    fmt::print(stderr, "ingest_bench: --seconds must be > 0, --warmup >= 0\n");
     return 2;
   }
   const std::vector<Scenario> scenarios = {
@@ -362,15 +368,13 @@ int main(int argc, char** argv) {
       {"webhook/group:10/clients:16", "webhook", 16, 10},
       {"webhook/group:100/clients:4", "webhook", 4, 100},
   };
-  fmt::print(
-      "synced RocksEventLog (fsync per group commit), runner defaults, {} s per scenario after "
-      "{} s warm-up\n",
-      seconds, warmup);
+  fmt::print("{} RocksEventLog, runner defaults, {} s per scenario after {} s warm-up\n",
+             g_sync ? "synced (fsync per group commit)" : "UNSYNCED", seconds, warmup);
   fmt::print("{:<28} {:>7} {:>5} {:>10} {:>9} {:>8} {:>8} {:>8} {:>6} {:>9} {:>9} {:>9} {:>7}\n",
              "scenario", "clients", "batch", "alerts/s", "calls/s", "p50_ms", "p99_ms", "max_ms",
              "errors", "events", "anomalies", "dups", "issues");
   for (const Scenario& s : scenarios) {
-    if (only.empty() || only == s.edge) {
+    if (only.empty() || only == s.edge || only == s.name) {
       RunScenario(s, seconds, warmup);
     }
   }

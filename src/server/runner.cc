@@ -18,6 +18,15 @@ struct Runner::Pending {
   bool done = false;
 };
 
+// A group of Pendings decided by the writer, on its way to the log.
+struct Runner::Job {
+  std::vector<Pending*> group;
+  std::vector<v1::Event> events;  // the inputs and what they derived, sequences first..last
+  uint64_t first = 0;
+  uint64_t last = 0;
+  std::shared_ptr<const PipelineView> view;  // the intents once the group is committed
+};
+
 absl::StatusOr<projections::PipelineState> Runner::Rebuild(const eventlog::EventLog& log,
                                                            const std::string& snapshot_name) {
   projections::PipelineState state;
@@ -57,6 +66,7 @@ absl::StatusOr<std::unique_ptr<Runner>> Runner::Start(eventlog::EventLog& log, O
   }
   std::unique_ptr<Runner> runner(new Runner(log, std::move(options), std::move(state)));
   runner->writer_ = std::thread([r = runner.get()] { r->WriterLoop(); });
+  runner->committer_ = std::thread([r = runner.get()] { r->CommitLoop(); });
   if (snapshots) {
     runner->snapshotter_ = std::thread([r = runner.get(), s = std::move(follower_state)]() mutable {
       r->SnapshotLoop(std::move(s));
@@ -68,7 +78,7 @@ absl::StatusOr<std::unique_ptr<Runner>> Runner::Start(eventlog::EventLog& log, O
 Runner::Runner(eventlog::EventLog& log, Options options, projections::PipelineState state)
     : log_(log), options_(std::move(options)), state_(std::move(state)) {
   absl::MutexLock lock(&state_mu_);
-  Publish();
+  SetView(MakeView());
 }
 
 Runner::~Runner() { Stop(); }
@@ -80,6 +90,9 @@ void Runner::Stop() {
   }
   if (writer_.joinable()) {
     writer_.join();
+  }
+  if (committer_.joinable()) {
+    committer_.join();
   }
   {
     absl::MutexLock lock(&snapshot_mu_);
@@ -107,9 +120,12 @@ void Runner::SnapshotLoop(projections::PipelineState state) {
     }
     absl::StatusOr<std::vector<v1::Event>> events = log_.Read(from, kChunk);
     if (!events.ok() || events->empty()) {
-      // A snapshot is only a cache: a read error costs the next start some replay, nothing more.
-      if (stop || !events.ok()) {
+      if (stop) {
         return;
+      }
+      // A snapshot is only a cache: a read error costs the next start some replay, nothing more.
+      if (!events.ok()) {
+        absl::SleepFor(kPoll);
       }
       continue;
     }
@@ -164,78 +180,136 @@ absl::StatusOr<std::vector<uint64_t>> Runner::SubmitBatch(std::vector<v1::Event>
   return std::move(pending.sequences);
 }
 
+std::vector<Runner::Pending*> Runner::TakeGroup() {
+  std::vector<Pending*> group;
+  absl::MutexLock lock(&queue_mu_);
+  auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mu_) {
+    return !queue_.empty() || stopping_;
+  };
+  queue_mu_.Await(absl::Condition(&ready));
+  // Whole Pendings only (a batch is never split); at least one, however large.
+  size_t inputs = 0;
+  while (!queue_.empty() &&
+         (group.empty() || inputs + queue_.front()->inputs.size() <= options_.max_group_inputs)) {
+    inputs += queue_.front()->inputs.size();
+    group.push_back(queue_.front());
+    queue_.pop_front();
+  }
+  queued_inputs_ -= inputs;
+  return group;
+}
+
 void Runner::WriterLoop() {
   for (;;) {
-    std::vector<Pending*> group;
+    std::vector<Pending*> group = TakeGroup();
+    if (group.empty()) {
+      break;  // stopping, and nothing is queued
+    }
+    auto job = std::make_unique<Job>();
+    job->group = std::move(group);
+    absl::MutexLock lock(&state_mu_);
+    auto room = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_mu_) {
+      return in_flight_ < kMaxInFlight && readers_waiting_ == 0;
+    };
+    state_mu_.Await(absl::Condition(&room));
+    job->first = std::max(state_.last_sequence, log_.LastSequence()) + 1;
+    uint64_t next = job->first;
+    for (Pending* p : job->group) {
+      p->sequences.reserve(p->inputs.size());
+      for (v1::Event& input : p->inputs) {
+        p->sequences.push_back(next);
+        std::vector<v1::Event> batch = stages::ProcessInput(state_, std::move(input), next);
+        next += batch.size();
+        for (v1::Event& e : batch) {
+          job->events.push_back(std::move(e));
+        }
+      }
+    }
+    job->last = next - 1;
+    job->view = MakeView();
+    ++in_flight_;
+    // Pushed while state_mu_ is held: a committer that finds an append failed (and takes
+    // state_mu_ to rebuild) sees every group decided on top of the failed one in its queue.
+    absl::MutexLock commit(&commit_mu_);
+    commit_queue_.push_back(std::move(job));
+  }
+  absl::MutexLock commit(&commit_mu_);
+  deciding_done_ = true;
+}
+
+void Runner::CommitLoop() {
+  for (;;) {
+    std::vector<std::unique_ptr<Job>> finished;
     {
-      absl::MutexLock lock(&queue_mu_);
-      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mu_) {
-        return !queue_.empty() || stopping_;
+      absl::MutexLock commit(&commit_mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_) {
+        return !commit_queue_.empty() || deciding_done_;
       };
-      queue_mu_.Await(absl::Condition(&ready));
-      if (queue_.empty()) {
+      commit_mu_.Await(absl::Condition(&ready));
+      if (commit_queue_.empty()) {
         return;
       }
-      // Whole Pendings only (a batch is never split); at least one, however large.
-      size_t inputs = 0;
-      while (!queue_.empty() && (group.empty() || inputs + queue_.front()->inputs.size() <=
-                                                      options_.max_group_inputs)) {
-        inputs += queue_.front()->inputs.size();
-        group.push_back(queue_.front());
-        queue_.pop_front();
-      }
-      queued_inputs_ -= inputs;
+      finished.push_back(std::move(commit_queue_.front()));
+      commit_queue_.pop_front();
     }
-    CommitGroup(group);
+    Job& job = *finished.front();
+    absl::StatusOr<eventlog::SequenceRange> range = log_.Append(std::move(job.events));
+    absl::Status status = range.status();
+    if (status.ok() && (range->first != job.first || range->last != job.last)) {
+      status = absl::InternalError(fmt::format(
+          "the log assigned sequences {}-{} where the runner expected {}-{}: another writer?",
+          range->first, range->last, job.first, job.last));
+    }
+    if (status.ok()) {
+      SetView(job.view);
+      absl::MutexLock lock(&state_mu_);
+      --in_flight_;
+    } else {
+      // Nothing of the group may survive in the state, nor anything decided on top of it: fail
+      // the groups queued behind it too, and rebuild the state from what the log holds.
+      absl::MutexLock lock(&state_mu_);
+      {
+        absl::MutexLock commit(&commit_mu_);
+        while (!commit_queue_.empty()) {
+          finished.push_back(std::move(commit_queue_.front()));
+          commit_queue_.pop_front();
+        }
+      }
+      for (size_t i = 0; i < finished.size(); ++i) {
+        const absl::Status failed =
+            i == 0 ? status
+                   : absl::Status(status.code(),
+                                  fmt::format("not committed: the append of an earlier group of "
+                                              "inputs failed: {}",
+                                              status.message()));
+        for (Pending* p : finished[i]->group) {
+          p->status = failed;
+        }
+      }
+      absl::StatusOr<projections::PipelineState> rebuilt = Rebuild(log_, options_.snapshot_name);
+      if (rebuilt.ok()) {
+        state_ = *std::move(rebuilt);
+      }
+      in_flight_ -= finished.size();
+      SetView(MakeView());
+    }
     absl::MutexLock lock(&queue_mu_);
-    for (Pending* p : group) {
-      p->done = true;
-    }
-  }
-}
-
-void Runner::CommitGroup(std::vector<Pending*>& group) {
-  absl::MutexLock lock(&state_mu_);
-  const uint64_t first = log_.LastSequence() + 1;
-  uint64_t next = first;
-  std::vector<v1::Event> events;
-  for (Pending* p : group) {
-    p->sequences.reserve(p->inputs.size());
-    for (v1::Event& input : p->inputs) {
-      p->sequences.push_back(next);
-      std::vector<v1::Event> batch = stages::ProcessInput(state_, std::move(input), next);
-      next += batch.size();
-      for (v1::Event& e : batch) {
-        events.push_back(std::move(e));
+    for (const std::unique_ptr<Job>& j : finished) {
+      for (Pending* p : j->group) {
+        p->done = true;
       }
     }
   }
-  absl::StatusOr<eventlog::SequenceRange> range = log_.Append(std::move(events));
-  absl::Status status = range.status();
-  if (status.ok() && (range->first != first || range->last != next - 1)) {
-    status = absl::InternalError(fmt::format(
-        "the log assigned sequences {}-{} where the runner expected {}-{}: another writer?",
-        range->first, range->last, first, next - 1));
-  }
-  if (!status.ok()) {
-    // Nothing of the group may survive in the state: rebuild it from what the log holds.
-    absl::StatusOr<projections::PipelineState> rebuilt = Rebuild(log_, options_.snapshot_name);
-    if (rebuilt.ok()) {
-      state_ = *std::move(rebuilt);
-    }
-    for (Pending* p : group) {
-      p->status = status;
-    }
-    Publish();
-    return;
-  }
-  Publish();
 }
 
-void Runner::Publish() {
+std::shared_ptr<const PipelineView> Runner::MakeView() const {
   auto view = std::make_shared<PipelineView>();
   view->sequence = state_.last_sequence;
   view->intents = projections::CollectIntents(state_);
+  return view;
+}
+
+void Runner::SetView(std::shared_ptr<const PipelineView> view) {
   absl::MutexLock lock(&view_mu_);
   view_ = std::move(view);
 }
@@ -257,6 +331,12 @@ std::shared_ptr<const PipelineView> Runner::WaitForView(uint64_t after_sequence,
 
 void Runner::ReadState(const std::function<void(const projections::PipelineState&)>& read) const {
   absl::MutexLock lock(&state_mu_);
+  // Only committed state: the writer decides no new group while a reader waits, so the groups
+  // in flight drain in at most kMaxInFlight commits.
+  ++readers_waiting_;
+  auto committed = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_mu_) { return in_flight_ == 0; };
+  state_mu_.Await(absl::Condition(&committed));
+  --readers_waiting_;
   read(state_);
 }
 

@@ -1,12 +1,14 @@
 // The runner (DESIGN.md §2): the single writer of the event log. Inputs from every edge are
 // queued; one thread turns each into its batch (input + derived events) with the pure engine,
-// group-commits the batches of many inputs in one append, acknowledges their producers, and
-// publishes an immutable view of the pending intents for the effectors. On start it rebuilds the
-// state from the latest snapshot (when its state version matches) plus the log's tail. Snapshots
-// are written by a second thread that folds the committed log into its own copy of the state,
-// so encoding one never stalls the writer (nor the acknowledgements waiting on it). A failed
-// append leaves the log without any of the group's events: the runner rebuilds its state from
-// the log and fails those inputs, so each input has all of its consequences or none.
+// and a second group-commits the batches of many inputs in one append, publishes an immutable
+// view of the pending intents for the effectors, then acknowledges the producers. The two are
+// pipelined: the next group is decided while the previous one is written (at most kMaxInFlight
+// decided groups not yet committed); readers of the state only ever see committed state. On start
+// it rebuilds the state from the latest snapshot (when its state version matches) plus the log's
+// tail. Snapshots are written by a second thread that folds the committed log into its own copy of
+// the state, so encoding one never stalls the writer (nor the acknowledgements waiting on it). A
+// failed append leaves the log without any of the group's events: the runner rebuilds its state
+// from the log and fails those inputs, so each input has all of its consequences or none.
 // Thread-safe. The log must outlive the runner.
 #pragma once
 
@@ -71,7 +73,7 @@ class Runner {
   // latest view either way.
   std::shared_ptr<const PipelineView> WaitForView(uint64_t after_sequence,
                                                   absl::Duration timeout) const;
-  // Runs `read` on the current state, between commits.
+  // Runs `read` on the committed state (waits for the groups in flight to be committed).
   void ReadState(const std::function<void(const projections::PipelineState&)>& read) const;
 
   // Commits what is queued, then stops the writer. Idempotent.
@@ -83,20 +85,35 @@ class Runner {
 
  private:
   struct Pending;
+  struct Job;
+  static constexpr size_t kMaxInFlight = 2;
 
   Runner(eventlog::EventLog& log, Options options, projections::PipelineState state);
+  // Waits for queued Pendings; empty once stopping with nothing queued.
+  std::vector<Pending*> TakeGroup();
+  // Decides each group on the state and hands it to the committer.
   void WriterLoop();
+  // Appends the decided groups in order, publishes their views and acknowledges them; on a
+  // failed append, fails that group and every group decided after it and rebuilds the state.
+  void CommitLoop();
   // Folds committed events into `state` and writes a snapshot every snapshot_every_events, until
   // Stop (after folding what the log holds then).
   void SnapshotLoop(projections::PipelineState state);
-  void CommitGroup(std::vector<Pending*>& group);
-  void Publish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_mu_);
+  std::shared_ptr<const PipelineView> MakeView() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_mu_);
+  void SetView(std::shared_ptr<const PipelineView> view);
 
   eventlog::EventLog& log_;
   const Options options_;
 
   mutable absl::Mutex state_mu_;
-  projections::PipelineState state_ ABSL_GUARDED_BY(state_mu_);
+  projections::PipelineState state_ ABSL_GUARDED_BY(state_mu_);  // with the groups in flight
+  size_t in_flight_ ABSL_GUARDED_BY(state_mu_) = 0;  // decided groups not committed or failed yet
+  mutable int readers_waiting_ ABSL_GUARDED_BY(state_mu_) = 0;
+
+  // Taken after state_mu_ when both are held.
+  absl::Mutex commit_mu_;
+  std::deque<std::unique_ptr<Job>> commit_queue_ ABSL_GUARDED_BY(commit_mu_);
+  bool deciding_done_ ABSL_GUARDED_BY(commit_mu_) = false;
 
   mutable absl::Mutex queue_mu_;
   std::deque<Pending*> queue_ ABSL_GUARDED_BY(queue_mu_);
@@ -107,6 +124,7 @@ class Runner {
   std::shared_ptr<const PipelineView> view_ ABSL_GUARDED_BY(view_mu_);
 
   std::thread writer_;
+  std::thread committer_;
   std::thread snapshotter_;
   absl::Mutex snapshot_mu_;
   bool snapshot_stop_ ABSL_GUARDED_BY(snapshot_mu_) = false;

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <thread>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "eventlog/memory_event_log.h"
@@ -243,6 +244,60 @@ TEST_F(RunnerTest, ABatchIsCommittedInOneAppendInOrderEvenWhenLargerThanAGroup) 
     }
   }
   EXPECT_TRUE((*runner)->SubmitBatch({}).ok());
+}
+
+TEST(RunnerFaultTest, AFailedAppendAlsoFailsTheGroupsDecidedOnTopOfIt) {
+  eventlog::InMemoryEventLog log;
+  Runner::Options options;
+  options.max_group_inputs = 1;  // many small groups, so several are in flight at once
+  auto runner = Runner::Start(log, options);
+  ASSERT_TRUE(runner.ok());
+  ASSERT_TRUE((*runner)->Submit(Alert("warm-up")).ok());
+  log.FailAppendsForTest(absl::UnavailableError("disk full"), 3);
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 25;
+  std::vector<std::vector<absl::StatusOr<uint64_t>>> results(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        results[static_cast<size_t>(t)].push_back(
+            (*runner)->Submit(Alert("app-" + std::to_string(i % 5), fmt::format("t{}-{}", t, i))));
+      }
+    });
+  }
+  for (std::thread& t : threads) {
+    t.join();
+  }
+  int failed = 0;
+  for (int t = 0; t < kThreads; ++t) {
+    for (int i = 0; i < kPerThread; ++i) {
+      const absl::StatusOr<uint64_t>& r = results[static_cast<size_t>(t)][static_cast<size_t>(i)];
+      if (!r.ok()) {
+        ++failed;
+        EXPECT_EQ(absl::StatusCode::kUnavailable, r.status().code()) << r.status();
+        continue;
+      }
+      // An acknowledged input is in the log at its sequence.
+      auto event = log.Read(*r, 1);
+      ASSERT_TRUE(event.ok() && event->size() == 1U);
+      EXPECT_EQ(fmt::format("t{}-{}", t, i), (*event)[0].alert_observed().source_object_uid());
+    }
+  }
+  EXPECT_GE(failed, 3);
+  // The log is dense, holds nothing of the failed groups, and the state is exactly its fold.
+  auto all = log.Read(1, 100'000);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(log.LastSequence(), all->size());
+  size_t inputs = 0;
+  for (const v1::Event& e : *all) {
+    inputs += e.has_alert_observed() ? 1U : 0U;
+  }
+  EXPECT_EQ(static_cast<size_t>(1 + kThreads * kPerThread - failed), inputs);
+  auto folded = Runner::Rebuild(log, "none");
+  ASSERT_TRUE(folded.ok());
+  (*runner)->ReadState([&](const projections::PipelineState& s) { EXPECT_TRUE(s == *folded); });
+  EXPECT_EQ(log.LastSequence(), (*runner)->View()->sequence);
 }
 
 TEST(RunnerFaultTest, ABatchIsAllOrNothing) {
