@@ -169,9 +169,15 @@ void Effectors::Analyze(const std::string& issue_name, int32_t attempt) {
   // The context of this attempt: the recorded one if a previous run collected it.
   std::string context;
   bool have_context = false;
-  for (const v1::Event& e : IncidentEvents(issue.incident_id(), v1::Event::kContextCollected)) {
-    if (e.context_collected().issue_name() == issue_name &&
-        e.context_collected().attempt() == attempt) {
+  int64_t tokens_spent = 0;  // by the earlier analyses of this incident (its token budget)
+  // One pass over the incident's events (a storm's incident holds thousands of anomalies).
+  for (const v1::Event& e : IncidentEvents(
+           issue.incident_id(), {v1::Event::kContextCollected, v1::Event::kAnalysisCompleted})) {
+    if (e.has_analysis_completed()) {
+      tokens_spent +=
+          e.analysis_completed().input_tokens() + e.analysis_completed().output_tokens();
+    } else if (e.context_collected().issue_name() == issue_name &&
+               e.context_collected().attempt() == attempt) {
       context = e.context_collected().context();
       have_context = true;
     }
@@ -195,10 +201,7 @@ void Effectors::Analyze(const std::string& issue_name, int32_t attempt) {
   request.attempt = attempt;
   request.context = std::move(context);
   request.previous_failures = issue.failures();
-  for (const v1::Event& e : IncidentEvents(issue.incident_id(), v1::Event::kAnalysisCompleted)) {
-    request.tokens_spent +=
-        e.analysis_completed().input_tokens() + e.analysis_completed().output_tokens();
-  }
+  request.tokens_spent = tokens_spent;
   absl::StatusOr<v1::AnalysisCompleted> answer = deps_.analyzer->Analyze(request);
   v1::Event result;
   if (answer.ok()) {
@@ -312,7 +315,7 @@ bool Effectors::DoRollback(const std::string& plan_name) {
     return false;
   }
   std::optional<v1::PreflightSnapshot> snapshot;
-  for (const v1::Event& e : IncidentEvents(incident_id, v1::Event::kPreflightSnapshot)) {
+  for (const v1::Event& e : IncidentEvents(incident_id, {v1::Event::kPreflightSnapshot})) {
     if (e.preflight_snapshot().plan_name() == plan_name) {
       snapshot = e.preflight_snapshot();
     }
@@ -441,8 +444,8 @@ bool Effectors::DoDeadline(const p::Deadline& deadline) {
   return true;
 }
 
-std::vector<v1::Event> Effectors::IncidentEvents(const std::string& incident_id,
-                                                 v1::Event::PayloadCase type) const {
+std::vector<v1::Event> Effectors::IncidentEvents(
+    const std::string& incident_id, std::initializer_list<v1::Event::PayloadCase> types) const {
   std::vector<v1::Event> out;
   if (incident_id.empty()) {
     return out;
@@ -454,7 +457,8 @@ std::vector<v1::Event> Effectors::IncidentEvents(const std::string& incident_id,
   }
   for (uint64_t seq : *sequences) {
     absl::StatusOr<std::vector<v1::Event>> events = deps_.log->Read(seq, 1);
-    if (events.ok() && !events->empty() && events->front().payload_case() == type) {
+    if (events.ok() && !events->empty() &&
+        std::find(types.begin(), types.end(), events->front().payload_case()) != types.end()) {
       out.push_back(std::move(events->front()));
     }
   }

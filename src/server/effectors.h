@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <set>
 #include <string>
@@ -104,9 +105,9 @@ class Effectors {
   bool DoRollback(const std::string& plan_name);
   bool DoVerification(const std::string& plan_name);
   bool DoDeadline(const projections::Deadline& deadline);
-  // The recorded events of `incident_id` with payload `type`, in log order.
+  // The recorded events of `incident_id` with one of the payloads `types`, in log order.
   std::vector<v1::Event> IncidentEvents(const std::string& incident_id,
-                                        v1::Event::PayloadCase type) const;
+                                        std::initializer_list<v1::Event::PayloadCase> types) const;
   // Stamps time, producer, cluster and incident, then submits; false (counted, logged) on error.
   bool Submit(v1::Event event, const std::string& producer, const std::string& incident_id);
   void Log(const std::string& level, const std::string& message) const;

@@ -113,7 +113,16 @@ class DaemonScenarioTest : public ::testing::Test {
                           {"spec", {{"containers", {{{"name", "web"}, {"image", image}}}}}}}}}}})
             .ok());
     ASSERT_TRUE(Eventually([&] { return Pods("", name).size() == 2; }, absl::Seconds(30)));
-    ASSERT_TRUE(RunStandin({"run", ns_, "app=" + name}).ok());
+    // Retried: on a fresh control plane the stand-in's binding or status write can race the
+    // ReplicaSet controller; the last error is reported if it never succeeds.
+    absl::Status standin;
+    ASSERT_TRUE(Eventually(
+        [&] {
+          standin = RunStandin({"run", ns_, "app=" + name});
+          return standin.ok();
+        },
+        absl::Seconds(30), absl::Seconds(1)))
+        << standin;
     ASSERT_TRUE(Eventually([&] { return RolloutComplete(name); }, absl::Seconds(30)));
   }
 
