@@ -64,7 +64,10 @@ class RocksEventLog final : public EventLog {
   uint64_t LastSequence() const override;
   Anchor GetAnchor() const override;
   absl::StatusOr<std::vector<RawRecord>> ReadRaw(uint64_t from, size_t max_count) const override;
-  // Decodes straight from RocksDB's buffers (no intermediate copy of each value).
+  // Decodes into a result sized once. Short reads, and reads of records still in the memtables,
+  // parse straight from RocksDB's buffers; longer reads of table files scan, frame-check and copy
+  // the values on a helper thread while this thread parses them (in order; the first bad record
+  // by sequence is the one reported).
   absl::StatusOr<std::vector<v1::Event>> Read(uint64_t from, size_t max_count) const override;
   absl::StatusOr<std::vector<uint64_t>> IncidentSequences(
       const std::string& incident_id) const override;
