@@ -512,4 +512,21 @@ Intents CollectIntents(const PipelineState& state) {
   return intents;
 }
 
+bool MayChangeIntents(const v1::Event& event) {
+  switch (event.payload_case()) {
+    case v1::Event::kAlertObserved:
+    case v1::Event::kDuplicateSuppressed:
+    case v1::Event::kAnomalyRecorded:
+    case v1::Event::kAnomalyCorrelated:
+      return false;
+    default:
+      return true;
+  }
+}
+
+bool HasCooldownDeadline(const Intents& intents) {
+  return std::any_of(intents.deadlines.begin(), intents.deadlines.end(),
+                     [](const Deadline& d) { return d.kind == "cooldown"; });
+}
+
 }  // namespace aiops::projections

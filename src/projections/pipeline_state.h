@@ -102,17 +102,30 @@ struct Intents {
   struct Analysis {
     std::string issue_name;
     int32_t attempt = 0;
+    bool operator==(const Analysis&) const = default;
   };
   struct Action {
     std::string plan_name;
     int32_t index = 0;
+    bool operator==(const Action&) const = default;
   };
   std::vector<Analysis> analyses;          // requested, no result yet
   std::vector<Action> actions;             // next action of each executing plan
   std::vector<std::string> rollbacks;      // failed plans with a preflight snapshot to restore
   std::vector<std::string> verifications;  // plans waiting for their rollout to settle
   std::vector<Deadline> deadlines;
+  bool operator==(const Intents&) const = default;
 };
 Intents CollectIntents(const PipelineState& state);
+
+// Whether folding `event` can change what CollectIntents returns. False only for the detection
+// events (alert observed, duplicate suppressed, anomaly recorded, anomaly correlated): they touch
+// dedup entries and an issue's anomalies, risk and severity, never what the intents are made of.
+// Logical time still moves with every event, and a cooldown deadline ends when time passes it:
+// intents holding a cooldown deadline must be recomputed whatever the event (runners reuse the
+// previous intents across a group of detection events otherwise; the replay property test
+// checks the rule on every event of its random histories).
+bool MayChangeIntents(const v1::Event& event);
+bool HasCooldownDeadline(const Intents& intents);
 
 }  // namespace aiops::projections

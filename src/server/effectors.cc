@@ -107,21 +107,21 @@ size_t Effectors::Step() {
   const std::shared_ptr<const PipelineView> view = deps_.runner->View();
   size_t acted = 0;
   JoinFinishedAnalyses();
-  for (const p::Intents::Analysis& a : view->intents.analyses) {
+  for (const p::Intents::Analysis& a : view->intents().analyses) {
     StartAnalysis(a.issue_name, a.attempt);
   }
-  for (const p::Intents::Action& a : view->intents.actions) {
+  for (const p::Intents::Action& a : view->intents().actions) {
     acted += DoAction(a.plan_name, a.index) ? 1U : 0U;
   }
-  for (const std::string& plan : view->intents.rollbacks) {
+  for (const std::string& plan : view->intents().rollbacks) {
     acted += DoRollback(plan) ? 1U : 0U;
   }
-  for (const std::string& plan : view->intents.verifications) {
+  for (const std::string& plan : view->intents().verifications) {
     acted += DoVerification(plan) ? 1U : 0U;
   }
   const int64_t now_ms = deps_.clock->NowUnixMs();
   std::set<std::string> pending;
-  for (const p::Deadline& d : view->intents.deadlines) {
+  for (const p::Deadline& d : view->intents().deadlines) {
     pending.insert(d.id);
     if (d.due_at_ms <= now_ms) {
       acted += DoDeadline(d) ? 1U : 0U;

@@ -78,7 +78,8 @@ absl::StatusOr<std::unique_ptr<Runner>> Runner::Start(eventlog::EventLog& log, O
 Runner::Runner(eventlog::EventLog& log, Options options, projections::PipelineState state)
     : log_(log), options_(std::move(options)), state_(std::move(state)) {
   absl::MutexLock lock(&state_mu_);
-  SetView(MakeView());
+  decided_view_ = MakeView();
+  SetView(decided_view_);
 }
 
 Runner::~Runner() { Stop(); }
@@ -226,7 +227,8 @@ void Runner::WriterLoop() {
       }
     }
     job->last = next - 1;
-    job->view = MakeView();
+    job->view = MakeView(job->events, decided_view_.get());
+    decided_view_ = job->view;
     ++in_flight_;
     // Pushed while state_mu_ is held: a committer that finds an append failed (and takes
     // state_mu_ to rebuild) sees every group decided on top of the failed one in its queue.
@@ -291,7 +293,8 @@ void Runner::CommitLoop() {
         state_ = *std::move(rebuilt);
       }
       in_flight_ -= finished.size();
-      SetView(MakeView());
+      decided_view_ = MakeView();
+      SetView(decided_view_);
     }
     absl::MutexLock lock(&queue_mu_);
     for (const std::unique_ptr<Job>& j : finished) {
@@ -302,10 +305,19 @@ void Runner::CommitLoop() {
   }
 }
 
-std::shared_ptr<const PipelineView> Runner::MakeView() const {
+std::shared_ptr<const PipelineView> Runner::MakeView(const std::vector<v1::Event>& events,
+                                                     const PipelineView* previous) const {
   auto view = std::make_shared<PipelineView>();
   view->sequence = state_.last_sequence;
-  view->intents = projections::CollectIntents(state_);
+  // CollectIntents walks every issue and plan: a storm of alerts joining open issues would pay
+  // it per group for nothing.
+  const bool reuse =
+      previous != nullptr && !projections::HasCooldownDeadline(previous->intents()) &&
+      std::none_of(events.begin(), events.end(),
+                   [](const v1::Event& e) { return projections::MayChangeIntents(e); });
+  view->shared_intents =
+      reuse ? previous->shared_intents
+            : std::make_shared<const projections::Intents>(projections::CollectIntents(state_));
   return view;
 }
 

@@ -35,7 +35,9 @@ namespace aiops::server {
 // What the effectors work from, as of `sequence`.
 struct PipelineView {
   uint64_t sequence = 0;
-  projections::Intents intents;
+  // Shared between views when a group of detection events left them unchanged.
+  std::shared_ptr<const projections::Intents> shared_intents;
+  const projections::Intents& intents() const { return *shared_intents; }
 };
 
 class Runner {
@@ -99,7 +101,11 @@ class Runner {
   // Folds committed events into `state` and writes a snapshot every snapshot_every_events, until
   // Stop (after folding what the log holds then).
   void SnapshotLoop(projections::PipelineState state);
-  std::shared_ptr<const PipelineView> MakeView() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_mu_);
+  // The view of the state as it is; the intents of `previous` are reused when `events` cannot
+  // have changed them (projections::MayChangeIntents).
+  std::shared_ptr<const PipelineView> MakeView(const std::vector<v1::Event>& events = {},
+                                               const PipelineView* previous = nullptr) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_mu_);
   void SetView(std::shared_ptr<const PipelineView> view);
 
   eventlog::EventLog& log_;
@@ -108,6 +114,8 @@ class Runner {
   mutable absl::Mutex state_mu_;
   projections::PipelineState state_ ABSL_GUARDED_BY(state_mu_);  // with the groups in flight
   size_t in_flight_ ABSL_GUARDED_BY(state_mu_) = 0;  // decided groups not committed or failed yet
+  // The view of the last group decided (committed or not), or of the rebuilt state.
+  std::shared_ptr<const PipelineView> decided_view_ ABSL_GUARDED_BY(state_mu_);
   mutable int readers_waiting_ ABSL_GUARDED_BY(state_mu_) = 0;
 
   // Taken after state_mu_ when both are held.

@@ -84,6 +84,33 @@ TEST(ReplayPropertyTest, DeterministicRebuildableSnapshotableAndReDecidable) {
   EXPECT_GT(events, 10'000U);
 }
 
+// The rule runners use to skip recomputing intents: an event MayChangeIntents calls inert
+// leaves the intents as they were, unless they hold a cooldown deadline (time ends those).
+TEST(ReplayPropertyTest, EventsThatCannotChangeIntentsLeaveThemUnchanged) {
+  uint64_t inert = 0;
+  uint64_t changing = 0;
+  for (const uint64_t seed : Seeds()) {
+    SCOPED_TRACE(::testing::Message() << "AIOPS_SEED=" << seed);
+    const History run = RandomHistory(seed, 300);
+    p::PipelineState state;
+    p::Intents before = p::CollectIntents(state);
+    for (const v1::Event& e : run.log) {
+      p::Apply(state, e);
+      p::Intents after = p::CollectIntents(state);
+      if (!p::MayChangeIntents(e) && !p::HasCooldownDeadline(before)) {
+        ++inert;
+        ASSERT_TRUE(after == before) << "sequence " << e.sequence() << ": " << e.ShortDebugString();
+      } else {
+        changing += after == before ? 0U : 1U;
+      }
+      before = std::move(after);
+    }
+  }
+  // Both kinds occur: the check is not vacuous.
+  EXPECT_GT(inert, 10'000U);
+  EXPECT_GT(changing, 1'000U);
+}
+
 TEST(ReplayPropertyTest, VerifyFindsATamperedDecision) {
   History run = RandomHistory(7, 200);
   for (v1::Event& e : run.log) {

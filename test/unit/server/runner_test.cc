@@ -64,8 +64,8 @@ TEST_F(RunnerTest, CommitsEachInputWithItsConsequencesAndPublishesIntents) {
   }
   auto view = (*runner)->View();
   EXPECT_EQ(5U, view->sequence);
-  ASSERT_EQ(1U, view->intents.analyses.size());
-  EXPECT_EQ(1, view->intents.analyses[0].attempt);
+  ASSERT_EQ(1U, view->intents().analyses.size());
+  EXPECT_EQ(1, view->intents().analyses[0].attempt);
 
   auto rebuilt = Runner::Rebuild(*log, "pipeline");
   ASSERT_TRUE(rebuilt.ok());
