@@ -6,6 +6,7 @@
 // distribution of the acknowledgement latency (one call, until its answer arrived).
 //
 //   ingest_bench [--seconds=S] [--warmup=S] [--only=grpc|webhook|SCENARIO] [--unsynced]
+//                [--snapshot-every=EVENTS] [--scenario=grpc|webhook:CLIENTS:BATCH]...
 //
 // Method and figures: bench/README.md ("ingest_bench").
 #include <algorithm>
@@ -21,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include <absl/strings/str_split.h>
 #include <fmt/format.h>
 #include <grpcpp/grpcpp.h>
 #include <httplib.h>
@@ -133,6 +135,7 @@ struct Rig {
 };
 
 bool g_sync = true;
+uint64_t g_snapshot_every = aiops::server::Runner::Options().snapshot_every_events;
 
 Rig StartRig() {
   Rig rig;
@@ -152,7 +155,9 @@ Rig StartRig() {
     std::exit(1);
   }
   rig.log = *std::move(log);
-  auto runner = aiops::server::Runner::Start(*rig.log);
+  aiops::server::Runner::Options runner_options;
+  runner_options.snapshot_every_events = g_snapshot_every;
+  auto runner = aiops::server::Runner::Start(*rig.log, runner_options);
   if (!runner.ok()) {
     fmt::print(stderr, "cannot start the runner: {}\n", runner.status().ToString());
     std::exit(1);
@@ -339,12 +344,24 @@ int main(int argc, char** argv) {
   double seconds = 10;
   double warmup = 1;
   std::string only;
+  std::vector<Scenario> custom;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     if (arg.rfind("--seconds=", 0) == 0) {
       seconds = std::atof(argv[i] + 10);
     } else if (arg.rfind("--warmup=", 0) == 0) {
       warmup = std::atof(argv[i] + 9);
+    } else if (arg.rfind("--snapshot-every=", 0) == 0) {
+      g_snapshot_every = std::strtoull(argv[i] + 17, nullptr, 10);
+    } else if (arg.rfind("--scenario=", 0) == 0) {
+      // EDGE:CLIENTS:BATCH, run instead of the built-in list (repeatable).
+      const std::vector<std::string> parts = absl::StrSplit(std::string(arg.substr(11)), ':');
+      if (parts.size() != 3 || (parts[0] != "grpc" && parts[0] != "webhook")) {
+        fmt::print(stderr, "ingest_bench: --scenario=grpc|webhook:CLIENTS:BATCH\n");
+        return 2;
+      }
+      custom.push_back({fmt::format("{}/batch:{}/clients:{}", parts[0], parts[2], parts[1]),
+                        parts[0], std::atoi(parts[1].c_str()), std::atoi(parts[2].c_str())});
     } else if (arg == "--unsynced") {
       g_sync = false;
     } else if (arg.rfind("--only=", 0) == 0) {
@@ -352,7 +369,7 @@ int main(int argc, char** argv) {
     } else {
       fmt::print(stderr,
                  "usage: ingest_bench [--seconds=S] [--warmup=S] [--only=grpc|webhook|SCENARIO] "
-                 "[--unsynced]\n");
+                 "[--unsynced] [--snapshot-every=EVENTS] [--scenario=EDGE:CLIENTS:BATCH]...\n");
       return 2;
     }
   }
@@ -360,14 +377,18 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "ingest_bench: --seconds must be > 0, --warmup >= 0\n");
     return 2;
   }
-  const std::vector<Scenario> scenarios = {
+  std::vector<Scenario> scenarios = {
       {"grpc/batch:1/clients:16", "grpc", 16, 1},
+      {"grpc/batch:50/clients:4", "grpc", 4, 50},
       {"grpc/batch:100/clients:4", "grpc", 4, 100},
       {"grpc/batch:100/clients:16", "grpc", 16, 100},
       {"grpc/batch:1000/clients:4", "grpc", 4, 1000},
       {"webhook/group:10/clients:16", "webhook", 16, 10},
       {"webhook/group:100/clients:4", "webhook", 4, 100},
   };
+  if (!custom.empty()) {
+    scenarios = custom;
+  }
   fmt::print("{} RocksEventLog, runner defaults, {} s per scenario after {} s warm-up\n",
              g_sync ? "synced (fsync per group commit)" : "UNSYNCED", seconds, warmup);
   fmt::print("{:<28} {:>7} {:>5} {:>10} {:>9} {:>8} {:>8} {:>8} {:>6} {:>9} {:>9} {:>9} {:>7}\n",
