@@ -564,12 +564,28 @@ std::string RedactLines(std::string_view text) {
   return out;
 }
 
-}  // namespace
-
-std::string Redact(std::string_view text) {
+std::string RedactOnce(std::string_view text) {
   const std::string pem = RedactPem(text);
   const std::string json = RedactJsonSecretData(pem);
   return RedactLines(json);
+}
+
+}  // namespace
+
+std::string Redact(std::string_view text) {
+  // One pass can change what the next one would see: a masked bearer token takes away the dashes
+  // that ended a false PEM label, and the label then reaches a real "PRIVATE KEY" line. Repeat
+  // until nothing changes (a pass only ever masks more), so nothing a pass would still mask is
+  // left. Bounded; two passes settle every input the fuzzer has found.
+  std::string out = RedactOnce(text);
+  for (int pass = 0; pass < 8; ++pass) {
+    std::string again = RedactOnce(out);
+    if (again == out) {
+      break;
+    }
+    out = std::move(again);
+  }
+  return out;
 }
 
 }  // namespace aiops::analysis

@@ -27,6 +27,19 @@ TEST(RedactTest, AFalseBeginDoesNotHideTheNextPrivateKeyBlock) {
   EXPECT_EQ(std::string::npos, Redact(glued).find("MIIEsecret")) << Redact(glued);
 }
 
+// Found by the fuzzer: the first pass masks a bearer token whose dashes ended a false PEM label;
+// without them the label reaches a real "PRIVATE KEY" line, which a second pass then masked.
+// Redact repeats its pass until nothing changes, so one call masks it and a second changes nothing.
+TEST(RedactTest, WhatOnePassUncoversIsMaskedByTheSameCall) {
+  const std::string text =
+      "Authorization: Bearer xyzD-----BEGIN PRfidenc-----BEGIN PRIVzation: Bearer "
+      "xyzD-----BEFIN PRfi-dnce----BEGIN PRIVATE KEY-----\nMIIEsecret\n-----END PRIVATE "
+      "KEY-----\nkind: Secret\n";
+  const std::string once = Redact(text);
+  EXPECT_EQ(once, Redact(once)) << once;
+  EXPECT_EQ(std::string::npos, once.find("MIIEsecret")) << once;
+}
+
 TEST(RedactTest, MasksKeyValueSecrets) {
   EXPECT_EQ(Redact("password: hunter2"), "password: [REDACTED]");
   EXPECT_EQ(Redact("  DB_PASSWORD=hunter2 other=1"), "  DB_PASSWORD=[REDACTED] other=1");
