@@ -34,7 +34,6 @@
 #include "eventlog/rocks_event_log.h"
 #include "projections/naming.h"
 #include "projections/pipeline_state.h"
-#include "server/pipelined_read.h"
 #include "stages/engine.h"
 
 namespace {
@@ -684,76 +683,6 @@ void BM_ReplayFromLog(  // NOLINT(readability-identifier-naming): benchmark conv
   state.counters["state_matches"] = matches;
 }
 
-// The same restart with server::ReadPipelined: a reader thread reads and decodes the next chunks
-// while this thread folds the previous one (in log order, so the state is the same). open_s as
-// above; fold_s is this thread's time in Apply, wait_s its time waiting for a decoded chunk (what
-// the read and decode cost beyond the fold).
-void BM_ReplayFromLogPipelined(  // NOLINT(readability-identifier-naming): benchmark convention
-    benchmark::State& state) {
-  const ReplayFixture& fixture = Fixture();
-  if (!fixture.status().ok()) {
-    state.SkipWithError(fmt::format("prefill: {}", fixture.status()).c_str());
-    return;
-  }
-  double open_s = 0;
-  double fold_s = 0;
-  double total_s = 0;
-  double matches = -1;
-  for (auto _ : state) {
-    const Clock::time_point t0 = Clock::now();
-    RocksLogOptions options;
-    options.path = fixture.path();
-    absl::StatusOr<std::unique_ptr<RocksEventLog>> opened = RocksEventLog::Open(options);
-    if (!opened.ok()) {
-      state.SkipWithError(fmt::format("open: {}", opened.status()).c_str());
-      return;
-    }
-    std::unique_ptr<RocksEventLog> log = *std::move(opened);
-    open_s += Seconds(Clock::now() - t0);
-    auto folded = std::make_unique<projections::PipelineState>();
-    uint64_t count = 0;
-    aiops::server::PipelinedReadOptions read_options;
-    read_options.chunk = kReadChunk;
-    const absl::Status read = aiops::server::ReadPipelined(
-        *log, log->FirstSequence(), read_options, [&](std::vector<v1::Event>& chunk) {
-          const Clock::time_point f0 = Clock::now();
-          for (const v1::Event& e : chunk) {
-            projections::Apply(*folded, e);
-          }
-          fold_s += Seconds(Clock::now() - f0);
-          count += chunk.size();
-          return absl::OkStatus();
-        });
-    total_s += Seconds(Clock::now() - t0);
-    state.PauseTiming();
-    if (!read.ok()) {
-      state.SkipWithError(fmt::format("read: {}", read).c_str());
-      return;
-    }
-    if (count != fixture.events()) {
-      state.SkipWithError(
-          fmt::format("replayed {} events, the log holds {}", count, fixture.events()).c_str());
-      return;
-    }
-    if (matches < 0) {
-      matches = projections::StateDigest(*folded) == fixture.engine_digest() ? 1 : 0;
-    }
-    folded.reset();
-    log.reset();
-    state.ResumeTiming();
-  }
-  const auto events = static_cast<double>(fixture.events());
-  state.SetItemsProcessed(static_cast<int64_t>(fixture.events()) * state.iterations());
-  state.counters["events"] = events;
-  state.counters["events_per_s"] = benchmark::Counter(
-      events * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
-  state.counters["replay_s"] = Avg(total_s);
-  state.counters["open_s"] = Avg(open_s);
-  state.counters["fold_s"] = Avg(fold_s);
-  state.counters["wait_s"] = Avg(total_s - open_s - fold_s);
-  state.counters["state_matches"] = matches;
-}
-
 // The fold alone: the same events, read and decoded beforehand (untimed), applied to a fresh
 // PipelineState.
 void BM_FoldDecoded(  // NOLINT(readability-identifier-naming): benchmark convention
@@ -815,7 +744,6 @@ void BM_FoldDecoded(  // NOLINT(readability-identifier-naming): benchmark conven
 }
 
 BENCHMARK(BM_ReplayFromLog)->UseRealTime()->Iterations(3)->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_ReplayFromLogPipelined)->UseRealTime()->Iterations(3)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_FoldDecoded)->UseRealTime()->Iterations(3)->Unit(benchmark::kMillisecond);
 
 }  // namespace
