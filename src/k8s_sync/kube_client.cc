@@ -567,7 +567,10 @@ absl::StatusOr<Json> KubeClient::Request(const std::string& method, const std::s
       last = TransportError(result.error(), config_, method, path);
       const bool verification = result.error() == httplib::Error::SSLServerVerification ||
                                 result.error() == httplib::Error::SSLConnection;
-      if (verification || !idempotent) {
+      // A refused or unreachable connection sent nothing, so even a create is safe to repeat;
+      // any later failure may have reached the server, and only idempotent requests retry.
+      const bool nothing_sent = result.error() == httplib::Error::Connection;
+      if (verification || !(idempotent || nothing_sent)) {
         return last;
       }
     } else if (result->status >= 200 && result->status < 300) {

@@ -216,7 +216,6 @@ absl::StatusOr<uint64_t> Mirror::SyncOnce(absl::Duration wait) {
   }
   AIOPS_RETURN_IF_ERROR(CollectExpired(pending_));
   AIOPS_RETURN_IF_ERROR(ApplyDirty(pending_));
-  pending_ = Dirty();
   if (folded_ != cursor_) {
     cursor_ = folded_;
     AIOPS_RETURN_IF_ERROR(log_.PutCursor(options_.follower, cursor_));
@@ -231,6 +230,7 @@ absl::Status Mirror::CollectExpired(Dirty& dirty) {
         deleted_issues_.count(name) > 0) {
       continue;
     }
+    AIOPS_RETURN_IF_ERROR(CheckStop());
     // Children (insight, plans) go with the Issue through their owner references.
     absl::StatusOr<Json> deleted =
         client_.Delete(Path(issue.resource().namespace_(), "issues", name));
@@ -256,9 +256,18 @@ absl::Status Mirror::CollectExpired(Dirty& dirty) {
   return absl::OkStatus();
 }
 
-absl::Status Mirror::ApplyDirty(const Dirty& dirty) {
+absl::Status Mirror::CheckStop() const {
+  if (options_.stop != nullptr && options_.stop->load()) {
+    return absl::CancelledError("the mirror is stopping");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Mirror::ApplyDirty(Dirty& dirty) {
   // Issues first: their uids are the owner references of insights and plans.
-  for (const std::string& name : dirty.issues) {
+  while (!dirty.issues.empty()) {
+    AIOPS_RETURN_IF_ERROR(CheckStop());
+    const std::string& name = *dirty.issues.begin();
     const v1::IssueState* issue = p::FindIssue(state_, name);
     if (issue != nullptr && deleted_issues_.count(name) == 0) {
       AIOPS_RETURN_IF_ERROR(ApplyIssue(*issue));
@@ -266,24 +275,32 @@ absl::Status Mirror::ApplyDirty(const Dirty& dirty) {
         AIOPS_RETURN_IF_ERROR(ApplyInsight(*issue));
       }
     }
+    dirty.issues.erase(dirty.issues.begin());
   }
-  for (const std::string& name : dirty.anomalies) {
+  while (!dirty.anomalies.empty()) {
+    AIOPS_RETURN_IF_ERROR(CheckStop());
+    const std::string& name = *dirty.anomalies.begin();
     auto it = anomalies_.find(name);
     if (it != anomalies_.end() && it->second.recorded.anomaly_name() == name) {
       AIOPS_RETURN_IF_ERROR(ApplyAnomaly(name, it->second));
     }
+    dirty.anomalies.erase(dirty.anomalies.begin());
   }
-  for (const std::string& name : dirty.plans) {
-    const v1::PlanState* plan = p::FindPlan(state_, name);
+  while (!dirty.plans.empty()) {
+    AIOPS_RETURN_IF_ERROR(CheckStop());
+    const v1::PlanState* plan = p::FindPlan(state_, *dirty.plans.begin());
     if (plan != nullptr && deleted_issues_.count(plan->issue_name()) == 0) {
       AIOPS_RETURN_IF_ERROR(ApplyPlan(*plan));
     }
+    dirty.plans.erase(dirty.plans.begin());
   }
-  for (const std::string& key : dirty.runbooks) {
-    auto it = state_.runbooks.find(key);
+  while (!dirty.runbooks.empty()) {
+    AIOPS_RETURN_IF_ERROR(CheckStop());
+    auto it = state_.runbooks.find(*dirty.runbooks.begin());
     if (it != state_.runbooks.end() && it->second.auto_generated() && !it->second.retired()) {
       AIOPS_RETURN_IF_ERROR(ApplyRunbook(it->second));
     }
+    dirty.runbooks.erase(dirty.runbooks.begin());
   }
   return absl::OkStatus();
 }

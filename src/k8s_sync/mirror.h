@@ -9,6 +9,7 @@
 // log keeps them). Thread-compatible: one thread runs it.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <set>
@@ -44,6 +45,10 @@ class Mirror {
     absl::Duration retention = absl::Hours(24 * 7);
     size_t max_batch_events = 4096;
     common::Clock* clock = nullptr;  // retention only; defaults to the system clock
+    // When set and true, Start and SyncOnce stop between two writes with CANCELLED: a storm can
+    // leave thousands of objects to write at the client's QPS, and shutdown must not wait for
+    // them. What is not written yet stays pending (or is rewritten by the next Start).
+    const std::atomic<bool>* stop = nullptr;
   };
   struct Stats {
     uint64_t events = 0;
@@ -78,7 +83,9 @@ class Mirror {
   };
 
   void Fold(const v1::Event& event, Dirty& dirty);
-  absl::Status ApplyDirty(const Dirty& dirty);
+  // Writes what `dirty` names, erasing each entry once written.
+  absl::Status ApplyDirty(Dirty& dirty);
+  absl::Status CheckStop() const;
   absl::Status ApplyIssue(const v1::IssueState& issue);
   absl::Status ApplyAnomaly(const std::string& name, const AnomalyView& anomaly);
   absl::Status ApplyInsight(const v1::IssueState& issue);

@@ -727,6 +727,7 @@ void Daemon::MirrorLoop() {
   k8s_sync::Mirror::Options options;
   options.retention = config_.mirror_retention;
   options.clock = &clock_;
+  options.stop = &leading_threads_stop_;
   k8s_sync::Mirror mirror(*log, *client_, options);
   absl::Duration backoff = absl::Seconds(1);
   bool started = false;
@@ -740,6 +741,9 @@ void Daemon::MirrorLoop() {
       started = true;
       backoff = absl::Seconds(1);
       continue;
+    }
+    if (absl::IsCancelled(s)) {
+      break;  // stopping: what is not written yet is rewritten by the next leader's Start
     }
     LogJson(LogLevel::kWarn, "mirror",
             fmt::format("{} (retrying in {})", s, absl::FormatDuration(backoff)));

@@ -65,6 +65,11 @@ void Effectors::Stop() {
   }
 }
 
+bool Effectors::Stopping() const {
+  absl::MutexLock lock(&mu_);
+  return stopping_;
+}
+
 void Effectors::JoinFinishedAnalyses() {
   std::vector<std::thread> finished;
   {
@@ -110,13 +115,24 @@ size_t Effectors::Step() {
   for (const p::Intents::Analysis& a : view->intents().analyses) {
     StartAnalysis(a.issue_name, a.attempt);
   }
+  // Each Kubernetes call waits for the client's rate limit: under a storm one step can hold many,
+  // and Stop() must not wait for them all. What is left is still an intent for the next leader.
   for (const p::Intents::Action& a : view->intents().actions) {
+    if (Stopping()) {
+      return acted;
+    }
     acted += DoAction(a.plan_name, a.index) ? 1U : 0U;
   }
   for (const std::string& plan : view->intents().rollbacks) {
+    if (Stopping()) {
+      return acted;
+    }
     acted += DoRollback(plan) ? 1U : 0U;
   }
   for (const std::string& plan : view->intents().verifications) {
+    if (Stopping()) {
+      return acted;
+    }
     acted += DoVerification(plan) ? 1U : 0U;
   }
   const int64_t now_ms = deps_.clock->NowUnixMs();

@@ -99,6 +99,7 @@ class Effectors {
  private:
   void Loop();
   void JoinFinishedAnalyses();
+  bool Stopping() const;
   void StartAnalysis(const std::string& issue_name, int32_t attempt);
   void Analyze(const std::string& issue_name, int32_t attempt);
   bool DoAction(const std::string& plan_name, int32_t index);

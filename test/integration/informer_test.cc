@@ -154,7 +154,9 @@ TEST_F(InformerTest, SurvivesAnApiServerRestart) {
   informer.Start();
   ASSERT_TRUE(informer.WaitForSync(absl::Seconds(20)));
   ASSERT_TRUE(testing::ControlPlaneEnvironment::Get().RestartApiServer().ok());
-  ASSERT_TRUE(client_->Create(Collection(), ConfigMap("after-restart", "1")).ok());
+  const absl::StatusOr<Json> created =
+      client_->Create(Collection(), ConfigMap("after-restart", "1"));
+  ASSERT_TRUE(created.ok()) << created.status();
   EXPECT_TRUE(Eventually([&] { return seen.Has("ADDED after-restart"); }, absl::Seconds(60)))
       << "errors " << informer.stats().errors;
   EXPECT_GE(informer.stats().watches, 2);

@@ -499,10 +499,13 @@ class TcpRelay {
   TcpRelay(const TcpRelay&) = delete;
   TcpRelay& operator=(const TcpRelay&) = delete;
 
-  bool Start(const std::string& listen_host) {
+  bool Start(const std::string& listen_host, int port = 0) {
     listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const int one = 1;
+    setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
     if (listen_fd_ < 0 || inet_pton(AF_INET, listen_host.c_str(), &addr.sin_addr) != 1 ||
         bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
         listen(listen_fd_, 16) != 0) {
@@ -679,6 +682,38 @@ users:
   r = MustClient(*loaded)->Get("/api/v1/namespaces/default");
   EXPECT_TRUE(r.ok()) << r.status();
   fs::remove_all(dir);
+}
+
+// A create whose connection is refused (the API server restarting) sent nothing, so it is
+// retried like a read; one that may have reached the server is not (see kube_client.cc).
+TEST(KubeClientTest, ACreateIsRetriedWhileTheConnectionIsRefused) {
+  int port = 0;
+  {
+    TcpRelay probe(Cp().host, Cp().port);  // an ephemeral port nothing listens on once closed
+    ASSERT_TRUE(probe.Start("127.0.0.1"));
+    port = probe.port();
+  }
+  KubeConfig config = TokenConfig(Cp().token);
+  config.server = fmt::format("https://127.0.0.1:{}", port);
+  KubeClientOptions options;
+  options.initial_backoff = absl::Milliseconds(300);
+  auto client = KubeClient::Create(config, options);
+  ASSERT_TRUE(client.ok()) << client.status();
+  TcpRelay relay(Cp().host, Cp().port);
+  std::thread later([&] {
+    absl::SleepFor(absl::Milliseconds(400));
+    EXPECT_TRUE(relay.Start("127.0.0.1", port));
+  });
+  const std::string name = "refused-then-created";
+  auto created =
+      (*client)->Create("/api/v1/namespaces/default/configmaps", {{"apiVersion", "v1"},
+                                                                  {"kind", "ConfigMap"},
+                                                                  {"metadata", {{"name", name}}},
+                                                                  {"data", {{"k", "v"}}}});
+  later.join();
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_EQ(name, (*created)["metadata"]["name"]);
+  EXPECT_TRUE((*client)->Delete("/api/v1/namespaces/default/configmaps/" + name).ok());
 }
 
 }  // namespace

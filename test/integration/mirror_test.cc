@@ -219,6 +219,43 @@ TEST_F(MirrorTest, ABurstOnOneIssueIsOneWritePerObject) {
   EXPECT_EQ(20, Get("issues", OnlyIssue())["status"]["anomalies"].size());
 }
 
+TEST_F(MirrorTest, StopsBetweenWritesAndFinishesThemOnTheNextCall) {
+  // Stop is requested after the 5th write of a 21-object pass: the pass ends there (shutdown does
+  // not wait for a storm's worth of writes at the client's QPS), and the rest stays pending.
+  std::atomic<bool> stop{false};
+  std::atomic<int> responses{0};
+  KubeConfig config;
+  config.server = Cp().server;
+  config.ca_pem = ReadAll(Cp().ca_file);
+  config.token = Cp().token;
+  KubeClientOptions client_options;
+  client_options.qps = 0;
+  client_options.on_response = [&](const std::string& method, int) {
+    if (method == "PATCH" && ++responses == 5) {
+      stop = true;
+    }
+  };
+  std::unique_ptr<KubeClient> client = *KubeClient::Create(config, client_options);
+  Mirror::Options options;
+  options.stop = &stop;
+  Mirror mirror(*log_, *client, options);
+  ASSERT_TRUE(mirror.Start().ok());
+  const uint64_t cursor = mirror.cursor();
+  for (int i = 0; i < 20; ++i) {
+    Submit(Alert(ns_, "worker", "uid-" + std::to_string(i), t_ + i));
+  }
+  auto cancelled = mirror.SyncOnce(absl::Seconds(5));
+  ASSERT_FALSE(cancelled.ok());
+  EXPECT_TRUE(absl::IsCancelled(cancelled.status())) << cancelled.status();
+  EXPECT_EQ(cursor, mirror.cursor());  // not every object is written: the cursor stays
+  EXPECT_LT(Count("anomalies"), 20U);
+  stop = false;
+  ASSERT_TRUE(mirror.SyncOnce(absl::Milliseconds(10)).ok());
+  EXPECT_EQ(log_->LastSequence(), mirror.cursor());
+  EXPECT_EQ(20U, Count("anomalies"));
+  EXPECT_EQ(20, Get("issues", OnlyIssue())["status"]["anomalies"].size());
+}
+
 TEST_F(MirrorTest, DeletedObjectsAreRebuiltFromTheLog) {
   Submit(Alert(ns_, "api", "uid-1", t_));
   {
