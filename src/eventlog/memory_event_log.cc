@@ -54,6 +54,10 @@ Anchor InMemoryEventLog::GetAnchor() const {
 absl::StatusOr<std::vector<RawRecord>> InMemoryEventLog::ReadRaw(uint64_t from,
                                                                  size_t max_count) const {
   absl::MutexLock lock(&mu_);
+  if (injected_read_failures_left_ > 0) {
+    --injected_read_failures_left_;
+    return injected_read_failure_;
+  }
   std::vector<RawRecord> out;
   from = std::max(from, anchor_.first_sequence);
   for (uint64_t s = from; s <= chain_.last_sequence && out.size() < max_count; ++s) {
@@ -107,6 +111,12 @@ void InMemoryEventLog::FailAppendsForTest(absl::Status status, int count) {
   absl::MutexLock lock(&mu_);
   injected_failure_ = std::move(status);
   injected_failures_left_ = count;
+}
+
+void InMemoryEventLog::FailReadsForTest(absl::Status status, int count) {
+  absl::MutexLock lock(&mu_);
+  injected_read_failure_ = std::move(status);
+  injected_read_failures_left_ = count;
 }
 
 void InMemoryEventLog::CorruptRecordForTest(uint64_t sequence, std::string value) {

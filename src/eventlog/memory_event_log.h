@@ -33,6 +33,8 @@ class InMemoryEventLog final : public EventLog {
 
   // The next `count` appends fail with `status` and store nothing.
   void FailAppendsForTest(absl::Status status, int count = 1);
+  // The next `count` reads (ReadRaw, hence Read) fail with `status`.
+  void FailReadsForTest(absl::Status status, int count = 1);
   // Replaces the stored value of `sequence` (to test corruption handling).
   void CorruptRecordForTest(uint64_t sequence, std::string value);
 
@@ -47,6 +49,8 @@ class InMemoryEventLog final : public EventLog {
   std::map<std::string, uint64_t> cursors_ ABSL_GUARDED_BY(mu_);
   absl::Status injected_failure_ ABSL_GUARDED_BY(mu_);
   int injected_failures_left_ ABSL_GUARDED_BY(mu_) = 0;
+  mutable absl::Status injected_read_failure_ ABSL_GUARDED_BY(mu_);
+  mutable int injected_read_failures_left_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace aiops::eventlog

@@ -347,7 +347,12 @@ void Daemon::StopLeading() {
 
 absl::Status Daemon::StartLeadingComponents() {
   // log_ was opened by StartLeading.
-  absl::StatusOr<std::unique_ptr<Runner>> runner = Runner::Start(*log_);
+  Runner::Options runner_options;
+  runner_options.on_failure = [this](const absl::Status& s) {
+    Error(fmt::format("pipeline failed: {} (the process exits)", s));
+    failed_.store(true);
+  };
+  absl::StatusOr<std::unique_ptr<Runner>> runner = Runner::Start(*log_, runner_options);
   if (!runner.ok()) {
     return runner.status();
   }
@@ -680,7 +685,7 @@ absl::Status Daemon::StartHttp() {
 
 std::string Daemon::ReadyReason() const {
   if (failed_.load()) {
-    return "not ready: leadership lost or the pipeline failed to start";
+    return "not ready: leadership lost or the pipeline failed";
   }
   absl::MutexLock lock(&lead_mu_);
   if (!leading_) {

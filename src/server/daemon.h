@@ -65,7 +65,8 @@ class Daemon {
   absl::Status Start();
   // Graceful: stops the edges, lets the runner commit what it acknowledged, releases the Lease.
   void Stop();
-  // Set when leadership was lost or a leading component could not start: the process must exit.
+  // Set when leadership was lost, a leading component could not start or the runner failed for
+  // good: the process must exit (and a restart recovers by replay).
   bool Failed() const { return failed_.load(); }
   bool Leading() const;
   // The bound ports (after Start).

@@ -213,6 +213,14 @@ void Runner::WriterLoop() {
       return in_flight_ < kMaxInFlight && readers_waiting_ == 0;
     };
     state_mu_.Await(absl::Condition(&room));
+    if (!failed_.ok()) {
+      absl::MutexLock queue(&queue_mu_);
+      for (Pending* p : job->group) {
+        p->status = failed_;
+        p->done = true;
+      }
+      continue;
+    }
     job->first = std::max(state_.last_sequence, log_.LastSequence()) + 1;
     uint64_t next = job->first;
     for (Pending* p : job->group) {
@@ -289,12 +297,24 @@ void Runner::CommitLoop() {
         }
       }
       absl::StatusOr<projections::PipelineState> rebuilt = Rebuild(log_, options_.snapshot_name);
+      in_flight_ -= finished.size();
       if (rebuilt.ok()) {
         state_ = *std::move(rebuilt);
+        decided_view_ = MakeView();
+        SetView(decided_view_);
+      } else if (failed_.ok()) {
+        // state_ holds decisions that are not in the log: nobody may read or extend it.
+        failed_ = absl::Status(
+            absl::StatusCode::kInternal,
+            fmt::format("the runner stopped: an append failed ({}) and the state could not be "
+                        "rebuilt from the log ({}); restart to recover by replay",
+                        status.message(), rebuilt.status().message()));
+        state_ = projections::PipelineState();
+        decided_view_ = View();  // the last committed view
+        if (options_.on_failure) {
+          options_.on_failure(failed_);
+        }
       }
-      in_flight_ -= finished.size();
-      decided_view_ = MakeView();
-      SetView(decided_view_);
     }
     absl::MutexLock lock(&queue_mu_);
     for (const std::unique_ptr<Job>& j : finished) {
@@ -339,6 +359,11 @@ std::shared_ptr<const PipelineView> Runner::WaitForView(uint64_t after_sequence,
   };
   view_mu_.AwaitWithTimeout(absl::Condition(&newer), timeout);
   return view_;
+}
+
+absl::Status Runner::health() const {
+  absl::MutexLock lock(&state_mu_);
+  return failed_;
 }
 
 void Runner::ReadState(const std::function<void(const projections::PipelineState&)>& read) const {

@@ -8,7 +8,10 @@
 // tail. Snapshots are written by a second thread that folds the committed log into its own copy of
 // the state, so encoding one never stalls the writer (nor the acknowledgements waiting on it). A
 // failed append leaves the log without any of the group's events: the runner rebuilds its state
-// from the log and fails those inputs, so each input has all of its consequences or none.
+// from the log and fails those inputs, so each input has all of its consequences or none. If
+// that rebuild fails too, the runner cannot tell what is committed: it fails for good (every
+// input refused, the state emptied, the last committed view kept, Options::on_failure called),
+// and the process restarts and recovers by replay. It never decides on uncommitted events.
 // Thread-safe. The log must outlive the runner.
 #pragma once
 
@@ -49,6 +52,8 @@ class Runner {
     // the 2-core reference machine); each snapshot costs an encode of the whole state. 0: none.
     uint64_t snapshot_every_events = 1'000'000;
     std::string snapshot_name = "pipeline";
+    // Called once (from the committing thread) when the runner fails for good; see above.
+    std::function<void(const absl::Status&)> on_failure;
   };
 
   static absl::StatusOr<std::unique_ptr<Runner>> Start(eventlog::EventLog& log, Options options);
@@ -79,6 +84,9 @@ class Runner {
                                                   absl::Duration timeout) const;
   // Runs `read` on the committed state (waits for the groups in flight to be committed).
   void ReadState(const std::function<void(const projections::PipelineState&)>& read) const;
+
+  // OK, or why the runner failed for good (see above).
+  absl::Status health() const;
 
   // Commits what is queued, then stops the writer. Idempotent.
   void Stop();
@@ -119,6 +127,7 @@ class Runner {
   // The view of the last group decided (committed or not), or of the rebuilt state.
   std::shared_ptr<const PipelineView> decided_view_ ABSL_GUARDED_BY(state_mu_);
   mutable int readers_waiting_ ABSL_GUARDED_BY(state_mu_) = 0;
+  absl::Status failed_ ABSL_GUARDED_BY(state_mu_);  // set for good; see the class comment
 
   // Taken after state_mu_ when both are held.
   absl::Mutex commit_mu_;

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "eventlog/memory_event_log.h"
@@ -201,6 +202,56 @@ TEST(RunnerFaultTest, AFailedAppendLeavesNeitherLogNorStateChanged) {
   auto ok = (*runner)->Submit(Alert("second"));
   ASSERT_TRUE(ok.ok()) << ok.status();
   EXPECT_EQ(before.last_sequence + 1, *ok);
+}
+
+// When the rebuild after a failed append fails too, the runner's state holds decisions the log
+// does not: it must neither publish nor extend them. It fails for good and says so.
+TEST(RunnerFaultTest, AFailedRebuildAfterAFailedAppendStopsTheRunnerForGood) {
+  eventlog::InMemoryEventLog log;
+  absl::Status reported;
+  int reports = 0;
+  Runner::Options options;
+  options.snapshot_every_events = 0;
+  options.on_failure = [&](const absl::Status& s) {
+    reported = s;
+    ++reports;
+  };
+  auto runner = Runner::Start(log, options);
+  ASSERT_TRUE(runner.ok());
+  ASSERT_TRUE((*runner)->Submit(Alert("first")).ok());
+  const std::shared_ptr<const PipelineView> committed = (*runner)->View();
+  ASSERT_EQ(log.LastSequence(), committed->sequence);
+  ASSERT_FALSE(committed->intents().analyses.empty());  // the issue of "first" wants analysis
+  log.FailAppendsForTest(absl::UnavailableError("disk full"));
+  log.FailReadsForTest(absl::DataLossError("unreadable"), 1000);
+  auto failed = (*runner)->Submit(Alert("second"));
+  EXPECT_EQ(absl::StatusCode::kUnavailable, failed.status().code()) << failed.status();
+  EXPECT_EQ(1, reports);
+  EXPECT_EQ(absl::StatusCode::kInternal, reported.code());
+  EXPECT_THAT(std::string(reported.message()), ::testing::HasSubstr("disk full"));
+  EXPECT_THAT(std::string(reported.message()), ::testing::HasSubstr("unreadable"));
+  EXPECT_EQ(reported, (*runner)->health());
+  // The view is still the last committed one; nothing of "second" is readable.
+  EXPECT_EQ(committed, (*runner)->View());
+  (*runner)->ReadState([&](const projections::PipelineState& s) {
+    for (const auto& [name, issue] : s.issues) {
+      EXPECT_EQ(std::string::npos, name.find("second")) << name;
+    }
+  });
+  // Later inputs are refused with the reason, even once the log works again.
+  log.FailReadsForTest(absl::OkStatus(), 0);
+  auto refused = (*runner)->Submit(Alert("third"));
+  EXPECT_EQ(reported, refused.status());
+  EXPECT_EQ(1, reports);
+  const uint64_t last = log.LastSequence();
+  EXPECT_EQ(committed->sequence, last);
+  // A restart recovers by replay.
+  (*runner)->Stop();
+  auto restarted = Runner::Start(log, options);
+  ASSERT_TRUE(restarted.ok()) << restarted.status();
+  EXPECT_TRUE((*restarted)->health().ok());
+  ASSERT_TRUE((*restarted)->Submit(Alert("third")).ok());
+  EXPECT_GT(log.LastSequence(), last);
 }
 
 TEST(RunnerFaultTest, InputsWithoutPayloadAreRefused) {
