@@ -1,6 +1,11 @@
 #include "common/crc32c.h"
 
 #include <array>
+#include <cstring>
+
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#endif
 
 namespace aiops::common::crc32c {
 namespace {
@@ -32,7 +37,9 @@ constexpr Tables kTables = MakeTables();
 
 }  // namespace
 
-uint32_t Extend(uint32_t init_crc, const void* data, size_t size) {
+namespace internal {
+
+uint32_t ExtendPortable(uint32_t init_crc, const void* data, size_t size) {
   const auto* p = static_cast<const unsigned char*>(data);
   uint32_t crc = ~init_crc;
   while (size >= 8) {
@@ -49,6 +56,50 @@ uint32_t Extend(uint32_t init_crc, const void* data, size_t size) {
     crc = kTables[0][(crc ^ *p++) & 0xffU] ^ (crc >> 8);
   }
   return ~crc;
+}
+
+#if defined(__x86_64__)
+
+bool HardwareAvailable() { return __builtin_cpu_supports("sse4.2") != 0; }
+
+// The CRC32 instruction computes exactly this CRC (reflected Castagnoli polynomial), 8 bytes at
+// a time; about 8x fewer instructions than the tables on a 300-byte record.
+__attribute__((target("sse4.2"))) uint32_t ExtendHardware(uint32_t init_crc, const void* data,
+                                                          size_t size) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  uint64_t crc = ~init_crc;
+  while (size >= 8) {
+    uint64_t word = 0;
+    std::memcpy(&word, p, sizeof(word));  // unaligned load, little-endian as the CRC wants
+    crc = _mm_crc32_u64(crc, word);
+    p += 8;
+    size -= 8;
+  }
+  auto crc32 = static_cast<uint32_t>(crc);
+  while (size-- > 0) {
+    crc32 = _mm_crc32_u8(crc32, *p++);
+  }
+  return ~crc32;
+}
+
+#else
+
+bool HardwareAvailable() { return false; }
+
+uint32_t ExtendHardware(uint32_t init_crc, const void* data, size_t size) {
+  return ExtendPortable(init_crc, data, size);
+}
+
+#endif
+
+}  // namespace internal
+
+uint32_t Extend(uint32_t init_crc, const void* data, size_t size) {
+  using ExtendFunction = uint32_t (*)(uint32_t, const void*, size_t);
+  static const ExtendFunction extend = internal::HardwareAvailable()
+                                           ? ExtendFunction{&internal::ExtendHardware}
+                                           : ExtendFunction{&internal::ExtendPortable};
+  return extend(init_crc, data, size);
 }
 
 }  // namespace aiops::common::crc32c

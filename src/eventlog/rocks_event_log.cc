@@ -236,11 +236,18 @@ absl::StatusOr<std::unique_ptr<RocksEventLog>> RocksEventLog::Open(const RocksLo
   if (options.mode == Mode::kSecondary) {
     db_options.max_open_files = -1;  // required by secondary instances
   }
+  // Every append rewrites the last-sequence key of the meta family: updated in place, it costs a
+  // lookup in a one-key memtable instead of a new skip-list node per write (which made RocksDB's
+  // share of an append 1.4x a raw put's). In-place updates need memtable writes from one thread,
+  // which the log's single group-commit leader is anyway.
+  db_options.allow_concurrent_memtable_write = false;
   rocksdb::ColumnFamilyOptions cf_options;
+  rocksdb::ColumnFamilyOptions meta_options;
+  meta_options.inplace_update_support = true;
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (const char* name : {rocksdb::kDefaultColumnFamilyName.c_str(), kEventsCf, kByIncidentCf,
                            kMetaCf, kSnapshotsCf}) {
-    descriptors.emplace_back(name, cf_options);
+    descriptors.emplace_back(name, std::string(name) == kMetaCf ? meta_options : cf_options);
   }
   auto handles = std::make_unique<Handles>();
   rocksdb::DB* db = nullptr;

@@ -55,6 +55,32 @@ TEST(Crc32cTest, DetectsASingleFlippedBit) {
   EXPECT_NE(before, Value(data));
 }
 
+// The CRC32 instruction path and the tables agree at every length and alignment (the
+// instruction handles 8 bytes at a time and the tail byte by byte) and when continuing a CRC.
+TEST(Crc32cTest, HardwareAndPortablePathsAgree) {
+  if (!internal::HardwareAvailable()) {
+    GTEST_SKIP() << "this CPU has no SSE4.2: Extend uses the tables, tested above";
+  }
+  std::string data(400, '\0');
+  uint32_t x = 12345;
+  for (char& c : data) {
+    x = x * 1103515245U + 12345U;  // fixed pseudo-random bytes
+    c = static_cast<char>(x >> 24);
+  }
+  for (size_t offset = 0; offset < 8; ++offset) {
+    for (size_t size = 0; size + offset <= data.size(); size += (size < 64 ? 1 : 37)) {
+      const char* p = data.data() + offset;
+      ASSERT_EQ(internal::ExtendPortable(0, p, size), internal::ExtendHardware(0, p, size))
+          << "offset " << offset << " size " << size;
+      ASSERT_EQ(internal::ExtendPortable(0xdeadbeefU, p, size),
+                internal::ExtendHardware(0xdeadbeefU, p, size))
+          << "offset " << offset << " size " << size;
+    }
+  }
+  EXPECT_EQ(0xe3069283U, internal::ExtendHardware(0, "123456789", 9));
+  EXPECT_EQ(0xe3069283U, internal::ExtendPortable(0, "123456789", 9));
+}
+
 TEST(Crc32cTest, MaskIsNotIdentityAndUnmaskInvertsIt) {
   const uint32_t crc = Value("foo");
   EXPECT_NE(crc, Mask(crc));
