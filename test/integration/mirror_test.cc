@@ -35,13 +35,15 @@ std::string ReadAll(const std::string& path) {
   return s.str();
 }
 
-std::unique_ptr<KubeClient> Client() {
+std::unique_ptr<KubeClient> Client(
+    std::function<void(const std::string& method, int status)> on_response = nullptr) {
   KubeConfig config;
   config.server = Cp().server;
   config.ca_pem = ReadAll(Cp().ca_file);
   config.token = Cp().token;
   KubeClientOptions options;
   options.qps = 0;  // the test measures writes, not the rate limiter
+  options.on_response = std::move(on_response);
   return *KubeClient::Create(config, options);
 }
 
@@ -224,18 +226,11 @@ TEST_F(MirrorTest, StopsBetweenWritesAndFinishesThemOnTheNextCall) {
   // not wait for a storm's worth of writes at the client's QPS), and the rest stays pending.
   std::atomic<bool> stop{false};
   std::atomic<int> responses{0};
-  KubeConfig config;
-  config.server = Cp().server;
-  config.ca_pem = ReadAll(Cp().ca_file);
-  config.token = Cp().token;
-  KubeClientOptions client_options;
-  client_options.qps = 0;
-  client_options.on_response = [&](const std::string& method, int) {
+  std::unique_ptr<KubeClient> client = Client([&](const std::string& method, int) {
     if (method == "PATCH" && ++responses == 5) {
       stop = true;
     }
-  };
-  std::unique_ptr<KubeClient> client = *KubeClient::Create(config, client_options);
+  });
   Mirror::Options options;
   options.stop = &stop;
   Mirror mirror(*log_, *client, options);
