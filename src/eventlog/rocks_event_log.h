@@ -110,9 +110,6 @@ class RocksEventLog final : public EventLog {
   absl::Status RefreshTail() const;
   // Calls visit(sequence, value) for up to `max_count` acknowledged records from `from` on;
   // `visit` returns a status to stop the scan.
-  // Whether the records from `from` on are (by count) all in RocksDB's memtables, where scanning
-  // is cheap: a helper thread would cost more than it saves there (measured with eventlog_bench).
-  bool InMemtables(uint64_t from) const;
   // How many records a read from `from` of up to `max_count` should find (to size its result).
   size_t ExpectedCount(uint64_t from, size_t max_count) const;
   template <typename Visit>
