@@ -247,12 +247,17 @@ absl::Status Daemon::Start() {
     metrics_.Add("aiops_kube_api_requests_total",
                  {{"verb", verb}, {"code", std::to_string(status)}});
   };
-  absl::StatusOr<std::unique_ptr<k8s_sync::KubeClient>> client =
-      k8s_sync::KubeClient::Create(*kube, options);
-  if (!client.ok()) {
-    return client.status();
+  // Three clients, each with its own rate limit and connection: the Lease renewal and the
+  // effectors' reads and writes must not queue behind the mirror, which after a storm has
+  // thousands of CRs to write at the client's QPS.
+  for (std::unique_ptr<k8s_sync::KubeClient>* slot : {&client_, &lease_client_, &mirror_client_}) {
+    absl::StatusOr<std::unique_ptr<k8s_sync::KubeClient>> client =
+        k8s_sync::KubeClient::Create(*kube, options);
+    if (!client.ok()) {
+      return client.status();
+    }
+    *slot = *std::move(client);
   }
-  client_ = *std::move(client);
   if (absl::Status s = StartHttp(); !s.ok()) {
     return s;
   }
@@ -276,7 +281,7 @@ absl::Status Daemon::Start() {
   Info("waiting for leadership",
        {{"lease", le.namespace_name + "/" + le.lease_name}, {"identity", le.identity}});
   elector_ = std::make_unique<k8s_sync::LeaderElector>(
-      *client_, le,
+      *lease_client_, le,
       k8s_sync::LeaderElector::Callbacks{[this] { StartLeading(); }, [this] { StopLeading(); }});
   elector_->Start();
   return absl::OkStatus();
@@ -733,7 +738,7 @@ void Daemon::MirrorLoop() {
   options.retention = config_.mirror_retention;
   options.clock = &clock_;
   options.stop = &leading_threads_stop_;
-  k8s_sync::Mirror mirror(*log, *client_, options);
+  k8s_sync::Mirror mirror(*log, *mirror_client_, options);
   absl::Duration backoff = absl::Seconds(1);
   bool started = false;
   while (!leading_threads_stop_.load()) {
