@@ -170,7 +170,8 @@ void Mirror::Fold(const v1::Event& e, Dirty& dirty) {
 
 absl::Status Mirror::Start() {
   Dirty all;
-  uint64_t from = log_.FirstSequence();
+  // A retried Start (after a failed write) folds only what the first attempt did not.
+  uint64_t from = folded_ == 0 ? log_.FirstSequence() : folded_ + 1;
   for (;;) {
     AIOPS_ASSIGN_OR_RETURN(std::vector<v1::Event> events, log_.Read(from, 4096));
     if (events.empty()) {

@@ -251,6 +251,30 @@ TEST_F(MirrorTest, StopsBetweenWritesAndFinishesThemOnTheNextCall) {
   EXPECT_EQ(20, Get("issues", OnlyIssue())["status"]["anomalies"].size());
 }
 
+// The daemon retries Start after a failure (the API server away at start-up, say): the retry
+// must not fold the log a second time into what the first attempt folded.
+TEST_F(MirrorTest, AStartRetriedAfterAFailureFoldsTheLogOnce) {
+  for (int i = 0; i < 20; ++i) {
+    Submit(Alert(ns_, "worker", "uid-" + std::to_string(i), t_ + i));
+  }
+  std::atomic<bool> stop{false};
+  std::atomic<int> responses{0};
+  std::unique_ptr<KubeClient> client = Client([&](const std::string& method, int) {
+    if (method == "PATCH" && ++responses == 3) {
+      stop = true;
+    }
+  });
+  Mirror::Options options;
+  options.stop = &stop;
+  Mirror mirror(*log_, *client, options);
+  ASSERT_TRUE(absl::IsCancelled(mirror.Start()));
+  stop = false;
+  ASSERT_TRUE(mirror.Start().ok());
+  EXPECT_EQ(log_->LastSequence(), mirror.cursor());
+  EXPECT_EQ(20U, Count("anomalies"));
+  EXPECT_EQ(20, Get("issues", OnlyIssue())["status"]["anomalies"].size());
+}
+
 TEST_F(MirrorTest, DeletedObjectsAreRebuiltFromTheLog) {
   Submit(Alert(ns_, "api", "uid-1", t_));
   {
