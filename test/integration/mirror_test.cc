@@ -133,6 +133,16 @@ class MirrorTest : public ::testing::Test {
     return list.ok() ? (*list)["items"].size() : 0;
   }
 
+  // A client that sets `stop` once it has sent `patches` PATCH requests (server-side applies).
+  static std::unique_ptr<KubeClient> StopAfterPatches(int patches, std::atomic<bool>& stop) {
+    auto sent = std::make_shared<std::atomic<int>>(0);
+    return Client([&stop, sent, patches](const std::string& method, int) {
+      if (method == "PATCH" && ++*sent == patches) {
+        stop = true;
+      }
+    });
+  }
+
   static inline int counter_ = 0;
   std::string dir_;
   std::string ns_;
@@ -225,12 +235,7 @@ TEST_F(MirrorTest, StopsBetweenWritesAndFinishesThemOnTheNextCall) {
   // Stop is requested after the 5th write of a 21-object pass: the pass ends there (shutdown does
   // not wait for a storm's worth of writes at the client's QPS), and the rest stays pending.
   std::atomic<bool> stop{false};
-  std::atomic<int> responses{0};
-  std::unique_ptr<KubeClient> client = Client([&](const std::string& method, int) {
-    if (method == "PATCH" && ++responses == 5) {
-      stop = true;
-    }
-  });
+  std::unique_ptr<KubeClient> client = StopAfterPatches(5, stop);
   Mirror::Options options;
   options.stop = &stop;
   Mirror mirror(*log_, *client, options);
@@ -258,12 +263,7 @@ TEST_F(MirrorTest, AStartRetriedAfterAFailureFoldsTheLogOnce) {
     Submit(Alert(ns_, "worker", "uid-" + std::to_string(i), t_ + i));
   }
   std::atomic<bool> stop{false};
-  std::atomic<int> responses{0};
-  std::unique_ptr<KubeClient> client = Client([&](const std::string& method, int) {
-    if (method == "PATCH" && ++responses == 3) {
-      stop = true;
-    }
-  });
+  std::unique_ptr<KubeClient> client = StopAfterPatches(3, stop);
   Mirror::Options options;
   options.stop = &stop;
   Mirror mirror(*log_, *client, options);
