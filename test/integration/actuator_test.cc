@@ -11,6 +11,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "support/cluster_helpers.h"
 #include "support/control_plane_environment.h"
 
 namespace aiops::k8s_sync {
@@ -132,13 +133,15 @@ TEST_F(ActuatorTest, ActionsApplyOnceAndCarryTheIdempotencyMarker) {
 }
 
 TEST_F(ActuatorTest, RollbackReturnsToThePreviousRevision) {
-  ASSERT_TRUE(testing::ControlPlaneEnvironment::Get()
-                  .Kubectl({"-n", ns_, "set", "image", "deploy/web", "app=nginx:1.27-broken"})
-                  .ok());
-  for (int i = 0; i < 100 && Revisions() < 2; ++i) {
-    absl::SleepFor(absl::Milliseconds(200));
-  }
-  ASSERT_EQ(2U, Revisions()) << "kube-controller-manager made no second revision";
+  // kubectl's exit status counts too (CI once saw no second revision and could not tell why),
+  // and kube-controller-manager may be slow on a loaded machine.
+  absl::StatusOr<testing::ProcessResult> set = testing::ControlPlaneEnvironment::Get().Kubectl(
+      {"-n", ns_, "set", "image", "deploy/web", "app=nginx:1.27-broken"});
+  ASSERT_TRUE(set.ok()) << set.status();
+  ASSERT_EQ(0, set->exit_code) << set->err;
+  ASSERT_TRUE(testing::Eventually([&] { return Revisions() >= 2; }, absl::Seconds(60)))
+      << "kube-controller-manager made no second revision in 60 s";
+  ASSERT_EQ(2U, Revisions());
   Actuator actuator(*client_, clock_);
   const v1::Event e = actuator.Execute(Plan({Action("RollbackDeployment")}), issue_, 0);
   ASSERT_TRUE(e.has_action_succeeded()) << e.ShortDebugString();
