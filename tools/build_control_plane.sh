@@ -24,10 +24,18 @@ log() { printf '[control-plane] %s\n' "$*" >&2; }
 binaries_ok() {
   [[ -x "$BIN_DIR/kube-apiserver" && -x "$BIN_DIR/kube-controller-manager" && -x "$BIN_DIR/kubectl" &&
      -x "$BIN_DIR/etcd" ]] || return 1
-  "$BIN_DIR/kube-apiserver" --version 2>/dev/null | grep -qx "Kubernetes v${K8S_VERSION}" || return 1
-  "$BIN_DIR/kube-controller-manager" --version 2>/dev/null | grep -qx "Kubernetes v${K8S_VERSION}" || return 1
-  "$BIN_DIR/kubectl" version --client 2>/dev/null | grep -q "Client Version: v${K8S_VERSION}" || return 1
-  "$BIN_DIR/etcd" --version 2>/dev/null | grep -q "etcd Version: ${ETCD_VERSION}" || return 1
+  # Each output is captured before grep reads it: `cmd | grep -q` under pipefail fails whenever
+  # grep exits at its match before cmd has written its last line (SIGPIPE), which made a good
+  # cache look stale (a needless rebuild) and, once, failed the build's own final check.
+  local out
+  out=$("$BIN_DIR/kube-apiserver" --version 2>/dev/null) || return 1
+  grep -qx "Kubernetes v${K8S_VERSION}" <<<"$out" || return 1
+  out=$("$BIN_DIR/kube-controller-manager" --version 2>/dev/null) || return 1
+  grep -qx "Kubernetes v${K8S_VERSION}" <<<"$out" || return 1
+  out=$("$BIN_DIR/kubectl" version --client 2>/dev/null) || return 1
+  grep -q "Client Version: v${K8S_VERSION}" <<<"$out" || return 1
+  out=$("$BIN_DIR/etcd" --version 2>/dev/null) || return 1
+  grep -q "etcd Version: ${ETCD_VERSION}" <<<"$out" || return 1
 }
 
 if binaries_ok; then
