@@ -46,14 +46,39 @@ Sha256Digest Sha256Of(std::string_view data) {
 
 std::string BytesToHex(std::string_view bytes) {
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
+  std::string out(bytes.size() * 2, '\0');
+  char* d = out.data();
   for (const char c : bytes) {
     const auto b = static_cast<uint8_t>(c);
-    out.push_back(kHex[b >> 4]);
-    out.push_back(kHex[b & 0x0f]);
+    *d++ = kHex[b >> 4];
+    *d++ = kHex[b & 0x0f];
   }
   return out;
+}
+
+std::optional<Sha256Digest> DigestFromHex(std::string_view hex) {
+  Sha256Digest digest{};
+  if (hex.size() != 2 * digest.size()) {
+    return std::nullopt;
+  }
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') {
+      return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+      return c - 'a' + 10;
+    }
+    return -1;
+  };
+  for (size_t i = 0; i < digest.size(); ++i) {
+    const int hi = nibble(hex[2 * i]);
+    const int lo = nibble(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) {
+      return std::nullopt;
+    }
+    digest[i] = static_cast<uint8_t>((hi << 4) | lo);
+  }
+  return digest;
 }
 
 std::string ToHex(const Sha256Digest& digest) {

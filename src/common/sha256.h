@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -40,5 +41,7 @@ std::string Sha256Hex(std::string_view data);
 std::string ToHex(const Sha256Digest& digest);
 // Lower-case hex of arbitrary bytes (digests stored as raw strings in protobuf `bytes` fields).
 std::string BytesToHex(std::string_view bytes);
+// The digest whose ToHex is `hex` (64 lower-case hex digits); nullopt for anything else.
+std::optional<Sha256Digest> DigestFromHex(std::string_view hex);
 
 }  // namespace aiops::common

@@ -135,12 +135,17 @@ std::string ResourceKey(const v1::ResourceRef& resource) {
   return fmt::format("{}/{}/{}", resource.kind(), resource.namespace_(), resource.name());
 }
 
-std::string DedupKey(std::string_view signal, ResourceView resource,
-                     std::string_view source_object_uid) {
+common::Sha256Digest DedupDigest(std::string_view signal, ResourceView resource,
+                                 std::string_view source_object_uid) {
   fmt::memory_buffer text;  // on the stack: hashed, never kept
   fmt::format_to(std::back_inserter(text), "{}|{}|{}|{}|{}", signal, resource.kind,
                  resource.namespace_, resource.name, source_object_uid);
-  return common::Sha256Hex(std::string_view(text.data(), text.size()));
+  return common::Sha256Of(std::string_view(text.data(), text.size()));
+}
+
+std::string DedupKey(std::string_view signal, ResourceView resource,
+                     std::string_view source_object_uid) {
+  return common::ToHex(DedupDigest(signal, resource, source_object_uid));
 }
 
 std::string IncidentId(ResourceView resource, std::string_view signal) {

@@ -9,6 +9,7 @@
 
 #include "aiops/v1/config.pb.h"
 #include "aiops/v1/events.pb.h"
+#include "common/sha256.h"
 
 namespace aiops::projections {
 
@@ -42,7 +43,9 @@ v1::ResourceRef ToResourceRef(ResourceView resource);
 // "Kind/namespace/name": the correlation key.
 std::string ResourceKey(const v1::ResourceRef& resource);
 
-// SHA-256 hex of "signal|kind|namespace|name|source object uid".
+// SHA-256 of "signal|kind|namespace|name|source object uid"; DedupKey is its hex.
+common::Sha256Digest DedupDigest(std::string_view signal, ResourceView resource,
+                                 std::string_view source_object_uid);
 std::string DedupKey(std::string_view signal, ResourceView resource,
                      std::string_view source_object_uid);
 inline std::string DedupKey(std::string_view signal, const v1::ResourceRef& resource,

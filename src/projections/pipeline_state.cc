@@ -1,6 +1,7 @@
 #include "projections/pipeline_state.h"
 
 #include <algorithm>
+#include <optional>
 #include <tuple>
 
 #include <fmt/format.h>
@@ -22,13 +23,22 @@ v1::PlanState* MutablePlan(PipelineState& state, const std::string& name) {
   return it == state.plans.end() ? nullptr : &it->second;
 }
 
+// Keeps the text of a key that DedupIdOf did not decode (snapshots write keys as they came).
+void SetKeyText(DedupSlot& entry, std::string_view key) {
+  if (common::DigestFromHex(key).has_value()) {
+    entry.key_text.clear();
+  } else {
+    entry.key_text = std::string(key);
+  }
+}
+
 // An issue ended: its dedup keys may fire again, and it no longer holds its resource.
 void EndIssue(PipelineState& state, v1::IssueState& issue, int64_t at_ms, const std::string& why) {
   issue.set_end_reason(why);
   issue.set_ended_at_ms(at_ms);
   for (const std::string& key : issue.dedup_keys()) {
-    auto it = state.dedup.find(key);
-    if (it != state.dedup.end() && it->second.issue_name() == issue.name()) {
+    auto it = state.dedup.find(DedupIdOf(key));
+    if (it != state.dedup.end() && it->second.issue_name == issue.name()) {
       state.dedup.erase(it);
     }
   }
@@ -44,12 +54,14 @@ void ApplyPayload(PipelineState& state, const v1::Event& event) {
   switch (event.payload_case()) {
     case v1::Event::kAnomalyRecorded: {
       const v1::AnomalyRecorded& a = event.anomaly_recorded();
-      v1::DedupEntry& entry = state.dedup[a.dedup_key()];
-      entry.set_key(a.dedup_key());
-      entry.set_alert_sequence(a.alert_sequence());
-      entry.set_expires_at_ms(a.detected_at_ms() + state.config.dedup_ttl_ms());
-      entry.clear_issue_name();
-      state.dedup_expiry.emplace(entry.expires_at_ms(), a.dedup_key());
+      const DedupId id = DedupIdOf(a.dedup_key());
+      DedupSlot& entry = state.dedup[id];
+      entry.alert_sequence = a.alert_sequence();
+      entry.expires_at_ms = a.detected_at_ms() + state.config.dedup_ttl_ms();
+      entry.set_incident_id(event.incident_id());
+      entry.issue_name.clear();
+      SetKeyText(entry, a.dedup_key());
+      state.dedup_expiry.emplace(entry.expires_at_ms, id);
       break;
     }
     case v1::Event::kIssueOpened: {
@@ -70,9 +82,9 @@ void ApplyPayload(PipelineState& state, const v1::Event& event) {
       issue.add_anomaly_signals(o.signal_type());
       if (!o.dedup_key().empty()) {
         issue.add_dedup_keys(o.dedup_key());
-        auto it = state.dedup.find(o.dedup_key());
+        auto it = state.dedup.find(DedupIdOf(o.dedup_key()));
         if (it != state.dedup.end()) {
-          it->second.set_issue_name(o.issue_name());
+          it->second.issue_name = o.issue_name();
         }
       }
       issue.set_max_attempts(o.max_remediation_attempts());
@@ -100,9 +112,9 @@ void ApplyPayload(PipelineState& state, const v1::Event& event) {
         issue->set_last_anomaly_ms(t);
         if (!c.dedup_key().empty()) {
           issue->add_dedup_keys(c.dedup_key());
-          auto it = state.dedup.find(c.dedup_key());
+          auto it = state.dedup.find(DedupIdOf(c.dedup_key()));
           if (it != state.dedup.end()) {
-            it->second.set_issue_name(c.issue_name());
+            it->second.issue_name = c.issue_name();
           }
         }
       }
@@ -367,7 +379,7 @@ void Apply(PipelineState& state, const v1::Event& event) {
   while (!state.dedup_expiry.empty() && state.dedup_expiry.begin()->first <= t) {
     auto due = state.dedup_expiry.begin();
     auto entry = state.dedup.find(due->second);
-    if (entry != state.dedup.end() && entry->second.expires_at_ms() <= t) {
+    if (entry != state.dedup.end() && entry->second.expires_at_ms <= t) {
       state.dedup.erase(entry);
     }
     state.dedup_expiry.erase(due);
@@ -382,15 +394,20 @@ std::string EncodeSnapshot(const PipelineState& state) {
   snapshot.set_last_time_ms(state.last_time_ms);
   *snapshot.mutable_config() = state.config;
   {
-    std::vector<const v1::DedupEntry*> sorted;
+    std::vector<std::pair<std::string, const DedupSlot*>> sorted;
     sorted.reserve(state.dedup.size());
-    for (const auto& [key, entry] : state.dedup) {  // purity-ok: sorted before use
-      sorted.push_back(&entry);
+    for (const auto& [id, entry] : state.dedup) {  // purity-ok: sorted before use
+      sorted.emplace_back(entry.key_text.empty() ? common::ToHex(id) : entry.key_text, &entry);
     }
     std::sort(sorted.begin(), sorted.end(),
-              [](const v1::DedupEntry* a, const v1::DedupEntry* b) { return a->key() < b->key(); });
-    for (const v1::DedupEntry* entry : sorted) {
-      *snapshot.add_dedup() = *entry;
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (auto& [key, entry] : sorted) {
+      v1::DedupEntry* e = snapshot.add_dedup();
+      e->set_key(std::move(key));
+      e->set_alert_sequence(entry->alert_sequence);
+      e->set_expires_at_ms(entry->expires_at_ms);
+      e->set_issue_name(entry->issue_name);
+      e->set_incident_id(entry->incident_id());
     }
   }
   CopyValues(state.issues, snapshot.mutable_issues());
@@ -430,8 +447,14 @@ absl::StatusOr<PipelineState> DecodeSnapshot(std::string_view bytes) {
   state.last_time_ms = snapshot.last_time_ms();
   state.config = snapshot.config();
   for (const v1::DedupEntry& e : snapshot.dedup()) {
-    state.dedup[e.key()] = e;
-    state.dedup_expiry.emplace(e.expires_at_ms(), e.key());
+    const DedupId id = DedupIdOf(e.key());
+    DedupSlot& entry = state.dedup[id];
+    entry.alert_sequence = e.alert_sequence();
+    entry.expires_at_ms = e.expires_at_ms();
+    entry.set_incident_id(e.incident_id());
+    entry.issue_name = e.issue_name();
+    SetKeyText(entry, e.key());
+    state.dedup_expiry.emplace(e.expires_at_ms(), id);
   }
   for (const v1::IssueState& i : snapshot.issues()) {
     state.issues[i.name()] = i;
@@ -456,6 +479,11 @@ absl::StatusOr<PipelineState> DecodeSnapshot(std::string_view bytes) {
 
 std::string StateDigest(const PipelineState& state) {
   return common::Sha256Hex(EncodeSnapshot(state));
+}
+
+DedupId DedupIdOf(std::string_view dedup_key) {
+  std::optional<DedupId> id = common::DigestFromHex(dedup_key);
+  return id.has_value() ? *id : common::Sha256Of(dedup_key);
 }
 
 const v1::IssueState* FindIssue(const PipelineState& state, std::string_view name) {

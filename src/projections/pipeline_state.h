@@ -5,7 +5,9 @@
 // crashes on history). Thread-compatible.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <string>
 #include <string_view>
@@ -19,13 +21,14 @@
 #include "aiops/v1/config.pb.h"
 #include "aiops/v1/events.pb.h"
 #include "aiops/v1/state.pb.h"
+#include "common/sha256.h"
 #include "projections/keyed_map.h"
 
 namespace aiops::projections {
 
 // Bump on ANY change to the fold logic or the state's shape: snapshots of another version are
 // discarded and the state is rebuilt from the log.
-inline constexpr uint32_t kPipelineStateVersion = 2;
+inline constexpr uint32_t kPipelineStateVersion = 3;
 
 inline constexpr char kDetected[] = "Detected";
 inline constexpr char kAnalyzing[] = "Analyzing";
@@ -46,6 +49,58 @@ bool IsTerminalPlanState(std::string_view state);
 // Plans that hold a remediation slot (count against the concurrency limits).
 bool IsActivePlanState(std::string_view state);
 
+// A dedup key as the state holds it: the SHA-256 digest whose hex is the events' dedup_key (see
+// DedupKey), 32 bytes kept inline in the table, so a lookup compares them without following a
+// pointer to a heap string (the storm profile's largest cost). A key that is not such hex (none
+// is written by this binary) is held as the digest of its text, and its text kept in the slot.
+using DedupId = common::Sha256Digest;
+DedupId DedupIdOf(std::string_view dedup_key);
+// The id's bytes are a digest, uniform already: the first eight are the hash. A fixed function,
+// so the table's layout is the same on every run (it is still never iterated unsorted).
+struct DedupIdHash {
+  size_t operator()(const DedupId& id) const {
+    size_t h = 0;
+    std::memcpy(&h, id.data(), sizeof(h));
+    return h;
+  }
+};
+// One entry of the dedup table (v1::DedupEntry in snapshots). What detection reads for a
+// duplicate (expiry, first sequence, incident id) is kept in place, next to the key.
+class DedupSlot {
+ public:
+  int64_t expires_at_ms = 0;
+  uint64_t alert_sequence = 0;
+
+ private:
+  static constexpr size_t kInline = 16;
+  std::array<char, kInline> incident_{};
+  uint8_t incident_size_ = 0;
+
+ public:
+  std::string issue_name;  // set once the anomaly is correlated
+  std::string key_text;    // only for a key that is not a digest's hex (DedupIdOf)
+
+  // The anomaly's incident: its duplicates are logged under it. Ids of up to 16 characters
+  // (IncidentId's are 16) are kept in place, longer ones on the heap.
+  std::string incident_id() const {
+    return incident_size_ <= kInline ? std::string(incident_.data(), incident_size_)
+                                     : incident_long_;
+  }
+  void set_incident_id(std::string_view id) {
+    if (id.size() <= kInline) {
+      std::memcpy(incident_.data(), id.data(), id.size());
+      incident_size_ = static_cast<uint8_t>(id.size());
+      incident_long_.clear();
+    } else {
+      incident_size_ = kInline + 1;
+      incident_long_ = std::string(id);
+    }
+  }
+
+ private:
+  std::string incident_long_;
+};
+
 struct PipelineState {
   uint64_t last_sequence = 0;
   int64_t last_time_ms = 0;
@@ -53,7 +108,7 @@ struct PipelineState {
   // Ordered maps with transparent comparators (lookups by string_view allocate nothing).
   // By dedup key. Hashed because detection looks it up for every alert; it is never iterated in
   // a decision, and EncodeSnapshot sorts it, so its order never shows.
-  absl::flat_hash_map<std::string, v1::DedupEntry> dedup;  // purity-ok: never iterated unsorted
+  absl::flat_hash_map<DedupId, DedupSlot, DedupIdHash> dedup;  // purity-ok: never iterated unsorted
   // The maps every alert's correlation looks up are KeyedMaps: ordered, with a hashed index.
   KeyedMap<v1::IssueState> issues;                                // by issue name
   KeyedMap<std::string> open_issue;                               // resource key -> open issue
@@ -64,7 +119,7 @@ struct PipelineState {
   // Dedup entries by expiry, to drop them once expired (derived from `dedup`, not persisted;
   // an entry whose key was refreshed is skipped when its old expiry comes up).
   // A B-tree: few, small allocations; equal expiries keep their insertion order, as a multimap's.
-  absl::btree_multimap<int64_t, std::string> dedup_expiry;
+  absl::btree_multimap<int64_t, DedupId> dedup_expiry;
 
   PipelineState();
   // Equal states have equal snapshots (protobuf messages compare by their encoding here).

@@ -180,20 +180,24 @@ Events DecideDetection(const v1::PipelineConfig& config, const p::PipelineState&
   const std::string signal = p::SignalForAlertType(alert.type());
   // Views into the alert: a duplicate (most alerts) needs the keys, not a ResourceRef.
   const p::ResourceView resource = p::ResourceViewForAlert(alert, signal);
-  std::string key =
-      p::DedupKey(signal, resource,
-                  alert.source_object_uid().empty() ? kUnknownUid : alert.source_object_uid());
+  const p::DedupId id =
+      p::DedupDigest(signal, resource,
+                     alert.source_object_uid().empty() ? kUnknownUid : alert.source_object_uid());
   const int64_t t = event.logical_time_ms();
   Events out;
-  v1::Event e = Derived(p::IncidentId(resource, signal));
-  auto seen = state.dedup.find(key);
-  if (seen != state.dedup.end() && seen->second.expires_at_ms() > t) {
+  auto seen = state.dedup.find(id);
+  if (seen != state.dedup.end() && seen->second.expires_at_ms > t) {
+    // The anomaly's incident, kept with its entry (no second digest for each duplicate).
+    std::string incident = seen->second.incident_id();
+    v1::Event e = Derived(incident.empty() ? p::IncidentId(resource, signal) : std::move(incident));
     v1::DuplicateSuppressed* d = e.mutable_duplicate_suppressed();
-    d->set_first_sequence(seen->second.alert_sequence());
-    d->set_dedup_key(std::move(key));
+    d->set_first_sequence(seen->second.alert_sequence);
+    d->set_dedup_key(common::ToHex(id));
     out.push_back(std::move(e));
     return out;
   }
+  std::string key = common::ToHex(id);
+  v1::Event e = Derived(p::IncidentId(resource, signal));
   v1::AnomalyRecorded* a = e.mutable_anomaly_recorded();
   const std::string source = alert.source().empty() ? "watcher" : alert.source();
   *a->mutable_resource() = p::ToResourceRef(resource);

@@ -1,5 +1,6 @@
 #include "common/sha256.h"
 
+#include <optional>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -30,6 +31,23 @@ TEST(Sha256Test, RawDigestIsThirtyTwoBytesMatchingHex) {
   const Sha256Digest d = Sha256Of("abc");
   EXPECT_EQ(0xbaU, d[0]);
   EXPECT_EQ(0xadU, d[31]);
+}
+
+TEST(Sha256Test, DigestFromHexInvertsToHexAndRejectsAnythingElse) {
+  const Sha256Digest d = Sha256Of("abc");
+  const std::optional<Sha256Digest> back = DigestFromHex(ToHex(d));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(d, *back);
+  const std::string hex = ToHex(d);
+  EXPECT_FALSE(DigestFromHex(hex.substr(1)).has_value());  // too short
+  EXPECT_FALSE(DigestFromHex(hex + "0").has_value());      // too long
+  std::string upper = hex;
+  upper[0] = 'B';  // upper case is not ToHex's output
+  EXPECT_FALSE(DigestFromHex(upper).has_value());
+  std::string bad = hex;
+  bad[63] = 'g';
+  EXPECT_FALSE(DigestFromHex(bad).has_value());
+  EXPECT_EQ("00ff10", BytesToHex(std::string("\x00\xff\x10", 3)));
 }
 
 }  // namespace

@@ -6,11 +6,13 @@
 #include "pipeline_harness.h"
 #include "projections/naming.h"
 #include "projections/pipeline_state.h"
+#include "stages/engine.h"
 
 namespace aiops::core_testing {
 namespace {
 
 namespace p = projections;
+namespace stages = aiops::stages;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
@@ -519,6 +521,52 @@ TEST(SnapshotTest, EncodeDecodeIsLosslessAndVersionMismatchesAreRefused) {
             p::DecodeSnapshot(other_version).status().code());
   EXPECT_EQ(absl::StatusCode::kDataLoss,
             p::DecodeSnapshot(bytes.substr(0, 4) + "\xff\xff").status().code());
+}
+
+TEST(SnapshotTest, DuplicatesAfterARestoreAreLoggedUnderTheAnomalysIncident) {
+  PipelineHarness h;
+  const auto first = h.Feed(Alert("HighRestartCount", "api-gateway"));
+  const v1::Event& anomaly = First(first, v1::Event::kAnomalyRecorded);
+  ASSERT_FALSE(anomaly.incident_id().empty());
+  auto restored = p::DecodeSnapshot(p::EncodeSnapshot(h.state()));
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  ASSERT_EQ(1U, restored->dedup.size());
+  v1::Event again = Alert("HighRestartCount", "api-gateway");
+  again.set_logical_time_ms(h.now_ms() + 1000);
+  const std::vector<v1::Event> batch = stages::ProcessInput(*restored, again, 100);
+  const v1::Event& duplicate = First(batch, v1::Event::kDuplicateSuppressed);
+  EXPECT_EQ(anomaly.incident_id(), duplicate.incident_id());
+  EXPECT_EQ(anomaly.anomaly_recorded().dedup_key(), duplicate.duplicate_suppressed().dedup_key());
+  EXPECT_EQ(anomaly.anomaly_recorded().alert_sequence(),
+            duplicate.duplicate_suppressed().first_sequence());
+}
+
+TEST(SnapshotTest, ADedupKeyThatIsNotADigestIsKeptAsWritten) {
+  // Keys in logs written by other tools need not be SHA-256 hex; the state holds them by the
+  // digest of their text and snapshots still write them as they came.
+  p::PipelineState state;
+  v1::Event e;
+  e.set_sequence(1);
+  e.set_logical_time_ms(kStartMs);
+  e.set_incident_id("an-incident-id-longer-than-sixteen");
+  v1::AnomalyRecorded* a = e.mutable_anomaly_recorded();
+  a->set_dedup_key("legacy|key");
+  a->set_detected_at_ms(kStartMs);
+  a->set_alert_sequence(1);
+  p::Apply(state, e);
+  ASSERT_EQ(1U, state.dedup.size());
+  const p::DedupSlot& slot = state.dedup.at(p::DedupIdOf("legacy|key"));
+  EXPECT_EQ("an-incident-id-longer-than-sixteen", slot.incident_id());
+  v1::PipelineSnapshot snapshot;
+  const std::string bytes = p::EncodeSnapshot(state);
+  ASSERT_TRUE(snapshot.ParseFromString(bytes.substr(4)));
+  ASSERT_EQ(1, snapshot.dedup_size());
+  EXPECT_EQ("legacy|key", snapshot.dedup(0).key());
+  EXPECT_EQ("an-incident-id-longer-than-sixteen", snapshot.dedup(0).incident_id());
+  auto restored = p::DecodeSnapshot(bytes);
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  EXPECT_TRUE(*restored == state);
+  EXPECT_EQ(bytes, p::EncodeSnapshot(*restored));
 }
 
 TEST(NamingTest, NamesAreValidDns1123AndDistinctWhenShortened) {
