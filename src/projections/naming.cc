@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <initializer_list>
 #include <iterator>
 #include <utility>
 
+#include <fmt/compile.h>
 #include <fmt/format.h>
 
 #include "common/sha256.h"
@@ -61,7 +63,32 @@ bool IsKnownSignal(std::string_view s) {
                      [&](const auto& entry) { return entry.second == s; });
 }
 
-std::string Truncate(std::string_view s, size_t n) { return std::string(s.substr(0, n)); }
+// SHA-256 of the concatenated parts, joined in a buffer on the stack when they fit (keys and
+// ids are hashed for every alert; they are never kept as text).
+common::Sha256Digest HashOfJoined(std::initializer_list<std::string_view> parts) {
+  std::array<char, 1024> buffer;
+  size_t size = 0;
+  for (const std::string_view part : parts) {
+    size += part.size();
+  }
+  if (size > buffer.size()) {
+    std::string joined;
+    joined.reserve(size);
+    for (const std::string_view part : parts) {
+      joined.append(part);
+    }
+    return common::Sha256Of(joined);
+  }
+  char* out = buffer.data();
+  for (const std::string_view part : parts) {
+    out = std::copy(part.begin(), part.end(), out);
+  }
+  return common::Sha256Of(std::string_view(buffer.data(), size));
+}
+
+bool IsAsciiAlnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
 
 }  // namespace
 
@@ -132,15 +159,14 @@ v1::ResourceRef ResourceForAlert(const v1::AlertObserved& alert) {
 }
 
 std::string ResourceKey(const v1::ResourceRef& resource) {
-  return fmt::format("{}/{}/{}", resource.kind(), resource.namespace_(), resource.name());
+  return fmt::format(FMT_COMPILE("{}/{}/{}"), resource.kind(), resource.namespace_(),
+                     resource.name());
 }
 
 common::Sha256Digest DedupDigest(std::string_view signal, ResourceView resource,
                                  std::string_view source_object_uid) {
-  fmt::memory_buffer text;  // on the stack: hashed, never kept
-  fmt::format_to(std::back_inserter(text), "{}|{}|{}|{}|{}", signal, resource.kind,
-                 resource.namespace_, resource.name, source_object_uid);
-  return common::Sha256Of(std::string_view(text.data(), text.size()));
+  return HashOfJoined({signal, "|", resource.kind, "|", resource.namespace_, "|", resource.name,
+                       "|", source_object_uid});
 }
 
 std::string DedupKey(std::string_view signal, ResourceView resource,
@@ -149,21 +175,18 @@ std::string DedupKey(std::string_view signal, ResourceView resource,
 }
 
 std::string IncidentId(ResourceView resource, std::string_view signal) {
-  fmt::memory_buffer text;
-  fmt::format_to(std::back_inserter(text), "{}/{}/{}|{}", resource.kind, resource.namespace_,
-                 resource.name, signal);
-  std::string id = common::Sha256Hex(std::string_view(text.data(), text.size()));
-  id.resize(16);
-  return id;
+  const common::Sha256Digest digest =
+      HashOfJoined({resource.kind, "/", resource.namespace_, "/", resource.name, "|", signal});
+  return common::BytesToHex(std::string_view(reinterpret_cast<const char*>(digest.data()), 8));
 }
 
 std::string Dns1123Name(std::string_view raw) {
   std::string out;
   out.reserve(raw.size());
   for (const char c : raw) {
-    const auto u = static_cast<unsigned char>(c);
-    if (std::isalnum(u) != 0) {
-      out.push_back(static_cast<char>(std::tolower(u)));
+    // ASCII only, whatever the locale: a name must not depend on the environment.
+    if (IsAsciiAlnum(c)) {
+      out.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
     } else if (!out.empty() && out.back() != '-') {
       out.push_back('-');
     }
@@ -184,15 +207,16 @@ std::string Dns1123Name(std::string_view raw) {
 
 std::string IssueName(const v1::ResourceRef& resource, std::string_view signal,
                       int64_t detected_at_ms) {
-  return Dns1123Name(fmt::format("{}-{}-{}", resource.name(), signal, detected_at_ms / 1000));
+  return Dns1123Name(
+      fmt::format(FMT_COMPILE("{}-{}-{}"), resource.name(), signal, detected_at_ms / 1000));
 }
 
 std::string AnomalyName(std::string_view source, std::string_view alert_type,
                         const v1::ResourceRef& resource, int64_t at_ms,
                         std::string_view dedup_key) {
   // The key's prefix keeps two alerts of one second apart (two pods of one workload).
-  return Dns1123Name(fmt::format("{}-{}-{}-{}-{}", source, alert_type, resource.name(),
-                                 at_ms / 1000, Truncate(dedup_key, 6)));
+  return Dns1123Name(fmt::format(FMT_COMPILE("{}-{}-{}-{}-{}"), source, alert_type, resource.name(),
+                                 at_ms / 1000, dedup_key.substr(0, 6)));
 }
 
 std::string PlanName(std::string_view issue_name, int32_t attempt) {
@@ -223,8 +247,9 @@ std::string SeverityFromRisk(const v1::PipelineConfig& config, int32_t risk) {
 
 std::string AnomalySeverity(std::string_view alert_severity) {
   std::string lower(alert_severity);
-  std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](char c) {
+    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+  });
   if (lower == "critical" || lower == "error" || lower == "page") {
     return "critical";
   }

@@ -32,6 +32,18 @@ void SetKeyText(DedupSlot& entry, std::string_view key) {
   }
 }
 
+// Queues a dedup entry's expiry after every earlier or equal one.
+void AddExpiry(PipelineState& state, int64_t at_ms, const DedupId& id) {
+  auto& queue = state.dedup_expiry;
+  if (queue.empty() || queue.back().first <= at_ms) {
+    queue.emplace_back(at_ms, id);
+    return;
+  }
+  auto after = std::upper_bound(queue.begin(), queue.end(), at_ms,
+                                [](int64_t t, const auto& entry) { return t < entry.first; });
+  queue.emplace(after, at_ms, id);
+}
+
 // An issue ended: its dedup keys may fire again, and it no longer holds its resource.
 void EndIssue(PipelineState& state, v1::IssueState& issue, int64_t at_ms, const std::string& why) {
   issue.set_end_reason(why);
@@ -61,7 +73,7 @@ void ApplyPayload(PipelineState& state, const v1::Event& event) {
       entry.set_incident_id(event.incident_id());
       entry.issue_name.clear();
       SetKeyText(entry, a.dedup_key());
-      state.dedup_expiry.emplace(entry.expires_at_ms, id);
+      AddExpiry(state, entry.expires_at_ms, id);
       break;
     }
     case v1::Event::kIssueOpened: {
@@ -376,13 +388,13 @@ void Apply(PipelineState& state, const v1::Event& event) {
   // An expired dedup entry decides nothing (detection compares expiry with the event's time),
   // so it is dropped as time passes: the state stays bounded by the TTL, not by history.
   const int64_t t = event.logical_time_ms();
-  while (!state.dedup_expiry.empty() && state.dedup_expiry.begin()->first <= t) {
+  while (!state.dedup_expiry.empty() && state.dedup_expiry.front().first <= t) {
     auto due = state.dedup_expiry.begin();
     auto entry = state.dedup.find(due->second);
     if (entry != state.dedup.end() && entry->second.expires_at_ms <= t) {
       state.dedup.erase(entry);
     }
-    state.dedup_expiry.erase(due);
+    state.dedup_expiry.pop_front();
   }
   state.last_sequence = std::max(state.last_sequence, event.sequence());
   state.last_time_ms = std::max(state.last_time_ms, event.logical_time_ms());
@@ -454,8 +466,11 @@ absl::StatusOr<PipelineState> DecodeSnapshot(std::string_view bytes) {
     entry.set_incident_id(e.incident_id());
     entry.issue_name = e.issue_name();
     SetKeyText(entry, e.key());
-    state.dedup_expiry.emplace(e.expires_at_ms(), id);
+    state.dedup_expiry.emplace_back(e.expires_at_ms(), id);
   }
+  // By expiry; equal expiries in key order (the snapshot's), as AddExpiry would have queued them.
+  std::stable_sort(state.dedup_expiry.begin(), state.dedup_expiry.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
   for (const v1::IssueState& i : snapshot.issues()) {
     state.issues[i.name()] = i;
     if (!IsTerminalIssueState(i.state())) {

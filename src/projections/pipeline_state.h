@@ -8,12 +8,13 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
-#include <absl/container/btree_map.h>
 #include <absl/container/flat_hash_map.h>  // purity-ok: see `dedup`
 #include <absl/status/status.h>
 #include <absl/status/statusor.h>
@@ -117,9 +118,10 @@ struct PipelineState {
   KeyedMap<v1::ResourceHistory> history;                          // by resource key
   std::map<std::string, int64_t, std::less<>> cooldown_until_ms;  // by resource key
   // Dedup entries by expiry, to drop them once expired (derived from `dedup`, not persisted;
-  // an entry whose key was refreshed is skipped when its old expiry comes up).
-  // A B-tree: few, small allocations; equal expiries keep their insertion order, as a multimap's.
-  absl::btree_multimap<int64_t, DedupId> dedup_expiry;
+  // an entry whose key was refreshed is skipped when its old expiry comes up). Sorted by expiry,
+  // equal expiries in insertion order. A queue: logical time rarely goes back, so an expiry is
+  // almost always appended at the end and the earliest are popped from the front.
+  std::deque<std::pair<int64_t, DedupId>> dedup_expiry;
 
   PipelineState();
   // Equal states have equal snapshots (protobuf messages compare by their encoding here).

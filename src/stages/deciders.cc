@@ -5,6 +5,7 @@
 #include <tuple>
 #include <utility>
 
+#include <fmt/compile.h>
 #include <fmt/format.h>
 
 #include "common/sha256.h"
@@ -206,8 +207,8 @@ Events DecideDetection(const v1::PipelineConfig& config, const p::PipelineState&
   a->set_source(source);
   a->set_severity(p::AnomalySeverity(alert.severity()));
   a->set_description(alert.message().empty()
-                         ? fmt::format("{} on {}", alert.type(), resource.name)
-                         : fmt::format("{} on {}: {}", alert.type(), resource.name,
+                         ? fmt::format(FMT_COMPILE("{} on {}"), alert.type(), resource.name)
+                         : fmt::format(FMT_COMPILE("{} on {}: {}"), alert.type(), resource.name,
                                        Truncated(alert.message(), 1000)));
   a->set_detected_at_ms(t);
   a->set_dedup_key(std::move(key));
@@ -278,8 +279,8 @@ Events DecideCorrelation(const v1::PipelineConfig& config, const p::PipelineStat
   o->set_signal_type(anomaly.signal_type());
   o->set_severity(p::SeverityFromRisk(config, risk));
   o->set_risk_score(risk);
-  o->set_description(fmt::format("Correlated incident: {} on {}", anomaly.signal_type(),
-                                 anomaly.resource().name()));
+  o->set_description(fmt::format(FMT_COMPILE("Correlated incident: {} on {}"),
+                                 anomaly.signal_type(), anomaly.resource().name()));
   o->set_detected_at_ms(t);
   o->set_source(anomaly.source());
   o->set_previous_issue(previous);

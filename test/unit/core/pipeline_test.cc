@@ -569,6 +569,36 @@ TEST(SnapshotTest, ADedupKeyThatIsNotADigestIsKeptAsWritten) {
   EXPECT_EQ(bytes, p::EncodeSnapshot(*restored));
 }
 
+TEST(DedupTest, EntriesExpireInExpiryOrderEvenWhenLogicalTimeWentBack) {
+  p::PipelineState state;
+  const int64_t ttl = state.config.dedup_ttl_ms();
+  auto record = [&](uint64_t sequence, const std::string& key, int64_t at_ms) {
+    v1::Event e;
+    e.set_sequence(sequence);
+    e.set_logical_time_ms(at_ms);
+    v1::AnomalyRecorded* a = e.mutable_anomaly_recorded();
+    a->set_dedup_key(key);
+    a->set_detected_at_ms(at_ms);
+    a->set_alert_sequence(sequence);
+    p::Apply(state, e);
+  };
+  record(1, "late", kStartMs + 60'000);
+  record(2, "early", kStartMs);  // an older event arrives after a newer one
+  record(3, "middle", kStartMs + 30'000);
+  ASSERT_EQ(3U, state.dedup.size());
+  v1::Event tick;
+  tick.set_sequence(4);
+  tick.set_logical_time_ms(kStartMs + ttl + 30'000);  // "early" and "middle" are due
+  p::Apply(state, tick);
+  EXPECT_EQ(1U, state.dedup.size());
+  EXPECT_TRUE(state.dedup.contains(p::DedupIdOf("late")));
+  tick.set_sequence(5);
+  tick.set_logical_time_ms(kStartMs + ttl + 60'000);
+  p::Apply(state, tick);
+  EXPECT_TRUE(state.dedup.empty());
+  EXPECT_TRUE(state.dedup_expiry.empty());
+}
+
 TEST(NamingTest, NamesAreValidDns1123AndDistinctWhenShortened) {
   EXPECT_EQ("api-gateway-pod-restart-1771276354",
             p::Dns1123Name("api-gateway-pod_restart-1771276354"));
