@@ -1,5 +1,7 @@
 #include "eventlog/event_log.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "common/fmt_absl.h"
@@ -19,6 +21,50 @@ absl::StatusOr<std::vector<v1::Event>> EventLog::Read(uint64_t from, size_t max_
     if (absl::Status s = DecodeRecordInto(record.value, events.emplace_back()); !s.ok()) {
       return absl::Status(s.code(), fmt::format("event {}: {}", record.sequence, s.message()));
     }
+  }
+  return events;
+}
+
+absl::StatusOr<std::vector<v1::Event>> ReadIncidentEvents(const EventLog& log,
+                                                          const std::string& incident_id,
+                                                          uint64_t from, uint64_t to) {
+  absl::StatusOr<std::vector<uint64_t>> sequences = log.IncidentSequences(incident_id);
+  if (!sequences.ok()) {
+    return absl::Status(
+        sequences.status().code(),
+        fmt::format("the incident index of {}: {}", incident_id, sequences.status().message()));
+  }
+  const uint64_t first = std::max(from, log.FirstSequence());
+  std::vector<uint64_t> wanted;
+  for (const uint64_t s : *sequences) {
+    if (s >= first && (to == 0 || s <= to)) {
+      wanted.push_back(s);
+    }
+  }
+  std::vector<v1::Event> events;
+  events.reserve(wanted.size());
+  for (size_t i = 0; i < wanted.size();) {
+    size_t j = i + 1;
+    while (j < wanted.size() && wanted[j] == wanted[j - 1] + 1) {
+      ++j;
+    }
+    absl::StatusOr<std::vector<v1::Event>> read = log.Read(wanted[i], j - i);
+    if (!read.ok()) {
+      return absl::Status(read.status().code(),
+                          fmt::format("reading event {} of incident {}: {}", wanted[i], incident_id,
+                                      read.status().message()));
+    }
+    if (read->size() != j - i) {
+      const uint64_t missing = wanted[i] + read->size();
+      return absl::DataLossError(fmt::format(
+          "event {} of incident {} is in the incident index but not in the log (its last "
+          "sequence is {})",
+          missing, incident_id, log.LastSequence()));
+    }
+    for (v1::Event& e : *read) {
+      events.push_back(std::move(e));
+    }
+    i = j;
   }
   return events;
 }

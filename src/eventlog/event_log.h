@@ -109,6 +109,14 @@ class Subscription {
   uint64_t next_sequence_;
 };
 
+// The stored events of `incident_id` (by the incident index) whose sequence is in
+// [from, to] (to 0: no upper bound), in log order; runs of consecutive sequences are read in
+// one call. Sequences before the log's first (pruned) are skipped. An indexed event that cannot
+// be read is an error naming its sequence, never a silent gap.
+absl::StatusOr<std::vector<v1::Event>> ReadIncidentEvents(const EventLog& log,
+                                                          const std::string& incident_id,
+                                                          uint64_t from = 0, uint64_t to = 0);
+
 // The result of walking a log's records: CRCs, density and the hash chain from the anchor.
 struct VerifyReport {
   uint64_t first_sequence = 0;

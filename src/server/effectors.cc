@@ -187,8 +187,16 @@ void Effectors::Analyze(const std::string& issue_name, int32_t attempt) {
   bool have_context = false;
   int64_t tokens_spent = 0;  // by the earlier analyses of this incident (its token budget)
   // One pass over the incident's events (a storm's incident holds thousands of anomalies).
-  for (const v1::Event& e : IncidentEvents(
-           issue.incident_id(), {v1::Event::kContextCollected, v1::Event::kAnalysisCompleted})) {
+  absl::StatusOr<std::vector<v1::Event>> recorded = IncidentEvents(
+      issue.incident_id(), {v1::Event::kContextCollected, v1::Event::kAnalysisCompleted});
+  if (!recorded.ok()) {
+    // Without the history, the token budget and the recorded context are unknown: no analysis
+    // now; the intent is still pending and a later pass starts it again.
+    Log("error", fmt::format("analysis of {} attempt {} postponed: {}", issue_name, attempt,
+                             recorded.status()));
+    return;
+  }
+  for (const v1::Event& e : *recorded) {
     if (e.has_analysis_completed()) {
       tokens_spent +=
           e.analysis_completed().input_tokens() + e.analysis_completed().output_tokens();
@@ -331,13 +339,18 @@ bool Effectors::DoRollback(const std::string& plan_name) {
     return false;
   }
   std::optional<v1::PreflightSnapshot> snapshot;
-  for (const v1::Event& e : IncidentEvents(incident_id, {v1::Event::kPreflightSnapshot})) {
-    if (e.preflight_snapshot().plan_name() == plan_name) {
-      snapshot = e.preflight_snapshot();
+  absl::StatusOr<std::vector<v1::Event>> recorded =
+      IncidentEvents(incident_id, {v1::Event::kPreflightSnapshot});
+  if (recorded.ok()) {
+    for (const v1::Event& e : *recorded) {
+      if (e.preflight_snapshot().plan_name() == plan_name) {
+        snapshot = e.preflight_snapshot();
+      }
     }
   }
   absl::StatusOr<v1::Event> rolled_back =
-      snapshot.has_value()
+      !recorded.ok() ? absl::StatusOr<v1::Event>(recorded.status())
+      : snapshot.has_value()
           ? deps_.actuator->Rollback(plan, *snapshot)
           : absl::StatusOr<v1::Event>(absl::DataLossError(fmt::format(
                 "the preflight snapshot of {} is not in the incident's log", plan_name)));
@@ -460,22 +473,20 @@ bool Effectors::DoDeadline(const p::Deadline& deadline) {
   return true;
 }
 
-std::vector<v1::Event> Effectors::IncidentEvents(
+absl::StatusOr<std::vector<v1::Event>> Effectors::IncidentEvents(
     const std::string& incident_id, std::initializer_list<v1::Event::PayloadCase> types) const {
   std::vector<v1::Event> out;
   if (incident_id.empty()) {
     return out;
   }
-  absl::StatusOr<std::vector<uint64_t>> sequences = deps_.log->IncidentSequences(incident_id);
-  if (!sequences.ok()) {
-    Log("warn", fmt::format("incident index of {}: {}", incident_id, sequences.status()));
-    return out;
+  absl::StatusOr<std::vector<v1::Event>> events =
+      eventlog::ReadIncidentEvents(*deps_.log, incident_id);
+  if (!events.ok()) {
+    return events.status();
   }
-  for (uint64_t seq : *sequences) {
-    absl::StatusOr<std::vector<v1::Event>> events = deps_.log->Read(seq, 1);
-    if (events.ok() && !events->empty() &&
-        std::find(types.begin(), types.end(), events->front().payload_case()) != types.end()) {
-      out.push_back(std::move(events->front()));
+  for (v1::Event& e : *events) {
+    if (std::find(types.begin(), types.end(), e.payload_case()) != types.end()) {
+      out.push_back(std::move(e));
     }
   }
   return out;

@@ -106,9 +106,10 @@ class Effectors {
   bool DoRollback(const std::string& plan_name);
   bool DoVerification(const std::string& plan_name);
   bool DoDeadline(const projections::Deadline& deadline);
-  // The recorded events of `incident_id` with one of the payloads `types`, in log order.
-  std::vector<v1::Event> IncidentEvents(const std::string& incident_id,
-                                        std::initializer_list<v1::Event::PayloadCase> types) const;
+  // The recorded events of `incident_id` with one of the payloads `types`, in log order; an
+  // error when one of them cannot be read (the caller must not act on a partial history).
+  absl::StatusOr<std::vector<v1::Event>> IncidentEvents(
+      const std::string& incident_id, std::initializer_list<v1::Event::PayloadCase> types) const;
   // Stamps time, producer, cluster and incident, then submits; false (counted, logged) on error.
   bool Submit(v1::Event event, const std::string& producer, const std::string& incident_id);
   void Log(const std::string& level, const std::string& message) const;

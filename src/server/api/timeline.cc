@@ -292,44 +292,33 @@ v1::TimelineEntry ToTimelineEntry(const v1::Event& event, bool cause) {
 absl::StatusOr<std::vector<v1::TimelineEntry>> ReadTimeline(const eventlog::EventLog& log,
                                                             const std::string& incident_id,
                                                             uint64_t max_sequence) {
-  absl::StatusOr<std::vector<uint64_t>> sequences = log.IncidentSequences(incident_id);
-  if (!sequences.ok()) {
-    return sequences.status();
+  // Consecutive sequences are read in one call: derived events of one input are adjacent.
+  absl::StatusOr<std::vector<v1::Event>> read =
+      eventlog::ReadIncidentEvents(log, incident_id, 0, max_sequence);
+  if (!read.ok()) {
+    return read.status();
   }
   const uint64_t first = log.FirstSequence();
   std::set<uint64_t> indexed;
-  for (const uint64_t s : *sequences) {
-    if (s >= first && (max_sequence == 0 || s <= max_sequence)) {
-      indexed.insert(s);
-    }
+  for (const v1::Event& e : *read) {
+    indexed.insert(e.sequence());
   }
   std::vector<std::pair<v1::Event, bool>> events;
+  events.reserve(read->size());
   std::set<uint64_t> causes;
-  // Consecutive sequences are read in one call: derived events of one input are adjacent.
-  for (auto it = indexed.begin(); it != indexed.end();) {
-    const uint64_t start = *it;
-    uint64_t end = start;
-    for (++it; it != indexed.end() && *it == end + 1; ++it) {
-      end = *it;
+  for (v1::Event& e : *read) {
+    const uint64_t cause = e.causation_sequence();
+    if (cause != 0 && cause >= first && !indexed.contains(cause)) {
+      causes.insert(cause);
     }
-    absl::StatusOr<std::vector<v1::Event>> read = log.Read(start, end - start + 1);
-    if (!read.ok()) {
-      return read.status();
-    }
-    for (v1::Event& e : *read) {
-      const uint64_t cause = e.causation_sequence();
-      if (cause != 0 && cause >= first && !indexed.contains(cause)) {
-        causes.insert(cause);
-      }
-      events.emplace_back(std::move(e), false);
-    }
+    events.emplace_back(std::move(e), false);
   }
   for (const uint64_t cause : causes) {
-    absl::StatusOr<std::vector<v1::Event>> read = log.Read(cause, 1);
-    if (!read.ok()) {
-      return read.status();
+    absl::StatusOr<std::vector<v1::Event>> cause_event = log.Read(cause, 1);
+    if (!cause_event.ok()) {
+      return cause_event.status();
     }
-    for (v1::Event& e : *read) {
+    for (v1::Event& e : *cause_event) {
       events.emplace_back(std::move(e), true);
     }
   }

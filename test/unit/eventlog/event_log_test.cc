@@ -147,6 +147,24 @@ TYPED_TEST(EventLogTest, IndexesEventsByIncident) {
   EXPECT_EQ((std::vector<uint64_t>{1, 4}), *this->log_->IncidentSequences("a"));
 }
 
+TYPED_TEST(EventLogTest, ReadsAnIncidentsEventsInOrderWithinBounds) {
+  this->MustAppend({AlertEvent("a"), AlertEvent("b"), AlertEvent("a")});
+  this->MustAppend({AlertEvent("a"), AlertEvent(""), AlertEvent("a")});
+  auto sequences = [](const absl::StatusOr<std::vector<v1::Event>>& events) {
+    std::vector<uint64_t> out;
+    EXPECT_TRUE(events.ok()) << events.status();
+    for (const v1::Event& e : events.value_or(std::vector<v1::Event>{})) {
+      EXPECT_EQ("a", e.incident_id());
+      out.push_back(e.sequence());
+    }
+    return out;
+  };
+  EXPECT_EQ((std::vector<uint64_t>{1, 3, 4, 6}), sequences(ReadIncidentEvents(*this->log_, "a")));
+  EXPECT_EQ((std::vector<uint64_t>{3, 4}), sequences(ReadIncidentEvents(*this->log_, "a", 2, 5)));
+  EXPECT_EQ((std::vector<uint64_t>{6}), sequences(ReadIncidentEvents(*this->log_, "a", 5)));
+  EXPECT_TRUE(sequences(ReadIncidentEvents(*this->log_, "none")).empty());
+}
+
 TYPED_TEST(EventLogTest, ReadsRangesAndStopsAtTheEnd) {
   for (int i = 0; i < 10; ++i) {
     this->MustAppend({AlertEvent()});
@@ -281,6 +299,27 @@ TEST(InMemoryEventLogTest, InjectedFailuresStoreNothingAndVerifyCatchesCorruptio
   const absl::Status crc = VerifyLog(log).status();
   EXPECT_EQ(absl::StatusCode::kDataLoss, crc.code());
   EXPECT_NE(std::string::npos, std::string(crc.message()).find("event 2:")) << crc;
+}
+
+TEST(InMemoryEventLogTest, AnIncidentEventThatCannotBeReadIsAnErrorNamingIt) {
+  InMemoryEventLog log;
+  ASSERT_TRUE(log.Append({AlertEvent("a"), AlertEvent("b"), AlertEvent("a")}).ok());
+  log.CorruptRecordForTest(3, "garbage");
+  const absl::Status corrupt = ReadIncidentEvents(log, "a").status();
+  EXPECT_EQ(absl::StatusCode::kDataLoss, corrupt.code());
+  EXPECT_NE(std::string::npos, std::string(corrupt.message()).find("event 3 of incident a"))
+      << corrupt;
+  // Sequence 1 alone still reads.
+  auto first = ReadIncidentEvents(log, "a", 0, 2);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(1U, first->size());
+
+  InMemoryEventLog failing;
+  ASSERT_TRUE(failing.Append({AlertEvent("a")}).ok());
+  failing.FailReadsForTest(absl::UnavailableError("disk gone"), 1);
+  const absl::Status unavailable = ReadIncidentEvents(failing, "a").status();
+  EXPECT_EQ(absl::StatusCode::kUnavailable, unavailable.code());
+  EXPECT_NE(std::string::npos, std::string(unavailable.message()).find("disk gone")) << unavailable;
 }
 
 }  // namespace
