@@ -250,9 +250,19 @@ absl::Status Daemon::Start() {
   // Three clients, each with its own rate limit and connection: the Lease renewal and the
   // effectors' reads and writes must not queue behind the mirror, which after a storm has
   // thousands of CRs to write at the client's QPS.
-  for (std::unique_ptr<k8s_sync::KubeClient>* slot : {&client_, &lease_client_, &mirror_client_}) {
+  // Rate limits from the configuration's kubeClient (the Lease client keeps the defaults: a
+  // renewal every few seconds).
+  k8s_sync::KubeClientOptions main_options = options;
+  main_options.qps = config_.kube_client.qps;
+  main_options.burst = static_cast<int>(config_.kube_client.burst);
+  k8s_sync::KubeClientOptions mirror_options = options;
+  mirror_options.qps = config_.kube_client.mirror_qps;
+  mirror_options.burst = static_cast<int>(config_.kube_client.mirror_burst);
+  for (const auto& [slot, slot_options] :
+       {std::pair{&client_, &main_options}, std::pair{&lease_client_, &options},
+        std::pair{&mirror_client_, &mirror_options}}) {
     absl::StatusOr<std::unique_ptr<k8s_sync::KubeClient>> client =
-        k8s_sync::KubeClient::Create(*kube, options);
+        k8s_sync::KubeClient::Create(*kube, *slot_options);
     if (!client.ok()) {
       return client.status();
     }

@@ -68,6 +68,19 @@ class ObjectReader {
     out = it->get<int64_t>();
     return absl::OkStatus();
   }
+  // A number of at least 0 (an integer or not).
+  absl::Status NonNegative(const char* key, double& out) const {
+    auto it = object_.find(key);
+    if (it == object_.end()) {
+      return absl::OkStatus();
+    }
+    if (!it->is_number() || it->get<double>() < 0) {
+      return absl::InvalidArgumentError(
+          fmt::format("{} must be a number of at least 0", Where(key)));
+    }
+    out = it->get<double>();
+    return absl::OkStatus();
+  }
   absl::Status Seconds(const char* key, absl::Duration& out) const {
     int64_t seconds = -1;
     absl::Status s = Int(key, seconds);
@@ -104,6 +117,21 @@ absl::Status ParseLeaderElection(const Json& j, DaemonConfig::LeaderElection& ou
   AIOPS_CFG(r.String("leaseName", out.lease_name));
   if (out.lease_name.empty()) {
     return absl::InvalidArgumentError("\"leaderElection.leaseName\" must not be empty");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseKubeClient(const Json& j, DaemonConfig::KubeClient& out) {
+  ObjectReader r(j, "kubeClient");
+  AIOPS_CFG(r.Check({"qps", "burst", "mirrorQps", "mirrorBurst"}));
+  AIOPS_CFG(r.NonNegative("qps", out.qps));
+  AIOPS_CFG(r.Int("burst", out.burst));
+  AIOPS_CFG(r.NonNegative("mirrorQps", out.mirror_qps));
+  AIOPS_CFG(r.Int("mirrorBurst", out.mirror_burst));
+  constexpr int64_t kMaxBurst = 100'000;
+  if (out.burst > kMaxBurst || out.mirror_burst > kMaxBurst) {
+    return absl::InvalidArgumentError(fmt::format(
+        "\"kubeClient.burst\" and \"kubeClient.mirrorBurst\" must be at most {}", kMaxBurst));
   }
   return absl::OkStatus();
 }
@@ -215,10 +243,10 @@ absl::StatusOr<DaemonConfig> ParseDaemonConfig(const std::string& text) {
   }
   DaemonConfig config = DefaultDaemonConfig();
   ObjectReader r(j, "");
-  AIOPS_CFG(
-      r.Check({"clusterId", "dataDir", "grpcListen", "httpListen", "authTokenFile", "tlsCertFile",
-               "tlsKeyFile", "kubeconfig", "logLevel", "leaderElection", "watcher", "analyzer",
-               "chatcliBridge", "reconcileInstances", "mirrorRetentionSeconds", "pipeline"}));
+  AIOPS_CFG(r.Check({"clusterId", "dataDir", "grpcListen", "httpListen", "authTokenFile",
+                     "tlsCertFile", "tlsKeyFile", "kubeconfig", "logLevel", "leaderElection",
+                     "watcher", "analyzer", "chatcliBridge", "kubeClient", "reconcileInstances",
+                     "mirrorRetentionSeconds", "pipeline"}));
   AIOPS_CFG(r.String("clusterId", config.cluster_id));
   AIOPS_CFG(r.String("dataDir", config.data_dir));
   AIOPS_CFG(r.String("grpcListen", config.grpc_listen));
@@ -252,6 +280,9 @@ absl::StatusOr<DaemonConfig> ParseDaemonConfig(const std::string& text) {
   }
   if (const Json* c = r.Child("analyzer")) {
     AIOPS_CFG(ParseAnalyzer(*c, config.analyzer));
+  }
+  if (const Json* c = r.Child("kubeClient")) {
+    AIOPS_CFG(ParseKubeClient(*c, config.kube_client));
   }
   if (const Json* c = r.Child("chatcliBridge")) {
     AIOPS_CFG(ParseBridge(*c, config.chatcli_bridge));

@@ -51,6 +51,16 @@ struct DaemonConfig {
     absl::Duration interval = absl::Seconds(30);
   } chatcli_bridge;
 
+  // Client-side rate limits of the Kubernetes clients: one for the effectors, detectors and
+  // reconciler, one for the CR mirror (a bulk writer: after a storm it has thousands of CRs to
+  // write). The Lease client keeps the defaults.
+  struct KubeClient {
+    double qps = 20;  // sustained requests per second; 0: unlimited
+    int64_t burst = 40;
+    double mirror_qps = 20;
+    int64_t mirror_burst = 40;
+  } kube_client;
+
   bool reconcile_instances = true;
   absl::Duration mirror_retention = absl::Hours(24 * 7);
 

@@ -31,6 +31,7 @@ TEST(DaemonConfigTest, ReadsEverySection) {
                 "restartsMin": 5, "restartWindowSeconds": 60},
     "analyzer": {"provider": "openai", "model": "m", "baseUrl": "http://127.0.0.1:11434"},
     "chatcliBridge": {"target": "127.0.0.1:50051", "intervalSeconds": 10},
+    "kubeClient": {"qps": 50, "burst": 100, "mirrorQps": 0.5, "mirrorBurst": 2},
     "pipeline": {"dryRun": {"global": true}}
   })");
   ASSERT_TRUE(c.ok()) << c.status();
@@ -46,6 +47,10 @@ TEST(DaemonConfigTest, ReadsEverySection) {
   EXPECT_EQ("openai", c->analyzer.provider);
   EXPECT_EQ(absl::Seconds(10), c->chatcli_bridge.interval);
   EXPECT_TRUE(c->pipeline.dry_run().global());
+  EXPECT_EQ(50, c->kube_client.qps);
+  EXPECT_EQ(100, c->kube_client.burst);
+  EXPECT_EQ(0.5, c->kube_client.mirror_qps);
+  EXPECT_EQ(2, c->kube_client.mirror_burst);
 }
 
 TEST(DaemonConfigTest, ErrorsNameTheKey) {
@@ -67,6 +72,12 @@ TEST(DaemonConfigTest, ErrorsNameTheKey) {
            {R"({"analyzer": {"provider": "chatcli"}})", "needs \"analyzer.instance\""},
            {R"({"analyzer": {"instance": "noslash"}})", "must be namespace/name"},
            {R"({"tlsCertFile": "a"})", "go together"},
+           {R"({"kubeClient": {"qps": -1}})", "\"kubeClient.qps\" must be a number of at least 0"},
+           {R"({"kubeClient": {"mirrorQps": "fast"}})",
+            "\"kubeClient.mirrorQps\" must be a number"},
+           {R"({"kubeClient": {"burst": 0}})", "\"kubeClient.burst\" must be a positive"},
+           {R"({"kubeClient": {"mirrorBurst": 1000001}})", "must be at most 100000"},
+           {R"({"kubeClient": {"QPS": 1}})", "unknown key \"kubeClient.QPS\""},
            {R"({"logLevel": "loud"})", "\"logLevel\" must be"},
            {R"({"pipeline": {"riskCap": -1}})", "\"pipeline\":"},
            {R"({"pipeline": {"nope": 1}})", "\"pipeline\":"},
