@@ -148,10 +148,14 @@ ResourceView ResourceViewForAlert(const v1::AlertObserved& alert, std::string_vi
 
 v1::ResourceRef ToResourceRef(ResourceView resource) {
   v1::ResourceRef ref;
-  ref.set_namespace_(std::string(resource.namespace_));
-  ref.set_kind(std::string(resource.kind));
-  ref.set_name(std::string(resource.name));
+  SetResourceRef(resource, ref);
   return ref;
+}
+
+void SetResourceRef(ResourceView resource, v1::ResourceRef& out) {
+  out.set_namespace_(std::string(resource.namespace_));
+  out.set_kind(std::string(resource.kind));
+  out.set_name(std::string(resource.name));
 }
 
 v1::ResourceRef ResourceForAlert(const v1::AlertObserved& alert) {
@@ -161,6 +165,13 @@ v1::ResourceRef ResourceForAlert(const v1::AlertObserved& alert) {
 std::string ResourceKey(const v1::ResourceRef& resource) {
   return fmt::format(FMT_COMPILE("{}/{}/{}"), resource.kind(), resource.namespace_(),
                      resource.name());
+}
+
+std::string_view ResourceKeyIn(const v1::ResourceRef& resource, fmt::memory_buffer& buffer) {
+  buffer.clear();
+  fmt::format_to(std::back_inserter(buffer), FMT_COMPILE("{}/{}/{}"), resource.kind(),
+                 resource.namespace_(), resource.name());
+  return std::string_view(buffer.data(), buffer.size());
 }
 
 common::Sha256Digest DedupDigest(std::string_view signal, ResourceView resource,
@@ -207,16 +218,20 @@ std::string Dns1123Name(std::string_view raw) {
 
 std::string IssueName(const v1::ResourceRef& resource, std::string_view signal,
                       int64_t detected_at_ms) {
-  return Dns1123Name(
-      fmt::format(FMT_COMPILE("{}-{}-{}"), resource.name(), signal, detected_at_ms / 1000));
+  fmt::memory_buffer raw;  // on the stack: only its DNS-1123 form is kept
+  fmt::format_to(std::back_inserter(raw), FMT_COMPILE("{}-{}-{}"), resource.name(), signal,
+                 detected_at_ms / 1000);
+  return Dns1123Name(std::string_view(raw.data(), raw.size()));
 }
 
 std::string AnomalyName(std::string_view source, std::string_view alert_type,
                         const v1::ResourceRef& resource, int64_t at_ms,
                         std::string_view dedup_key) {
   // The key's prefix keeps two alerts of one second apart (two pods of one workload).
-  return Dns1123Name(fmt::format(FMT_COMPILE("{}-{}-{}-{}-{}"), source, alert_type, resource.name(),
-                                 at_ms / 1000, dedup_key.substr(0, 6)));
+  fmt::memory_buffer raw;  // on the stack: only its DNS-1123 form is kept
+  fmt::format_to(std::back_inserter(raw), FMT_COMPILE("{}-{}-{}-{}-{}"), source, alert_type,
+                 resource.name(), at_ms / 1000, dedup_key.substr(0, 6));
+  return Dns1123Name(std::string_view(raw.data(), raw.size()));
 }
 
 std::string PlanName(std::string_view issue_name, int32_t attempt) {

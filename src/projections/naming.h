@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include <fmt/format.h>
+
 #include "aiops/v1/config.pb.h"
 #include "aiops/v1/events.pb.h"
 #include "common/sha256.h"
@@ -39,9 +41,13 @@ struct ResourceView {
 ResourceView ResourceViewForAlert(const v1::AlertObserved& alert, std::string_view signal);
 v1::ResourceRef ResourceForAlert(const v1::AlertObserved& alert);
 v1::ResourceRef ToResourceRef(ResourceView resource);
+// As ToResourceRef, into an existing message (an event's field: no temporary to copy).
+void SetResourceRef(ResourceView resource, v1::ResourceRef& out);
 
 // "Kind/namespace/name": the correlation key.
 std::string ResourceKey(const v1::ResourceRef& resource);
+// The same key written into `buffer` (on the caller's stack), for a lookup that keeps nothing.
+std::string_view ResourceKeyIn(const v1::ResourceRef& resource, fmt::memory_buffer& buffer);
 
 // SHA-256 of "signal|kind|namespace|name|source object uid"; DedupKey is its hex.
 common::Sha256Digest DedupDigest(std::string_view signal, ResourceView resource,

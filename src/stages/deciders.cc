@@ -20,6 +20,7 @@ using Events = std::vector<v1::Event>;
 
 constexpr char kUnknownUid[] = "uid:missing";
 constexpr size_t kStrategyAnalysisChars = 400;
+constexpr size_t kDescriptionMessageChars = 1000;
 
 // A derived event for `incident_id`; the engine stamps the rest of the envelope.
 v1::Event Derived(std::string incident_id) {
@@ -201,15 +202,21 @@ Events DecideDetection(const v1::PipelineConfig& config, const p::PipelineState&
   v1::Event e = Derived(p::IncidentId(resource, signal));
   v1::AnomalyRecorded* a = e.mutable_anomaly_recorded();
   const std::string source = alert.source().empty() ? "watcher" : alert.source();
-  *a->mutable_resource() = p::ToResourceRef(resource);
+  p::SetResourceRef(resource, *a->mutable_resource());
   a->set_anomaly_name(p::AnomalyName(source, alert.type(), a->resource(), t, key));
   a->set_signal_type(signal);
   a->set_source(source);
   a->set_severity(p::AnomalySeverity(alert.severity()));
-  a->set_description(alert.message().empty()
-                         ? fmt::format(FMT_COMPILE("{} on {}"), alert.type(), resource.name)
-                         : fmt::format(FMT_COMPILE("{} on {}: {}"), alert.type(), resource.name,
-                                       Truncated(alert.message(), 1000)));
+  std::string cut;  // only for a message over the limit (most are not: no copy)
+  std::string_view message = alert.message();
+  if (message.size() > kDescriptionMessageChars) {
+    cut = Truncated(alert.message(), kDescriptionMessageChars);
+    message = cut;
+  }
+  a->set_description(
+      message.empty()
+          ? fmt::format(FMT_COMPILE("{} on {}"), alert.type(), resource.name)
+          : fmt::format(FMT_COMPILE("{} on {}: {}"), alert.type(), resource.name, message));
   a->set_detected_at_ms(t);
   a->set_dedup_key(std::move(key));
   a->set_alert_sequence(event.sequence());
@@ -221,7 +228,8 @@ Events DecideDetection(const v1::PipelineConfig& config, const p::PipelineState&
 Events DecideCorrelation(const v1::PipelineConfig& config, const p::PipelineState& state,
                          const v1::Event& event) {
   const v1::AnomalyRecorded& anomaly = event.anomaly_recorded();
-  const std::string key = p::ResourceKey(anomaly.resource());
+  fmt::memory_buffer key_buffer;  // the lookup key, on the stack
+  const std::string_view key = p::ResourceKeyIn(anomaly.resource(), key_buffer);
   const int64_t t = event.logical_time_ms();
   Events out;
   auto correlate = [&](const v1::IssueState& issue, int32_t risk, const std::string& severity,
