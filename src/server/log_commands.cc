@@ -20,12 +20,12 @@
 
 #include "common/fmt_absl.h"
 #include "common/sha256.h"
+#include "common/stop_signal.h"
 #include "eventlog/event_log.h"
 #include "eventlog/export_file.h"
 #include "eventlog/record.h"
 #include "eventlog/rocks_event_log.h"
 #include "server/cli.h"
-#include <signal.h>
 #include <stdlib.h>
 
 namespace aiops::server {
@@ -426,28 +426,6 @@ int RunShow(const Flags& flags, std::ostream& out, std::ostream& err) {
   return next.ok() ? kExitOk : Fail(err, "show", next.status());
 }
 
-// Restores the previous SIGINT/SIGTERM handlers when `tail --follow` returns.
-class StopSignalScope {
- public:
-  StopSignalScope() {
-    struct sigaction action = {};
-    action.sa_handler = &OnFollowStopSignal;
-    sigemptyset(&action.sa_mask);
-    sigaction(SIGINT, &action, &old_int_);
-    sigaction(SIGTERM, &action, &old_term_);
-  }
-  ~StopSignalScope() {
-    sigaction(SIGINT, &old_int_, nullptr);
-    sigaction(SIGTERM, &old_term_, nullptr);
-  }
-  StopSignalScope(const StopSignalScope&) = delete;
-  StopSignalScope& operator=(const StopSignalScope&) = delete;
-
- private:
-  struct sigaction old_int_ = {};
-  struct sigaction old_term_ = {};
-};
-
 // A private folder for a secondary instance's files, removed on return.
 class TempFolder {
  public:
@@ -512,7 +490,7 @@ int RunTail(const Flags& flags, std::ostream& out, std::ostream& err) {
   }
   out.flush();
   g_follow_stop.store(false);
-  const StopSignalScope signals;
+  const common::StopSignalScope signals(&OnFollowStopSignal);
   eventlog::Subscription subscription(**log, std::max(*next, last + 1));
   while (!g_follow_stop.load() && out.good()) {
     absl::StatusOr<std::vector<v1::Event>> events = subscription.Next(kReadChunk, kFollowPoll);

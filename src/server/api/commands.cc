@@ -20,6 +20,7 @@
 
 #include "aiops/v1/service.grpc.pb.h"
 #include "common/fmt_absl.h"
+#include "common/stop_signal.h"
 #include "eventlog/rocks_event_log.h"
 #include "server/api/grpc_server.h"
 #include "server/api/incidents.h"
@@ -28,7 +29,6 @@
 #include "server/flags.h"
 #include "server/log_commands.h"
 #include "server/runner.h"
-#include <signal.h>
 
 namespace aiops::api {
 namespace {
@@ -415,28 +415,6 @@ int Decide(bool approve, std::span<const std::string_view> args, std::ostream& o
 
 // --- log tail --server -------------------------------------------------------------------------
 
-// Installs the stop handlers for SIGINT and SIGTERM while a follow runs.
-class StopSignalScope {
- public:
-  StopSignalScope() {
-    struct sigaction action = {};
-    action.sa_handler = &OnRemoteTailStopSignal;
-    sigemptyset(&action.sa_mask);
-    sigaction(SIGINT, &action, &old_int_);
-    sigaction(SIGTERM, &action, &old_term_);
-  }
-  ~StopSignalScope() {
-    sigaction(SIGINT, &old_int_, nullptr);
-    sigaction(SIGTERM, &old_term_, nullptr);
-  }
-  StopSignalScope(const StopSignalScope&) = delete;
-  StopSignalScope& operator=(const StopSignalScope&) = delete;
-
- private:
-  struct sigaction old_int_ = {};
-  struct sigaction old_term_ = {};
-};
-
 int RemoteTail(std::span<const std::string_view> args, std::ostream& out, std::ostream& err) {
   const std::vector<std::string_view> value_flags =
       With({"from", "limit", "incident"}, kConnectionFlags);
@@ -474,12 +452,12 @@ int RemoteTail(std::span<const std::string_view> args, std::ostream& out, std::o
   const uint64_t max_events = from->has_value() ? limit->value_or(UINT64_MAX) : UINT64_MAX;
 
   const auto context = connection->Context(/*deadline=*/!follow);
-  std::optional<StopSignalScope> signals;
+  std::optional<common::StopSignalScope> signals;
   std::atomic<bool> done{false};
   std::thread canceller;
   if (follow) {
     g_tail_stop.store(false);
-    signals.emplace();
+    signals.emplace(&OnRemoteTailStopSignal);
     // A signal handler cannot call into gRPC: this thread turns the flag into a cancellation.
     canceller = std::thread([&] {
       while (!done.load()) {
