@@ -35,8 +35,11 @@
 #include "projections/naming.h"
 #include "projections/pipeline_state.h"
 #include "stages/engine.h"
+#include "temp_dir.h"
 
 namespace {
+
+using aiops::bench::TempDir;
 
 namespace v1 = aiops::v1;
 namespace projections = aiops::projections;
@@ -70,33 +73,6 @@ constexpr size_t kPrefillAppendEvents = 4096;  // events per Append call while p
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-// A folder under the system temp folder, removed (recursively) on destruction.
-class TempDir {
- public:
-  TempDir() {
-    std::error_code ec;
-    std::string pattern =
-        (std::filesystem::temp_directory_path(ec) / "aiops-core-bench-XXXXXX").string();
-    if (!ec && ::mkdtemp(pattern.data()) != nullptr) {
-      path_ = pattern;
-    }
-  }
-  ~TempDir() {
-    if (!path_.empty()) {
-      std::error_code ec;
-      std::filesystem::remove_all(path_, ec);  // why: best effort; nothing to do on failure
-    }
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  bool ok() const { return !path_.empty(); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
@@ -592,7 +568,7 @@ class ReplayFixture {
     return log.status();  // closed when `log` goes out of scope
   }
 
-  TempDir dir_;  // declared first: removed after everything else
+  TempDir dir_{"aiops-core-bench"};  // declared first: removed after everything else
   absl::Status status_;
   uint64_t events_ = 0;
   uint64_t inputs_ = 0;

@@ -33,8 +33,11 @@
 #include "eventlog/event_log.h"
 #include "eventlog/record.h"
 #include "eventlog/rocks_event_log.h"
+#include "temp_dir.h"
 
 namespace {
+
+using aiops::bench::TempDir;
 
 namespace v1 = aiops::v1;
 using aiops::eventlog::RocksEventLog;
@@ -43,33 +46,6 @@ using aiops::eventlog::RocksLogOptions;
 constexpr size_t kTargetEventBytes = 256;  // serialized stored event (without the 5-byte frame)
 constexpr size_t kReadPrefillEvents = 200'000;
 constexpr size_t kReadChunk = 4096;
-
-// A folder under the system temp folder, removed (recursively) on destruction.
-class TempDir {
- public:
-  TempDir() {
-    std::error_code ec;
-    std::string pattern =
-        (std::filesystem::temp_directory_path(ec) / "aiops-eventlog-bench-XXXXXX").string();
-    if (!ec && ::mkdtemp(pattern.data()) != nullptr) {
-      path_ = pattern;
-    }
-  }
-  ~TempDir() {
-    if (!path_.empty()) {
-      std::error_code ec;
-      std::filesystem::remove_all(path_, ec);  // why: best effort; nothing to do on failure
-    }
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  bool ok() const { return !path_.empty(); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // What the log adds to an event it stores: sequence, schema version and previous hash.
 v1::Event StoredForm(v1::Event event, uint64_t sequence) {
@@ -149,7 +125,7 @@ class LogTarget {
   RocksEventLog& log() { return *log_; }
 
  private:
-  TempDir dir_;  // declared first: removed after the log is closed
+  TempDir dir_{"aiops-eventlog-bench"};  // declared first: removed after the log is closed
   std::unique_ptr<RocksEventLog> log_;
 };
 
@@ -184,7 +160,7 @@ class RawTarget {
   }
 
  private:
-  TempDir dir_;
+  TempDir dir_{"aiops-eventlog-bench"};
   std::unique_ptr<rocksdb::DB> db_;
   rocksdb::WriteOptions write_options_;
   std::atomic<uint64_t> next_{1};
@@ -303,7 +279,7 @@ const bool kAppendBenchmarksRegistered = [] {
 template <bool kDecoded>
 void RunReadBenchmark(benchmark::State& state) {
   const bool reopen = state.range(0) != 0;
-  TempDir dir;
+  TempDir dir("aiops-eventlog-bench");
   if (!dir.ok()) {
     state.SkipWithError("cannot create a temp folder");
     return;

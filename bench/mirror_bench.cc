@@ -42,8 +42,11 @@
 #include "k8s_sync/yaml_json.h"
 #include "server/runner.h"
 #include "support/control_plane.h"
+#include "temp_dir.h"
 
 namespace {
+
+using aiops::bench::TempDir;
 
 namespace v1 = aiops::v1;
 namespace fs = std::filesystem;
@@ -84,32 +87,6 @@ std::string ReadAll(const std::string& path) {
   s << in.rdbuf();
   return s.str();
 }
-
-// A folder under the system temp folder, removed (recursively) on destruction.
-class TempDir {
- public:
-  TempDir() {
-    std::error_code ec;
-    std::string pattern = (fs::temp_directory_path(ec) / "aiops-mirror-bench-XXXXXX").string();
-    if (!ec && ::mkdtemp(pattern.data()) != nullptr) {
-      path_ = pattern;
-    }
-  }
-  ~TempDir() {
-    if (!path_.empty()) {
-      std::error_code ec;
-      fs::remove_all(path_, ec);  // why: best effort; nothing to do on failure
-    }
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  bool ok() const { return !path_.empty(); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // ---------------------------------------------------------------------------------------------
 // The control plane, started on first use and stopped at exit; the CRDs installed once.
@@ -238,7 +215,7 @@ class Pipeline {
   Runner& runner() { return *runner_; }
 
  private:
-  TempDir dir_;
+  TempDir dir_{"aiops-mirror-bench"};
   std::unique_ptr<RocksEventLog> log_;
   std::unique_ptr<Runner> runner_;
 };
