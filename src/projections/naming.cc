@@ -163,8 +163,8 @@ v1::ResourceRef ResourceForAlert(const v1::AlertObserved& alert) {
 }
 
 std::string ResourceKey(const v1::ResourceRef& resource) {
-  return fmt::format(FMT_COMPILE("{}/{}/{}"), resource.kind(), resource.namespace_(),
-                     resource.name());
+  fmt::memory_buffer buffer;
+  return std::string(ResourceKeyIn(resource, buffer));
 }
 
 std::string_view ResourceKeyIn(const v1::ResourceRef& resource, fmt::memory_buffer& buffer) {
@@ -178,11 +178,6 @@ common::Sha256Digest DedupDigest(std::string_view signal, ResourceView resource,
                                  std::string_view source_object_uid) {
   return HashOfJoined({signal, "|", resource.kind, "|", resource.namespace_, "|", resource.name,
                        "|", source_object_uid});
-}
-
-std::string DedupKey(std::string_view signal, ResourceView resource,
-                     std::string_view source_object_uid) {
-  return common::ToHex(DedupDigest(signal, resource, source_object_uid));
 }
 
 std::string IncidentId(ResourceView resource, std::string_view signal) {

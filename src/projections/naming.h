@@ -49,15 +49,10 @@ std::string ResourceKey(const v1::ResourceRef& resource);
 // The same key written into `buffer` (on the caller's stack), for a lookup that keeps nothing.
 std::string_view ResourceKeyIn(const v1::ResourceRef& resource, fmt::memory_buffer& buffer);
 
-// SHA-256 of "signal|kind|namespace|name|source object uid"; DedupKey is its hex.
+// SHA-256 of "signal|kind|namespace|name|source object uid"; the events' dedup_key is its
+// lower-case hex (common::ToHex).
 common::Sha256Digest DedupDigest(std::string_view signal, ResourceView resource,
                                  std::string_view source_object_uid);
-std::string DedupKey(std::string_view signal, ResourceView resource,
-                     std::string_view source_object_uid);
-inline std::string DedupKey(std::string_view signal, const v1::ResourceRef& resource,
-                            std::string_view source_object_uid) {
-  return DedupKey(signal, ResourceView(resource), source_object_uid);
-}
 
 // First 16 hex of SHA-256("kind/namespace/name|signal").
 std::string IncidentId(ResourceView resource, std::string_view signal);

@@ -23,13 +23,18 @@ v1::PlanState* MutablePlan(PipelineState& state, const std::string& name) {
   return it == state.plans.end() ? nullptr : &it->second;
 }
 
-// Keeps the text of a key that DedupIdOf did not decode (snapshots write keys as they came).
-void SetKeyText(DedupSlot& entry, std::string_view key) {
-  if (common::DigestFromHex(key).has_value()) {
+// The slot of `key` (created when missing), with the key's text kept when it is not a digest's
+// hex (snapshots write keys as they came). One decode of the key serves both.
+DedupSlot& DedupSlotOf(PipelineState& state, std::string_view key, DedupId& id) {
+  std::optional<DedupId> decoded = common::DigestFromHex(key);
+  id = decoded.has_value() ? *decoded : common::Sha256Of(key);
+  DedupSlot& entry = state.dedup[id];
+  if (decoded.has_value()) {
     entry.key_text.clear();
   } else {
     entry.key_text = std::string(key);
   }
+  return entry;
 }
 
 // Queues a dedup entry's expiry after every earlier or equal one.
@@ -66,13 +71,12 @@ void ApplyPayload(PipelineState& state, const v1::Event& event) {
   switch (event.payload_case()) {
     case v1::Event::kAnomalyRecorded: {
       const v1::AnomalyRecorded& a = event.anomaly_recorded();
-      const DedupId id = DedupIdOf(a.dedup_key());
-      DedupSlot& entry = state.dedup[id];
+      DedupId id;
+      DedupSlot& entry = DedupSlotOf(state, a.dedup_key(), id);
       entry.alert_sequence = a.alert_sequence();
       entry.expires_at_ms = a.detected_at_ms() + state.config.dedup_ttl_ms();
       entry.set_incident_id(event.incident_id());
       entry.issue_name.clear();
-      SetKeyText(entry, a.dedup_key());
       AddExpiry(state, entry.expires_at_ms, id);
       break;
     }
@@ -459,13 +463,12 @@ absl::StatusOr<PipelineState> DecodeSnapshot(std::string_view bytes) {
   state.last_time_ms = snapshot.last_time_ms();
   state.config = snapshot.config();
   for (const v1::DedupEntry& e : snapshot.dedup()) {
-    const DedupId id = DedupIdOf(e.key());
-    DedupSlot& entry = state.dedup[id];
+    DedupId id;
+    DedupSlot& entry = DedupSlotOf(state, e.key(), id);
     entry.alert_sequence = e.alert_sequence();
     entry.expires_at_ms = e.expires_at_ms();
     entry.set_incident_id(e.incident_id());
     entry.issue_name = e.issue_name();
-    SetKeyText(entry, e.key());
     state.dedup_expiry.emplace_back(e.expires_at_ms(), id);
   }
   // By expiry; equal expiries in key order (the snapshot's), as AddExpiry would have queued them.

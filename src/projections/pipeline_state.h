@@ -51,7 +51,7 @@ bool IsTerminalPlanState(std::string_view state);
 bool IsActivePlanState(std::string_view state);
 
 // A dedup key as the state holds it: the SHA-256 digest whose hex is the events' dedup_key (see
-// DedupKey), 32 bytes kept inline in the table, so a lookup compares them without following a
+// DedupDigest), 32 bytes kept inline in the table, so a lookup compares them without following a
 // pointer to a heap string (the storm profile's largest cost). A key that is not such hex (none
 // is written by this binary) is held as the digest of its text, and its text kept in the slot.
 using DedupId = common::Sha256Digest;
