@@ -1,5 +1,9 @@
 #include "common/sha256.h"
 
+#include <array>
+#include <cstdint>
+#include <cstring>
+
 #include <openssl/evp.h>
 
 #include "common/check.h"
@@ -44,14 +48,41 @@ Sha256Digest Sha256Of(std::string_view data) {
   return digest;
 }
 
+namespace {
+
+// Both hex digits of every byte value, and the value of every hex digit (-1: not one), built at
+// compile time: a byte is then one table read each way, not two digit computations.
+constexpr std::array<std::array<char, 2>, 256> kHexPairs = [] {
+  constexpr char kDigits[] = "0123456789abcdef";
+  std::array<std::array<char, 2>, 256> pairs{};
+  for (size_t b = 0; b < pairs.size(); ++b) {
+    pairs[b] = {kDigits[b >> 4], kDigits[b & 0x0f]};
+  }
+  return pairs;
+}();
+
+constexpr std::array<int8_t, 256> kHexValues = [] {
+  std::array<int8_t, 256> values{};
+  for (auto& v : values) {
+    v = -1;
+  }
+  for (int c = '0'; c <= '9'; ++c) {
+    values[static_cast<size_t>(c)] = static_cast<int8_t>(c - '0');
+  }
+  for (int c = 'a'; c <= 'f'; ++c) {
+    values[static_cast<size_t>(c)] = static_cast<int8_t>(c - 'a' + 10);
+  }
+  return values;
+}();
+
+}  // namespace
+
 std::string BytesToHex(std::string_view bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string out(bytes.size() * 2, '\0');
   char* d = out.data();
   for (const char c : bytes) {
-    const auto b = static_cast<uint8_t>(c);
-    *d++ = kHex[b >> 4];
-    *d++ = kHex[b & 0x0f];
+    std::memcpy(d, kHexPairs[static_cast<uint8_t>(c)].data(), 2);
+    d += 2;
   }
   return out;
 }
@@ -61,22 +92,15 @@ std::optional<Sha256Digest> DigestFromHex(std::string_view hex) {
   if (hex.size() != 2 * digest.size()) {
     return std::nullopt;
   }
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') {
-      return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-      return c - 'a' + 10;
-    }
-    return -1;
-  };
+  int invalid = 0;  // the OR of every digit's value: negative once one is not a digit
   for (size_t i = 0; i < digest.size(); ++i) {
-    const int hi = nibble(hex[2 * i]);
-    const int lo = nibble(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) {
-      return std::nullopt;
-    }
-    digest[i] = static_cast<uint8_t>((hi << 4) | lo);
+    const int hi = kHexValues[static_cast<uint8_t>(hex[2 * i])];
+    const int lo = kHexValues[static_cast<uint8_t>(hex[2 * i + 1])];
+    invalid |= hi | lo;
+    digest[i] = static_cast<uint8_t>((hi << 4) | (lo & 0x0f));
+  }
+  if (invalid < 0) {
+    return std::nullopt;
   }
   return digest;
 }

@@ -47,7 +47,24 @@ TEST(Sha256Test, DigestFromHexInvertsToHexAndRejectsAnythingElse) {
   std::string bad = hex;
   bad[63] = 'g';
   EXPECT_FALSE(DigestFromHex(bad).has_value());
+  bad[10] = '\xe0';  // not ASCII
+  EXPECT_FALSE(DigestFromHex(bad).has_value());
   EXPECT_EQ("00ff10", BytesToHex(std::string("\x00\xff\x10", 3)));
+  // Every byte value, both ways.
+  std::string all_bytes;
+  std::string all_hex;
+  for (int b = 0; b < 256; ++b) {
+    all_bytes.push_back(static_cast<char>(b));
+    constexpr char kDigits[] = "0123456789abcdef";
+    all_hex += {kDigits[b / 16], kDigits[b % 16]};
+  }
+  EXPECT_EQ(all_hex, BytesToHex(all_bytes));
+  for (size_t i = 0; i < 256; i += 32) {
+    const std::optional<Sha256Digest> chunk = DigestFromHex(all_hex.substr(2 * i, 64));
+    ASSERT_TRUE(chunk.has_value()) << i;
+    EXPECT_EQ(all_bytes.substr(i, 32),
+              std::string(reinterpret_cast<const char*>(chunk->data()), chunk->size()));
+  }
 }
 
 }  // namespace
