@@ -29,24 +29,8 @@ DedupSlot& DedupSlotOf(PipelineState& state, std::string_view key, DedupId& id) 
   std::optional<DedupId> decoded = common::DigestFromHex(key);
   id = decoded.has_value() ? *decoded : common::Sha256Of(key);
   DedupSlot& entry = state.dedup[id];
-  if (decoded.has_value()) {
-    entry.key_text.clear();
-  } else {
-    entry.key_text = std::string(key);
-  }
+  entry.set_key_text(decoded.has_value() ? std::string_view() : key);
   return entry;
-}
-
-// Queues a dedup entry's expiry after every earlier or equal one.
-void AddExpiry(PipelineState& state, int64_t at_ms, const DedupId& id) {
-  auto& queue = state.dedup_expiry;
-  if (queue.empty() || queue.back().first <= at_ms) {
-    queue.emplace_back(at_ms, id);
-    return;
-  }
-  auto after = std::upper_bound(queue.begin(), queue.end(), at_ms,
-                                [](int64_t t, const auto& entry) { return t < entry.first; });
-  queue.emplace(after, at_ms, id);
 }
 
 // An issue ended: its dedup keys may fire again, and it no longer holds its resource.
@@ -55,7 +39,7 @@ void EndIssue(PipelineState& state, v1::IssueState& issue, int64_t at_ms, const 
   issue.set_ended_at_ms(at_ms);
   for (const std::string& key : issue.dedup_keys()) {
     auto it = state.dedup.find(DedupIdOf(key));
-    if (it != state.dedup.end() && it->second.issue_name == issue.name()) {
+    if (it != state.dedup.end() && it->second.issue_sequence == issue.opened_sequence()) {
       state.dedup.erase(it);
     }
   }
@@ -76,8 +60,8 @@ void ApplyPayload(PipelineState& state, const v1::Event& event) {
       entry.alert_sequence = a.alert_sequence();
       entry.expires_at_ms = a.detected_at_ms() + state.config.dedup_ttl_ms();
       entry.set_incident_id(event.incident_id());
-      entry.issue_name.clear();
-      AddExpiry(state, entry.expires_at_ms, id);
+      entry.issue_sequence = 0;
+      state.dedup_expiry.Add(entry.expires_at_ms, id);
       break;
     }
     case v1::Event::kIssueOpened: {
@@ -100,7 +84,7 @@ void ApplyPayload(PipelineState& state, const v1::Event& event) {
         issue.add_dedup_keys(o.dedup_key());
         auto it = state.dedup.find(DedupIdOf(o.dedup_key()));
         if (it != state.dedup.end()) {
-          it->second.issue_name = o.issue_name();
+          it->second.issue_sequence = event.sequence();
         }
       }
       issue.set_max_attempts(o.max_remediation_attempts());
@@ -130,7 +114,7 @@ void ApplyPayload(PipelineState& state, const v1::Event& event) {
           issue->add_dedup_keys(c.dedup_key());
           auto it = state.dedup.find(DedupIdOf(c.dedup_key()));
           if (it != state.dedup.end()) {
-            it->second.issue_name = c.issue_name();
+            it->second.issue_sequence = issue->opened_sequence();
           }
         }
       }
@@ -393,8 +377,7 @@ void Apply(PipelineState& state, const v1::Event& event) {
   // so it is dropped as time passes: the state stays bounded by the TTL, not by history.
   const int64_t t = event.logical_time_ms();
   while (!state.dedup_expiry.empty() && state.dedup_expiry.front().first <= t) {
-    auto due = state.dedup_expiry.begin();
-    auto entry = state.dedup.find(due->second);
+    auto entry = state.dedup.find(state.dedup_expiry.front().second);
     if (entry != state.dedup.end() && entry->second.expires_at_ms <= t) {
       state.dedup.erase(entry);
     }
@@ -413,7 +396,13 @@ std::string EncodeSnapshot(const PipelineState& state) {
     std::vector<std::pair<std::string, const DedupSlot*>> sorted;
     sorted.reserve(state.dedup.size());
     for (const auto& [id, entry] : state.dedup) {  // purity-ok: sorted before use
-      sorted.emplace_back(entry.key_text.empty() ? common::ToHex(id) : entry.key_text, &entry);
+      const std::string_view text = entry.key_text();
+      sorted.emplace_back(text.empty() ? common::ToHex(id) : std::string(text), &entry);
+    }
+    // Entries name their issue by its opening sequence; the snapshot writes the name.
+    std::map<uint64_t, const std::string*> issue_names;
+    for (const auto& [name, issue] : state.issues) {
+      issue_names.emplace(issue.opened_sequence(), &name);
     }
     std::sort(sorted.begin(), sorted.end(),
               [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -422,7 +411,12 @@ std::string EncodeSnapshot(const PipelineState& state) {
       e->set_key(std::move(key));
       e->set_alert_sequence(entry->alert_sequence);
       e->set_expires_at_ms(entry->expires_at_ms);
-      e->set_issue_name(entry->issue_name);
+      if (entry->issue_sequence != 0) {
+        auto issue = issue_names.find(entry->issue_sequence);
+        if (issue != issue_names.end()) {
+          e->set_issue_name(*issue->second);
+        }
+      }
       e->set_incident_id(entry->incident_id());
     }
   }
@@ -462,18 +456,31 @@ absl::StatusOr<PipelineState> DecodeSnapshot(std::string_view bytes) {
   state.last_sequence = snapshot.last_sequence();
   state.last_time_ms = snapshot.last_time_ms();
   state.config = snapshot.config();
+  std::map<std::string_view, uint64_t> issue_sequences;  // of the issues dedup entries name
+  for (const v1::IssueState& i : snapshot.issues()) {
+    issue_sequences.emplace(i.name(), i.opened_sequence());
+  }
   for (const v1::DedupEntry& e : snapshot.dedup()) {
     DedupId id;
     DedupSlot& entry = DedupSlotOf(state, e.key(), id);
     entry.alert_sequence = e.alert_sequence();
     entry.expires_at_ms = e.expires_at_ms();
     entry.set_incident_id(e.incident_id());
-    entry.issue_name = e.issue_name();
-    state.dedup_expiry.emplace_back(e.expires_at_ms(), id);
+    if (!e.issue_name().empty()) {
+      auto issue = issue_sequences.find(e.issue_name());
+      if (issue == issue_sequences.end() || issue->second == 0) {
+        return absl::DataLossError(
+            fmt::format("pipeline snapshot: dedup entry {} names issue {}, which the snapshot {}",
+                        e.key(), e.issue_name(),
+                        issue == issue_sequences.end() ? "does not hold"
+                                                       : "holds without its opening sequence"));
+      }
+      entry.issue_sequence = issue->second;
+    }
+    state.dedup_expiry.AppendUnsorted(e.expires_at_ms(), id);
   }
-  // By expiry; equal expiries in key order (the snapshot's), as AddExpiry would have queued them.
-  std::stable_sort(state.dedup_expiry.begin(), state.dedup_expiry.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  // Equal expiries stay in key order (the snapshot's).
+  state.dedup_expiry.Sort();
   for (const v1::IssueState& i : snapshot.issues()) {
     state.issues[i.name()] = i;
     if (!IsTerminalIssueState(i.state())) {
@@ -497,6 +504,74 @@ absl::StatusOr<PipelineState> DecodeSnapshot(std::string_view bytes) {
 
 std::string StateDigest(const PipelineState& state) {
   return common::Sha256Hex(EncodeSnapshot(state));
+}
+
+DedupSlot::DedupSlot(const DedupSlot& other)
+    : expires_at_ms(other.expires_at_ms),
+      alert_sequence(other.alert_sequence),
+      issue_sequence(other.issue_sequence),
+      incident_(other.incident_),
+      incident_size_(other.incident_size_),
+      rare_(other.rare_ != nullptr ? std::make_unique<Rare>(*other.rare_) : nullptr) {}
+
+DedupSlot& DedupSlot::operator=(const DedupSlot& other) {
+  if (this != &other) {
+    *this = DedupSlot(other);
+  }
+  return *this;
+}
+
+std::string DedupSlot::incident_id() const {
+  return incident_size_ <= kInline ? std::string(incident_.data(), incident_size_)
+                                   : rare_->incident_id;
+}
+
+void DedupSlot::set_incident_id(std::string_view id) {
+  if (id.size() <= kInline) {
+    std::memcpy(incident_.data(), id.data(), id.size());
+    incident_size_ = static_cast<uint8_t>(id.size());
+    if (rare_ != nullptr) {
+      rare_->incident_id.clear();
+      DropRareIfEmpty();
+    }
+  } else {
+    incident_size_ = kInline + 1;
+    MutableRare().incident_id = std::string(id);
+  }
+}
+
+std::string_view DedupSlot::key_text() const {
+  return rare_ != nullptr ? std::string_view(rare_->key_text) : std::string_view();
+}
+
+void DedupSlot::set_key_text(std::string_view text) {
+  if (!text.empty()) {
+    MutableRare().key_text = std::string(text);
+  } else if (rare_ != nullptr) {
+    rare_->key_text.clear();
+    DropRareIfEmpty();
+  }
+}
+
+size_t DedupSlot::HeapBytes() const {
+  if (rare_ == nullptr) {
+    return 0;
+  }
+  auto heap = [](const std::string& x) { return x.capacity() > 15 ? x.capacity() + 1 : 0; };
+  return sizeof(Rare) + heap(rare_->key_text) + heap(rare_->incident_id);
+}
+
+DedupSlot::Rare& DedupSlot::MutableRare() {
+  if (rare_ == nullptr) {
+    rare_ = std::make_unique<Rare>();
+  }
+  return *rare_;
+}
+
+void DedupSlot::DropRareIfEmpty() {
+  if (rare_->key_text.empty() && rare_->incident_id.empty()) {
+    rare_.reset();
+  }
 }
 
 DedupId DedupIdOf(std::string_view dedup_key) {

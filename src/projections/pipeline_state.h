@@ -8,8 +8,8 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
-#include <deque>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -23,6 +23,7 @@
 #include "aiops/v1/events.pb.h"
 #include "aiops/v1/state.pb.h"
 #include "common/sha256.h"
+#include "projections/expiry_queue.h"
 #include "projections/keyed_map.h"
 
 namespace aiops::projections {
@@ -65,41 +66,46 @@ struct DedupIdHash {
     return h;
   }
 };
-// One entry of the dedup table (v1::DedupEntry in snapshots). What detection reads for a
-// duplicate (expiry, first sequence, incident id) is kept in place, next to the key.
+// One entry of the dedup table (v1::DedupEntry in snapshots), 56 bytes: what detection and the
+// fold read (expiry, first sequence, incident id, issue) is kept in place, next to the key, and
+// nothing is allocated for an entry of this binary's own making. Rare content (a key that is not
+// a digest's hex, an incident id longer than 16 characters) lives in one heap block.
 class DedupSlot {
  public:
   int64_t expires_at_ms = 0;
   uint64_t alert_sequence = 0;
+  // The issue the anomaly was correlated into, by the sequence of its IssueOpened (unique per
+  // issue; 0 until correlated). Snapshots write that issue's name.
+  uint64_t issue_sequence = 0;
+
+  DedupSlot() = default;
+  DedupSlot(const DedupSlot& other);
+  DedupSlot& operator=(const DedupSlot& other);
+  DedupSlot(DedupSlot&&) noexcept = default;
+  DedupSlot& operator=(DedupSlot&&) noexcept = default;
+  ~DedupSlot() = default;
+
+  // The anomaly's incident: its duplicates are logged under it.
+  std::string incident_id() const;
+  void set_incident_id(std::string_view id);
+  // The key as written, when it is not a digest's hex (DedupIdOf); empty otherwise.
+  std::string_view key_text() const;
+  void set_key_text(std::string_view text);
+  // Heap bytes held beyond the slot itself (bench/core_bench.cc's dedup_bytes).
+  size_t HeapBytes() const;
 
  private:
-  static constexpr size_t kInline = 16;
+  struct Rare {
+    std::string key_text;
+    std::string incident_id;  // over kInline characters
+  };
+  static constexpr size_t kInline = 16;  // IncidentId's length
+  Rare& MutableRare();
+  void DropRareIfEmpty();
+
   std::array<char, kInline> incident_{};
-  uint8_t incident_size_ = 0;
-
- public:
-  std::string issue_name;  // set once the anomaly is correlated
-  std::string key_text;    // only for a key that is not a digest's hex (DedupIdOf)
-
-  // The anomaly's incident: its duplicates are logged under it. Ids of up to 16 characters
-  // (IncidentId's are 16) are kept in place, longer ones on the heap.
-  std::string incident_id() const {
-    return incident_size_ <= kInline ? std::string(incident_.data(), incident_size_)
-                                     : incident_long_;
-  }
-  void set_incident_id(std::string_view id) {
-    if (id.size() <= kInline) {
-      std::memcpy(incident_.data(), id.data(), id.size());
-      incident_size_ = static_cast<uint8_t>(id.size());
-      incident_long_.clear();
-    } else {
-      incident_size_ = kInline + 1;
-      incident_long_ = std::string(id);
-    }
-  }
-
- private:
-  std::string incident_long_;
+  uint8_t incident_size_ = 0;  // kInline + 1: the id is in rare_
+  std::unique_ptr<Rare> rare_;
 };
 
 struct PipelineState {
@@ -119,9 +125,8 @@ struct PipelineState {
   std::map<std::string, int64_t, std::less<>> cooldown_until_ms;  // by resource key
   // Dedup entries by expiry, to drop them once expired (derived from `dedup`, not persisted;
   // an entry whose key was refreshed is skipped when its old expiry comes up). Sorted by expiry,
-  // equal expiries in insertion order. A queue: logical time rarely goes back, so an expiry is
-  // almost always appended at the end and the earliest are popped from the front.
-  std::deque<std::pair<int64_t, DedupId>> dedup_expiry;
+  // equal expiries in insertion order.
+  ExpiryQueue<DedupId> dedup_expiry;
 
   PipelineState();
   // Equal states have equal snapshots (protobuf messages compare by their encoding here).

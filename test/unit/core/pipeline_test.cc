@@ -1,9 +1,14 @@
 // One test per rule of the pipeline (DESIGN.md §4, §5), driven through the pure engine.
+#include <algorithm>
+#include <utility>
+#include <vector>
+
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "pipeline_harness.h"
+#include "projections/expiry_queue.h"
 #include "projections/naming.h"
 #include "projections/pipeline_state.h"
 #include "stages/engine.h"
@@ -569,6 +574,21 @@ TEST(SnapshotTest, ADedupKeyThatIsNotADigestIsKeptAsWritten) {
   EXPECT_EQ(bytes, p::EncodeSnapshot(*restored));
 }
 
+TEST(SnapshotTest, ADedupEntryNamingAnIssueTheSnapshotDoesNotHoldIsRefused) {
+  PipelineHarness h;
+  const std::string issue = OpenIssue(h);
+  v1::PipelineSnapshot snapshot;
+  const std::string bytes = p::EncodeSnapshot(h.state());
+  ASSERT_TRUE(snapshot.ParseFromString(bytes.substr(4)));
+  ASSERT_EQ(1, snapshot.dedup_size());
+  EXPECT_EQ(issue, snapshot.dedup(0).issue_name());  // written by name
+  snapshot.mutable_dedup(0)->set_issue_name("no-such-issue");
+  const absl::Status status =
+      p::DecodeSnapshot(bytes.substr(0, 4) + snapshot.SerializeAsString()).status();
+  EXPECT_EQ(absl::StatusCode::kDataLoss, status.code());
+  EXPECT_THAT(std::string(status.message()), HasSubstr("names issue no-such-issue"));
+}
+
 TEST(DedupTest, EntriesExpireInExpiryOrderEvenWhenLogicalTimeWentBack) {
   p::PipelineState state;
   const int64_t ttl = state.config.dedup_ttl_ms();
@@ -597,6 +617,50 @@ TEST(DedupTest, EntriesExpireInExpiryOrderEvenWhenLogicalTimeWentBack) {
   p::Apply(state, tick);
   EXPECT_TRUE(state.dedup.empty());
   EXPECT_TRUE(state.dedup_expiry.empty());
+}
+
+TEST(DedupTest, TheExpiryQueueKeepsItsOrderAcrossCompactionsAndLateEntries) {
+  p::ExpiryQueue<int> queue;
+  std::vector<std::pair<int64_t, int>> taken;
+  // 5,000 entries in time order, taken as time passes (the front is dropped in place several
+  // times), with an entry due earlier than the last one added every 1,000th.
+  int64_t now = 0;
+  for (int i = 0; i < 5'000; ++i) {
+    queue.Add(10 * i, i);
+    if (i % 1'000 == 999) {
+      queue.Add(10 * i - 15, -i);  // after the earlier, before the later ones
+    }
+    queue.Add(10 * i, i + 100'000);  // same time: after the first
+    now = 10 * i - 2'000;
+    while (!queue.empty() && queue.front().first <= now) {
+      taken.push_back(queue.front());
+      queue.pop_front();
+    }
+  }
+  while (!queue.empty()) {
+    taken.push_back(queue.front());
+    queue.pop_front();
+  }
+  ASSERT_EQ(10'005U, taken.size());
+  EXPECT_TRUE(std::is_sorted(taken.begin(), taken.end(),
+                             [](const auto& a, const auto& b) { return a.first < b.first; }));
+  for (size_t i = 1; i < taken.size(); ++i) {
+    if (taken[i].first == taken[i - 1].first) {  // equal times in insertion order
+      EXPECT_EQ(taken[i - 1].second + 100'000, taken[i].second) << "at " << taken[i].first;
+    }
+  }
+  EXPECT_EQ(std::make_pair(int64_t{9'975}, -999), taken[1'996]);
+
+  // Bulk loading: appended in any order, sorted once, equal times in appended order.
+  p::ExpiryQueue<int> loaded;
+  loaded.AppendUnsorted(30, 1);
+  loaded.AppendUnsorted(10, 2);
+  loaded.AppendUnsorted(30, 3);
+  loaded.AppendUnsorted(20, 4);
+  loaded.Sort();
+  const std::vector<std::pair<int64_t, int>> sorted(loaded.begin(), loaded.end());
+  EXPECT_THAT(sorted, ElementsAre(std::make_pair(10, 2), std::make_pair(20, 4),
+                                  std::make_pair(30, 1), std::make_pair(30, 3)));
 }
 
 TEST(NamingTest, NamesAreValidDns1123AndDistinctWhenShortened) {
