@@ -38,6 +38,10 @@ RUN apt-get update \
  && install -d -o 65532 -g 65532 -m 0750 /var/lib/chatcli-aiops
 COPY --from=build /out/ /
 USER 65532:65532
+# glibc's malloc asks for transparent huge pages (where the node's THP mode is madvise or always):
+# the pipeline state's tables are read at random, and on 4 KiB pages a storm's lookups spend much
+# of their time on TLB misses (docs/operations.md, "Memory").
+ENV GLIBC_TUNABLES=glibc.malloc.hugetlb=1
 EXPOSE 9090 8080
 VOLUME ["/var/lib/chatcli-aiops"]
 ENTRYPOINT ["/usr/local/bin/aiops"]

@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <utility>
 #include <vector>
@@ -73,6 +74,19 @@ constexpr size_t kPrefillAppendEvents = 4096;  // events per Append call while p
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
+
+// Printed with the machine's context: whether glibc's malloc was asked for transparent huge pages
+// (GLIBC_TUNABLES=glibc.malloc.hugetlb=1, as the operator's image runs; bench/README.md). The
+// state's tables are read at random, so the figures depend on it.
+const bool kHugePagesContext = [] {
+  const char* tunables = std::getenv("GLIBC_TUNABLES");
+  benchmark::AddCustomContext(
+      "malloc_hugetlb", tunables != nullptr && std::string_view(tunables).find(
+                                                   "glibc.malloc.hugetlb=1") != std::string::npos
+                            ? "on"
+                            : "off (set GLIBC_TUNABLES=glibc.malloc.hugetlb=1)");
+  return true;
+}();
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 

@@ -88,7 +88,9 @@ cat >"$WORK/config.json" <<EOF
 EOF
 
 step "starting the operator: aiops run (log in $DATA_DIR, built-in analyzer)"
-"$AIOPS" run --config "$WORK/config.json" --kubeconfig "$KUBECONFIG" >"$WORK/operator.log" 2>&1 &
+# As the operator's image runs it (Dockerfile): malloc on transparent huge pages.
+GLIBC_TUNABLES=glibc.malloc.hugetlb=1 \
+  "$AIOPS" run --config "$WORK/config.json" --kubeconfig "$KUBECONFIG" >"$WORK/operator.log" 2>&1 &
 OPERATOR_PID=$!
 for _ in $(seq 1 100); do
   curl -sf "http://127.0.0.1:$HTTP_PORT/readyz" >/dev/null 2>&1 && break

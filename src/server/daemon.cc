@@ -235,6 +235,12 @@ absl::Status Daemon::Start() {
   } else if (!config_.grpc_listen.empty()) {
     Warn("no authTokenFile: the gRPC API and the webhook accept unauthenticated calls");
   }
+  if (Getenv("GLIBC_TUNABLES").find("glibc.malloc.hugetlb=1") == std::string::npos) {
+    Info(
+        "malloc on 4 KiB pages: GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (set in the operator's "
+        "image) puts the pipeline state on transparent huge pages, about 30% faster under alert "
+        "storms; see docs/operations.md");
+  }
   absl::StatusOr<k8s_sync::KubeConfig> kube = config_.kubeconfig.empty()
                                                   ? k8s_sync::DefaultKubeConfig()
                                                   : k8s_sync::LoadKubeConfig({config_.kubeconfig});
