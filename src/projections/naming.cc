@@ -54,6 +54,10 @@ constexpr std::array<std::pair<std::string_view, std::string_view>, 36> kSignalB
     {"ScaleEvent", "generic"},
 }};
 
+static_assert(std::is_sorted(kSignalByType.begin(), kSignalByType.end(),
+                             [](const auto& a, const auto& b) { return a.first < b.first; }),
+              "kSignalByType must stay in type order: SignalForAlertType searches it");
+
 constexpr std::array<std::string_view, 10> kWorkloadKinds = {
     "CronJob", "DaemonSet",  "Deployment",  "Job",     "Node",
     "Pod",     "ReplicaSet", "StatefulSet", "Service", "ConfigMap"};
@@ -92,14 +96,16 @@ bool IsAsciiAlnum(char c) {
 
 }  // namespace
 
-std::string SignalForAlertType(std::string_view type) {
-  for (const auto& [alert_type, signal] : kSignalByType) {
-    if (alert_type == type) {
-      return std::string(signal);
-    }
+std::string_view SignalForAlertType(std::string_view type) {
+  // The table is in type order: a binary search (every alert asks).
+  const auto* it =
+      std::lower_bound(kSignalByType.begin(), kSignalByType.end(), type,
+                       [](const auto& entry, std::string_view t) { return entry.first < t; });
+  if (it != kSignalByType.end() && it->first == type) {
+    return it->second;
   }
   if (IsKnownSignal(type)) {
-    return std::string(type);
+    return type;
   }
   return kGenericSignal;
 }

@@ -19,8 +19,9 @@ inline constexpr char kGenericSignal[] = "generic";
 inline constexpr size_t kMaxNameLength = 63;
 
 // The signal of an alert type (ChatCLI watcher types, Alertmanager alert names, or a signal name
-// itself); unknown types map to the generic signal.
-std::string SignalForAlertType(std::string_view type);
+// itself); unknown types map to the generic signal. The view points into `type` (a signal name
+// given as the type) or constants.
+std::string_view SignalForAlertType(std::string_view type);
 
 // A resource as views (into an alert, a ResourceRef or constants): what the keys below are made
 // of, without building a ResourceRef (detection computes them for every alert).

@@ -179,7 +179,7 @@ void TryStart(Events& out, const v1::PipelineConfig& config, const p::PipelineSt
 Events DecideDetection(const v1::PipelineConfig& config, const p::PipelineState& state,
                        const v1::Event& event) {
   const v1::AlertObserved& alert = event.alert_observed();
-  const std::string signal = p::SignalForAlertType(alert.type());
+  const std::string_view signal = p::SignalForAlertType(alert.type());
   // Views into the alert: a duplicate (most alerts) needs the keys, not a ResourceRef.
   const p::ResourceView resource = p::ResourceViewForAlert(alert, signal);
   const p::DedupId id =
@@ -204,7 +204,7 @@ Events DecideDetection(const v1::PipelineConfig& config, const p::PipelineState&
   const std::string source = alert.source().empty() ? "watcher" : alert.source();
   p::SetResourceRef(resource, *a->mutable_resource());
   a->set_anomaly_name(p::AnomalyName(source, alert.type(), a->resource(), t, key));
-  a->set_signal_type(signal);
+  a->set_signal_type(std::string(signal));
   a->set_source(source);
   a->set_severity(p::AnomalySeverity(alert.severity()));
   std::string cut;  // only for a message over the limit (most are not: no copy)

@@ -91,6 +91,20 @@ TEST(DetectionTest, UnknownAlertTypesAreRecordedUnderTheGenericSignal) {
   EXPECT_EQ(10, h.Issue(h.LatestIssue()).risk_score());
 }
 
+TEST(DetectionTest, AlertTypesMapToTheirSignals) {
+  // The first, last and a middle entry of the type table, a signal given as the type, and types
+  // that fall between or beyond the table's entries.
+  EXPECT_EQ("argocd_degraded", p::SignalForAlertType("ArgoCDDegraded"));
+  EXPECT_EQ("generic", p::SignalForAlertType("ScaleEvent"));
+  EXPECT_EQ("pod_restart", p::SignalForAlertType("HighRestartCount"));
+  EXPECT_EQ("oom_kill", p::SignalForAlertType("OOMKilled"));
+  EXPECT_EQ("oom_kill", p::SignalForAlertType("oom_kill"));
+  EXPECT_EQ("generic", p::SignalForAlertType("HighRestart"));
+  EXPECT_EQ("generic", p::SignalForAlertType("AAA"));
+  EXPECT_EQ("generic", p::SignalForAlertType("zzz"));
+  EXPECT_EQ("generic", p::SignalForAlertType(""));
+}
+
 TEST(CorrelationTest, AnomaliesOnOneResourceJoinItsIssueAndRaiseRiskAndSeverity) {
   PipelineHarness h;
   const std::string issue = OpenIssue(h);

@@ -192,7 +192,7 @@ TEST(AlertmanagerWebhookTest, AlertNamesMapToTheSeedSignalsConsistentlyWithTheCo
   EXPECT_EQ(AlertTypeForAlertname("Watchdog"), "Watchdog");
   for (const char* name : {"HighErrorRate", "KubePodNotReady", "APIErrorRateHigh",
                            "CheckoutLatencyP99", "KubernetesContainerOomKiller", "Watchdog"}) {
-    const std::string signal = projections::SignalForAlertType(AlertTypeForAlertname(name));
+    const std::string signal(projections::SignalForAlertType(AlertTypeForAlertname(name)));
     EXPECT_NE(signal == projections::kGenericSignal, std::string(name) != "Watchdog") << name;
   }
 }
