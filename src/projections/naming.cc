@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cstdint>
 #include <initializer_list>
 #include <iterator>
 #include <utility>
@@ -90,9 +91,20 @@ common::Sha256Digest HashOfJoined(std::initializer_list<std::string_view> parts)
   return common::Sha256Of(std::string_view(buffer.data(), size));
 }
 
-bool IsAsciiAlnum(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
+// What each byte becomes in a DNS-1123 name: ASCII letters in lower case and digits as
+// themselves, anything else 0 (a separator). ASCII only, whatever the locale: a name must not
+// depend on the environment.
+constexpr std::array<char, 256> kDnsChars = [] {
+  std::array<char, 256> chars{};
+  for (char c = '0'; c <= '9'; ++c) {
+    chars[static_cast<uint8_t>(c)] = c;
+  }
+  for (char c = 'a'; c <= 'z'; ++c) {
+    chars[static_cast<uint8_t>(c)] = c;
+    chars[static_cast<uint8_t>(c - 'a' + 'A')] = c;
+  }
+  return chars;
+}();
 
 }  // namespace
 
@@ -193,19 +205,22 @@ std::string IncidentId(ResourceView resource, std::string_view signal) {
 }
 
 std::string Dns1123Name(std::string_view raw) {
-  std::string out;
-  out.reserve(raw.size());
+  // Written in place (a name is never longer than its raw text), runs of separators as one '-'.
+  std::string out(raw.size(), '\0');
+  char* const begin = out.data();
+  char* d = begin;
   for (const char c : raw) {
-    // ASCII only, whatever the locale: a name must not depend on the environment.
-    if (IsAsciiAlnum(c)) {
-      out.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
-    } else if (!out.empty() && out.back() != '-') {
-      out.push_back('-');
+    const char mapped = kDnsChars[static_cast<uint8_t>(c)];
+    if (mapped != 0) {
+      *d++ = mapped;
+    } else if (d != begin && d[-1] != '-') {
+      *d++ = '-';
     }
   }
-  while (!out.empty() && out.back() == '-') {
-    out.pop_back();
+  while (d != begin && d[-1] == '-') {
+    --d;
   }
+  out.resize(static_cast<size_t>(d - begin));
   if (out.size() > kMaxNameLength) {
     const std::string suffix = common::Sha256Hex(raw).substr(0, 8);
     out.resize(kMaxNameLength - suffix.size() - 1);

@@ -687,6 +687,9 @@ TEST(NamingTest, NamesAreValidDns1123AndDistinctWhenShortened) {
   EXPECT_NE(a, b);
   EXPECT_EQ("unnamed", p::Dns1123Name("___"));
   EXPECT_EQ("a-b", p::Dns1123Name("-A..B-"));
+  EXPECT_EQ("az09-za", p::Dns1123Name("AZ09@ZA"));
+  EXPECT_EQ("caf-x", p::Dns1123Name("caf\xc3\xa9 x"));  // bytes beyond ASCII separate
+  EXPECT_EQ("unnamed", p::Dns1123Name(""));
 }
 
 }  // namespace
