@@ -1,10 +1,9 @@
 // ExpiryQueue: (time, key) entries sorted by time, equal times in insertion order, taken from
 // the front as time passes. A vector with a moving head rather than a std::deque: entries are
-// almost always added at the end (logical time rarely goes back) and taken from the front, and
-// a deque doing that allocates a block every dozen entries and reallocates its block map as it
-// drifts, the large allocations that make glibc consolidate every free small chunk (the storm
-// profile's 6%). Here the vector reaches the queue's peak size once and is reused: the taken
-// front is dropped in one move when it is at least half of the vector. Thread-compatible.
+// almost always added at the end (logical time rarely goes back) and taken from the front, which
+// makes a deque allocate and free a block every dozen entries and now and then reallocate its
+// block map; the vector grows to the queue's peak size once and is then reused (the taken front
+// is dropped in one move when it is at least half of the vector). Thread-compatible.
 #pragma once
 
 #include <algorithm>

@@ -39,7 +39,8 @@ void EndIssue(PipelineState& state, v1::IssueState& issue, int64_t at_ms, const 
   issue.set_ended_at_ms(at_ms);
   for (const std::string& key : issue.dedup_keys()) {
     auto it = state.dedup.find(DedupIdOf(key));
-    if (it != state.dedup.end() && it->second.issue_sequence == issue.opened_sequence()) {
+    if (it != state.dedup.end() && issue.opened_sequence() != 0 &&
+        it->second.issue_sequence == issue.opened_sequence()) {
       state.dedup.erase(it);
     }
   }
