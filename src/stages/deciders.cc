@@ -176,8 +176,8 @@ void TryStart(Events& out, const v1::PipelineConfig& config, const p::PipelineSt
 
 }  // namespace
 
-Events DecideDetection(const v1::PipelineConfig& config, const p::PipelineState& state,
-                       const v1::Event& event) {
+void DecideDetection(const v1::PipelineConfig& config, const p::PipelineState& state,
+                     const v1::Event& event, Events& out) {
   const v1::AlertObserved& alert = event.alert_observed();
   const std::string_view signal = p::SignalForAlertType(alert.type());
   // Views into the alert: a duplicate (most alerts) needs the keys, not a ResourceRef.
@@ -186,7 +186,6 @@ Events DecideDetection(const v1::PipelineConfig& config, const p::PipelineState&
       p::DedupDigest(signal, resource,
                      alert.source_object_uid().empty() ? kUnknownUid : alert.source_object_uid());
   const int64_t t = event.logical_time_ms();
-  Events out;
   auto seen = state.dedup.find(id);
   if (seen != state.dedup.end() && seen->second.expires_at_ms > t) {
     // The anomaly's incident, kept with its entry (no second digest for each duplicate).
@@ -196,7 +195,7 @@ Events DecideDetection(const v1::PipelineConfig& config, const p::PipelineState&
     d->set_first_sequence(seen->second.alert_sequence);
     d->set_dedup_key(common::ToHex(id));
     out.push_back(std::move(e));
-    return out;
+    return;
   }
   std::string key = common::ToHex(id);
   v1::Event e = Derived(p::IncidentId(resource, signal));
@@ -222,16 +221,14 @@ Events DecideDetection(const v1::PipelineConfig& config, const p::PipelineState&
   a->set_alert_sequence(event.sequence());
   (void)config;
   out.push_back(std::move(e));
-  return out;
 }
 
-Events DecideCorrelation(const v1::PipelineConfig& config, const p::PipelineState& state,
-                         const v1::Event& event) {
+void DecideCorrelation(const v1::PipelineConfig& config, const p::PipelineState& state,
+                       const v1::Event& event, Events& out) {
   const v1::AnomalyRecorded& anomaly = event.anomaly_recorded();
   fmt::memory_buffer key_buffer;  // the lookup key, on the stack
   const std::string_view key = p::ResourceKeyIn(anomaly.resource(), key_buffer);
   const int64_t t = event.logical_time_ms();
-  Events out;
   auto correlate = [&](const v1::IssueState& issue, int32_t risk, const std::string& severity,
                        const char* reason) {
     v1::Event e = Derived(issue.incident_id());
@@ -253,7 +250,7 @@ Events DecideCorrelation(const v1::PipelineConfig& config, const p::PipelineStat
       const int32_t risk = std::min(
           config.risk_cap(), issue->risk_score() + p::RiskWeight(config, anomaly.signal_type()));
       correlate(*issue, risk, p::SeverityFromRisk(config, risk), "window");
-      return out;
+      return;
     }
   }
   // 2. Right after a resolution, the resource is given time to settle: no new issue.
@@ -263,7 +260,7 @@ Events DecideCorrelation(const v1::PipelineConfig& config, const p::PipelineStat
     const v1::IssueState* resolved = p::FindIssue(state, last.issue_name());
     if (resolved != nullptr && t - last.resolved_at_ms() < config.resolution_cooldown_ms()) {
       correlate(*resolved, resolved->risk_score(), resolved->severity(), "resolution_cooldown");
-      return out;
+      return;
     }
   }
   // 3. A new issue, linked to the resource's previous one.
@@ -297,15 +294,13 @@ Events DecideCorrelation(const v1::PipelineConfig& config, const p::PipelineStat
   o->set_anomaly_name(anomaly.anomaly_name());
   o->set_dedup_key(anomaly.dedup_key());
   out.push_back(std::move(e));
-  return out;
 }
 
-Events DecideIssueOpened(const v1::PipelineConfig& config, const p::PipelineState& state,
-                         const v1::Event& event) {
+void DecideIssueOpened(const v1::PipelineConfig& config, const p::PipelineState& state,
+                       const v1::Event& event, Events& out) {
   const v1::IssueState* issue = p::FindIssue(state, event.issue_opened().issue_name());
-  Events out;
   if (issue == nullptr || issue->state() != p::kDetected) {
-    return out;
+    return;
   }
   if (issue->recurrence_count() >= config.recurrence_limit()) {
     Escalate(out, *issue, p::kDetected, "recurrence_limit",
@@ -313,23 +308,21 @@ Events DecideIssueOpened(const v1::PipelineConfig& config, const p::PipelineStat
                          "back, so a person should look",
                          issue->recurrence_count(), p::ResourceKey(issue->resource()),
                          config.recurrence_window_ms() / 60'000));
-    return out;
+    return;
   }
   IssueState(out, *issue, p::kDetected, p::kAnalyzing, "analysis requested");
   RequestAnalysis(out, *issue, 1, {});
-  return out;
 }
 
-Events DecideRemediation(const v1::PipelineConfig& config, const p::PipelineState& state,
-                         const v1::Event& event) {
+void DecideRemediation(const v1::PipelineConfig& config, const p::PipelineState& state,
+                       const v1::Event& event, Events& out) {
   const std::string& issue_name = event.has_analysis_completed()
                                       ? event.analysis_completed().issue_name()
                                       : event.analysis_failed().issue_name();
   const v1::IssueState* issue = p::FindIssue(state, issue_name);
-  Events out;
   if (issue == nullptr || issue->state() != p::kAnalyzing ||
       issue->analysis_attempt() != issue->attempt()) {
-    return out;  // stale: an answer for an earlier attempt or an ended issue
+    return;  // stale: an answer for an earlier attempt or an ended issue
   }
   bool skipped_failed = false;
   Choice choice = ChooseRunbook(state, *issue, skipped_failed);
@@ -378,7 +371,7 @@ Events DecideRemediation(const v1::PipelineConfig& config, const p::PipelineStat
             ? fmt::format("no runbook matches and the analysis failed: {}", issue->analysis_error())
             : "no runbook matches and the analysis suggested no action";
     Escalate(out, *issue, p::kAnalyzing, skipped_failed ? "no_new_strategy" : "no_runbook", why);
-    return out;
+    return;
   }
   v1::Event m = Derived(issue->incident_id());
   v1::RunbookMatched* matched = m.mutable_runbook_matched();
@@ -411,31 +404,29 @@ Events DecideRemediation(const v1::PipelineConfig& config, const p::PipelineStat
   IssueState(out, *issue, p::kAnalyzing, p::kRemediating,
              fmt::format("plan {} via runbook {}", p::PlanName(issue->name(), issue->attempt()),
                          runbook_name));
-  return out;
 }
 
-Events DecidePlanStart(const v1::PipelineConfig& config, const p::PipelineState& state,
-                       const v1::Event& event) {
+void DecidePlanStart(const v1::PipelineConfig& config, const p::PipelineState& state,
+                     const v1::Event& event, Events& out) {
   const v1::PlanState* plan = p::FindPlan(state, event.plan_created().plan_name());
-  Events out;
   if (plan == nullptr || plan->state() != p::kPending) {
-    return out;
+    return;
   }
   const v1::IssueState* issue = IssueOfPlan(state, *plan);
   if (issue == nullptr || issue->state() != p::kRemediating) {
-    return out;
+    return;
   }
   if (plan->dry_run()) {
     PlanState(out, *issue, *plan, p::kCompleted, "dry-run: no changes made");
     Escalate(out, *issue, p::kRemediating, "dry_run",
              fmt::format("plan {} was recorded but not executed (dry run); a person acts",
                          plan->name()));
-    return out;
+    return;
   }
   const std::string blocked = BlockedReason(config, *issue, plan->actions());
   if (!blocked.empty()) {
     PlanState(out, *issue, *plan, p::kFailed, "blocked by the safety policy: " + blocked);
-    return out;
+    return;
   }
   if (plan->requires_approval()) {
     v1::Event e = Derived(issue->incident_id());
@@ -446,30 +437,28 @@ Events DecidePlanStart(const v1::PipelineConfig& config, const p::PipelineState&
     r->set_expires_at_ms(event.logical_time_ms() + config.approval().expiry_ms());
     out.push_back(std::move(e));
     PlanState(out, *issue, *plan, p::kWaitingApproval, "approval requested");
-    return out;
+    return;
   }
   TryStart(out, config, state, *issue, *plan, event.logical_time_ms());
-  return out;
 }
 
-Events DecideApproval(const v1::PipelineConfig& config, const p::PipelineState& state,
-                      const v1::Event& event) {
+void DecideApproval(const v1::PipelineConfig& config, const p::PipelineState& state,
+                    const v1::Event& event, Events& out) {
   const bool granted = event.has_approval_granted();
   const std::string& plan_name =
       granted ? event.approval_granted().plan_name() : event.approval_rejected().plan_name();
   const v1::PlanState* plan = p::FindPlan(state, plan_name);
-  Events out;
   if (plan == nullptr || plan->state() != p::kWaitingApproval) {
-    return out;
+    return;
   }
   const v1::IssueState* issue = IssueOfPlan(state, *plan);
   if (issue == nullptr) {
-    return out;
+    return;
   }
   if (granted) {
     PlanState(out, *issue, *plan, p::kExecuting,
               fmt::format("approved by {}", event.approval_granted().approver()));
-    return out;
+    return;
   }
   const v1::ApprovalRejected& r = event.approval_rejected();
   // A rejection ends the issue: a person said no, so nothing is retried.
@@ -478,22 +467,20 @@ Events DecideApproval(const v1::PipelineConfig& config, const p::PipelineState& 
   PlanState(out, *issue, *plan, p::kFailed,
             fmt::format("approval rejected by {}: {}", r.approver(), r.reason()));
   (void)config;
-  return out;
 }
 
-Events DecideExecution(const v1::PipelineConfig& config, const p::PipelineState& state,
-                       const v1::Event& event) {
+void DecideExecution(const v1::PipelineConfig& config, const p::PipelineState& state,
+                     const v1::Event& event, Events& out) {
   const bool succeeded = event.has_action_succeeded();
   const std::string& plan_name =
       succeeded ? event.action_succeeded().plan_name() : event.action_failed().plan_name();
   const v1::PlanState* plan = p::FindPlan(state, plan_name);
-  Events out;
   if (plan == nullptr || plan->state() != p::kExecuting) {
-    return out;
+    return;
   }
   const v1::IssueState* issue = IssueOfPlan(state, *plan);
   if (issue == nullptr) {
-    return out;
+    return;
   }
   if (!succeeded) {
     const v1::ActionFailed& f = event.action_failed();
@@ -501,7 +488,7 @@ Events DecideExecution(const v1::PipelineConfig& config, const p::PipelineState&
         f.index() >= 0 && f.index() < plan->actions_size() ? plan->actions(f.index()).type() : "";
     PlanState(out, *issue, *plan, p::kFailed,
               fmt::format("action {} ({}) failed: {}", f.index() + 1, type, f.error()));
-    return out;
+    return;
   }
   const bool all_done = plan->results_size() == plan->actions_size() &&
                         std::all_of(plan->results().begin(), plan->results().end(),
@@ -511,27 +498,25 @@ Events DecideExecution(const v1::PipelineConfig& config, const p::PipelineState&
               fmt::format("{} actions applied; verifying the rollout", plan->actions_size()));
   }
   (void)config;
-  return out;
 }
 
-Events DecideVerification(const v1::PipelineConfig& config, const p::PipelineState& state,
-                          const v1::Event& event) {
+void DecideVerification(const v1::PipelineConfig& config, const p::PipelineState& state,
+                        const v1::Event& event, Events& out) {
   const bool passed = event.has_verification_passed();
   const std::string& plan_name =
       passed ? event.verification_passed().plan_name() : event.verification_failed().plan_name();
   const v1::PlanState* plan = p::FindPlan(state, plan_name);
-  Events out;
   if (plan == nullptr || plan->state() != p::kVerifying) {
-    return out;
+    return;
   }
   const v1::IssueState* issue = IssueOfPlan(state, *plan);
   if (issue == nullptr) {
-    return out;
+    return;
   }
   if (!passed) {
     PlanState(out, *issue, *plan, p::kFailed,
               "verification failed: " + event.verification_failed().reason());
-    return out;
+    return;
   }
   const std::string summary =
       event.verification_passed().summary().empty()
@@ -548,16 +533,14 @@ Events DecideVerification(const v1::PipelineConfig& config, const p::PipelineSta
     IssueState(out, *issue, p::kRemediating, p::kResolved, summary);
   }
   (void)config;
-  return out;
 }
 
-Events DecidePlanEnded(const v1::PipelineConfig& config, const p::PipelineState& state,
-                       const v1::Event& event) {
+void DecidePlanEnded(const v1::PipelineConfig& config, const p::PipelineState& state,
+                     const v1::Event& event, Events& out) {
   const v1::PlanStateChanged& changed = event.plan_state_changed();
   const v1::PlanState* plan = p::FindPlan(state, changed.plan_name());
-  Events out;
   if (plan == nullptr) {
-    return out;
+    return;
   }
   const v1::IssueState* issue = IssueOfPlan(state, *plan);
   // A failed plan whose preflight snapshot is being restored ends when it is rolled back.
@@ -608,20 +591,18 @@ Events DecidePlanEnded(const v1::PipelineConfig& config, const p::PipelineState&
       }
     }
   }
-  return out;
 }
 
-Events DecideDeadline(const v1::PipelineConfig& config, const p::PipelineState& state,
-                      const v1::Event& event) {
+void DecideDeadline(const v1::PipelineConfig& config, const p::PipelineState& state,
+                    const v1::Event& event, Events& out) {
   const v1::DeadlineReached& d = event.deadline_reached();
   const v1::PlanState* plan = p::FindPlan(state, d.target());
-  Events out;
   if (plan == nullptr) {
-    return out;
+    return;
   }
   const v1::IssueState* issue = IssueOfPlan(state, *plan);
   if (issue == nullptr) {
-    return out;
+    return;
   }
   const int64_t t = event.logical_time_ms();
   if (d.kind() == "approval" && plan->state() == p::kWaitingApproval &&
@@ -647,49 +628,57 @@ Events DecideDeadline(const v1::PipelineConfig& config, const p::PipelineState& 
              issue->state() == p::kRemediating) {
     TryStart(out, config, state, *issue, *plan, t);
   }
-  return out;
 }
 
-Events Decide(const v1::PipelineConfig& config, const p::PipelineState& state,
-              const v1::Event& event) {
+void Decide(const v1::PipelineConfig& config, const p::PipelineState& state, const v1::Event& event,
+            Events& out) {
   switch (event.payload_case()) {
     case v1::Event::kAlertObserved:
-      return DecideDetection(config, state, event);
+      DecideDetection(config, state, event, out);
+      return;
     case v1::Event::kAnomalyRecorded:
-      return DecideCorrelation(config, state, event);
+      DecideCorrelation(config, state, event, out);
+      return;
     case v1::Event::kIssueOpened:
-      return DecideIssueOpened(config, state, event);
+      DecideIssueOpened(config, state, event, out);
+      return;
     case v1::Event::kAnalysisCompleted:
     case v1::Event::kAnalysisFailed:
-      return DecideRemediation(config, state, event);
+      DecideRemediation(config, state, event, out);
+      return;
     case v1::Event::kPlanCreated:
-      return DecidePlanStart(config, state, event);
+      DecidePlanStart(config, state, event, out);
+      return;
     case v1::Event::kApprovalGranted:
     case v1::Event::kApprovalRejected:
-      return DecideApproval(config, state, event);
+      DecideApproval(config, state, event, out);
+      return;
     case v1::Event::kActionSucceeded:
     case v1::Event::kActionFailed:
-      return DecideExecution(config, state, event);
+      DecideExecution(config, state, event, out);
+      return;
     case v1::Event::kPlanRolledBack: {
       const v1::PlanState* plan = p::FindPlan(state, event.plan_rolled_back().plan_name());
-      Events out;
       const v1::IssueState* issue = plan != nullptr ? IssueOfPlan(state, *plan) : nullptr;
       if (issue != nullptr && plan->state() == p::kFailed && !plan->rolled_back()) {
         PlanState(
             out, *issue, *plan, p::kRolledBack,
             fmt::format("{}; rolled back: {}", plan->result(), event.plan_rolled_back().summary()));
       }
-      return out;
+      return;
     }
     case v1::Event::kVerificationPassed:
     case v1::Event::kVerificationFailed:
-      return DecideVerification(config, state, event);
+      DecideVerification(config, state, event, out);
+      return;
     case v1::Event::kPlanStateChanged:
-      return DecidePlanEnded(config, state, event);
+      DecidePlanEnded(config, state, event, out);
+      return;
     case v1::Event::kDeadlineReached:
-      return DecideDeadline(config, state, event);
+      DecideDeadline(config, state, event, out);
+      return;
     default:
-      return {};
+      return;
   }
 }
 

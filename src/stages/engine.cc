@@ -26,11 +26,16 @@ std::vector<v1::Event> ProcessInput(projections::PipelineState& state, v1::Event
   size_t frontier_begin = 0;
   size_t frontier_end = 1;
   uint64_t next_sequence = sequence + 1;
+  // The deciders' output, reused across decisions and calls on this thread so that a decision
+  // allocates no vector of its own (most inputs derive one event). Emptied before every use: it
+  // carries nothing from one decision to the next.
+  thread_local std::vector<v1::Event> derived;
   for (int generation = 1; frontier_begin < frontier_end; ++generation) {
     for (size_t i = frontier_begin; i < frontier_end; ++i) {
       const v1::PipelineConfig& cfg = config != nullptr ? *config : state.config;
       // Decide reads batch[i] and returns before `batch` grows below.
-      std::vector<v1::Event> derived = Decide(cfg, state, batch[i]);
+      derived.clear();
+      Decide(cfg, state, batch[i], derived);
       if (derived.empty()) {
         continue;
       }
@@ -55,6 +60,7 @@ std::vector<v1::Event> ProcessInput(projections::PipelineState& state, v1::Event
     frontier_begin = frontier_end;
     frontier_end = batch.size();
   }
+  derived.clear();  // only moved-from events are left
   return batch;
 }
 
