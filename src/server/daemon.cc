@@ -238,7 +238,7 @@ absl::Status Daemon::Start() {
   if (Getenv("GLIBC_TUNABLES").find("glibc.malloc.hugetlb=1") == std::string::npos) {
     Info(
         "malloc on 4 KiB pages: GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (set in the operator's "
-        "image) puts the pipeline state on transparent huge pages, 1.25-1.6x faster under "
+        "image) puts the pipeline state on transparent huge pages, 1.15-1.6x faster under "
         "alert storms in our measurements; see docs/operations.md");
   }
   absl::StatusOr<k8s_sync::KubeConfig> kube = config_.kubeconfig.empty()
