@@ -17,7 +17,6 @@
 #include <filesystem>
 #include <memory>
 #include <string>
-#include <string_view>
 #include <system_error>
 #include <utility>
 #include <vector>
@@ -31,6 +30,7 @@
 #include "aiops/v1/events.pb.h"
 #include "aiops/v1/state.pb.h"
 #include "common/fmt_absl.h"
+#include "common/malloc_tuning.h"
 #include "eventlog/event_log.h"
 #include "eventlog/rocks_event_log.h"
 #include "projections/naming.h"
@@ -79,12 +79,11 @@ constexpr size_t kPrefillAppendEvents = 4096;  // events per Append call while p
 // (GLIBC_TUNABLES=glibc.malloc.hugetlb=1, as the operator's image runs; bench/README.md). The
 // state's tables are read at random, so the figures depend on it.
 const bool kHugePagesContext = [] {
-  const char* tunables = std::getenv("GLIBC_TUNABLES");
   benchmark::AddCustomContext(
-      "malloc_hugetlb", tunables != nullptr && std::string_view(tunables).find(
-                                                   "glibc.malloc.hugetlb=1") != std::string::npos
-                            ? "on"
-                            : "off (set GLIBC_TUNABLES=glibc.malloc.hugetlb=1)");
+      "malloc_hugetlb",
+      aiops::common::MallocHugePagesRequested()
+          ? "on"
+          : fmt::format("off (set GLIBC_TUNABLES={})", aiops::common::kMallocHugePagesTunable));
   return true;
 }();
 

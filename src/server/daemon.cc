@@ -10,6 +10,7 @@
 #include <httplib.h>
 
 #include "common/fmt_absl.h"
+#include "common/malloc_tuning.h"
 #include "common/sha256.h"
 #include "common/version.h"
 #include "k8s_sync/instance_config.h"
@@ -235,11 +236,12 @@ absl::Status Daemon::Start() {
   } else if (!config_.grpc_listen.empty()) {
     Warn("no authTokenFile: the gRPC API and the webhook accept unauthenticated calls");
   }
-  if (Getenv("GLIBC_TUNABLES").find("glibc.malloc.hugetlb=1") == std::string::npos) {
-    Info(
-        "malloc on 4 KiB pages: GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (set in the operator's "
-        "image) puts the pipeline state on transparent huge pages, 1.15-1.6x faster under "
-        "alert storms in our measurements; see docs/operations.md");
+  if (!common::MallocHugePagesRequested()) {
+    Info(fmt::format(
+        "malloc on 4 KiB pages: GLIBC_TUNABLES={} (set in the operator's image) puts the "
+        "pipeline state on transparent huge pages, 1.15-1.6x faster under alert storms in our "
+        "measurements; see docs/operations.md",
+        common::kMallocHugePagesTunable));
   }
   absl::StatusOr<k8s_sync::KubeConfig> kube = config_.kubeconfig.empty()
                                                   ? k8s_sync::DefaultKubeConfig()
