@@ -65,7 +65,19 @@ pid_alive() {
   read -r pid exe < "$pidfile"
   [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 1
   [[ -z "$exe" ]] && return 0
-  tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$exe"
+  local cmdline
+  cmdline=$(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null) || return 1
+  [[ "$cmdline" == *"$exe"* ]]
+}
+
+# A process spawned a moment ago may still be the forked shell that has not exec'd its binary
+# (pid_alive would call it dead), so start-up waits only ask whether the PID still exists; the
+# PID was written by this run, so it cannot be a recycled one.
+pid_exists() {
+  local pidfile=$1 pid _
+  [[ -f "$pidfile" ]] || return 1
+  read -r pid _ < "$pidfile"
+  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null
 }
 
 stop_one() {
@@ -112,7 +124,7 @@ wait_until() {
   local name=$1 pidfile=$2; shift 2
   local deadline=$(( $(date +%s) + READY_TIMEOUT_S ))
   while ! "$@" >/dev/null 2>&1; do
-    if ! pid_alive "$pidfile"; then
+    if ! pid_exists "$pidfile"; then
       log "$name exited during start-up; last lines of $DIR/logs/$name.log:"
       tail -n 25 "$DIR/logs/$name.log" >&2 || true
       return 1
