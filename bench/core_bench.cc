@@ -6,8 +6,9 @@
 // The storm is deterministic (fixed seed): 1,000,000 AlertObserved inputs over 10,000
 // deployments (20 namespaces x 500), logical time advancing 5 ms per input (83 minutes in all),
 // so the 10-minute correlation window and the 30-minute dedup TTL both come into play. Inputs
-// are built before the timed region and fed one by one to stages::ProcessInput, as the runner
-// does (sequence = the log's next sequence).
+// are built before the timed region and fed in groups of 512 to stages::ProcessInputs, as the
+// runner does (sequence = the log's next sequence); the latency figures time stages::ProcessInput
+// on one input at a time.
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -16,6 +17,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <span>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -78,7 +80,9 @@ constexpr size_t kPrefillAppendEvents = 4096;  // events per Append call while p
 // Printed with the machine's context: whether glibc's malloc was asked for transparent huge pages
 // (GLIBC_TUNABLES=glibc.malloc.hugetlb=1, as the operator's image runs; bench/README.md). The
 // state's tables are read at random, so the figures depend on it.
+// Also the heap thresholds, set as `aiops` sets them (common/malloc_tuning.h).
 const bool kHugePagesContext = [] {
+  benchmark::AddCustomContext("malloc_thresholds", aiops::common::SetMallocThresholds());
   benchmark::AddCustomContext(
       "malloc_hugetlb",
       aiops::common::MallocHugePagesRequested()
@@ -266,26 +270,30 @@ class StormGenerator {
 // consolidating all of them.)
 constexpr size_t kInputChunk = 512;
 
-// Calls `process(input)` for every input of the storm, in order, and `after_chunk()` after each
-// chunk, with the timer paused. Returns the wall-clock seconds of the timed part (the `process`
-// calls).
+// Calls `process(inputs)` for every chunk of the storm (pointers to its inputs, in order, as the
+// runner holds a group), and `after_chunk()` after each, with the timer paused. Returns the
+// wall-clock seconds of the timed part (the `process` calls).
 template <typename Process, typename AfterChunk>
 double FeedStorm(benchmark::State& state, Process process, AfterChunk after_chunk) {
   double timed_s = 0;
   StormGenerator storm;
   std::vector<v1::Event> chunk;
+  std::vector<v1::Event*> inputs;
   chunk.reserve(kInputChunk);
+  inputs.reserve(kInputChunk);
   for (size_t done = 0; done < kStormInputs; done += chunk.size()) {
     state.PauseTiming();
     chunk.clear();
+    inputs.clear();
     for (size_t i = 0; i < std::min(kInputChunk, kStormInputs - done); ++i) {
       chunk.push_back(storm.Next());
     }
+    for (v1::Event& input : chunk) {
+      inputs.push_back(&input);
+    }
     state.ResumeTiming();
     const Clock::time_point start = Clock::now();
-    for (v1::Event& input : chunk) {
-      process(std::move(input));
-    }
+    process(std::span<v1::Event* const>(inputs));
     timed_s += Seconds(Clock::now() - start);
     state.PauseTiming();
     after_chunk();
@@ -299,7 +307,9 @@ double FeedStorm(benchmark::State& state, Process process, AfterChunk after_chun
 // own, so the storm's figures show the deciding thread's work and the freeing separately.
 class HandedOn {
  public:
-  // As Runner::WriterLoop: the batch's events are moved into the group's vector.
+  // The group's vector, which stages::ProcessInputs appends to (as in Runner::WriterLoop).
+  std::vector<v1::Event>& events() { return events_; }
+  // A batch of stages::ProcessInput, moved into the group's vector.
   void Add(std::vector<v1::Event>& batch) {
     for (v1::Event& e : batch) {
       events_.push_back(std::move(e));
@@ -355,10 +365,14 @@ struct Tally {
   uint64_t correlated = 0;
   uint64_t issues_opened = 0;
 
-  void Add(const std::vector<v1::Event>& batch) {
-    ++inputs;
-    derived += batch.size() - 1;
-    for (const v1::Event& e : batch) {
+  // Inputs and derived events, in any number of batches.
+  void Add(std::span<const v1::Event> events) {
+    for (const v1::Event& e : events) {
+      if (stages::IsInput(e)) {
+        ++inputs;
+        continue;
+      }
+      ++derived;
       switch (e.payload_case()) {
         case v1::Event::kDuplicateSuppressed:
           ++duplicates;
@@ -390,10 +404,11 @@ benchmark::Counter Avg(double value) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 1. Fold + decide throughput: the whole storm through ProcessInput, no log I/O. The timed part
-// is what the runner's deciding thread does: the ProcessInput calls and moving the events of each
-// batch into the group handed on to the log. Freeing those events (the log's work once it wrote
-// them, on its own thread) is timed apart: free_s, and with_free_inputs_per_s counts it in.
+// 1. Fold + decide throughput: the whole storm through ProcessInputs, no log I/O. The timed part
+// is what the runner's deciding thread does: the ProcessInputs call on each group of inputs,
+// which appends their events to the group's vector handed on to the log. Freeing those events (the
+// log's work once it wrote them, on its own thread) is timed apart: free_s, and
+// with_free_inputs_per_s counts it in.
 
 void BM_StormFoldDecide(  // NOLINT(readability-identifier-naming): benchmark convention
     benchmark::State& state) {
@@ -409,12 +424,13 @@ void BM_StormFoldDecide(  // NOLINT(readability-identifier-naming): benchmark co
     state.ResumeTiming();
     decide_s += FeedStorm(
         state,
-        [&](v1::Event input) {
-          std::vector<v1::Event> batch =
-              stages::ProcessInput(*engine->state, std::move(input), engine->next_sequence);
-          engine->next_sequence += batch.size();
-          run.Add(batch);
-          handed_on.Add(batch);
+        [&](std::span<v1::Event* const> inputs) {
+          std::vector<v1::Event>& out = handed_on.events();
+          const size_t before = out.size();
+          out.reserve(before + 3 * inputs.size());  // as the runner does
+          stages::ProcessInputs(*engine->state, inputs, engine->next_sequence, out);
+          engine->next_sequence += out.size() - before;
+          run.Add(std::span<const v1::Event>(out).subspan(before));
         },
         [&] { handed_on.Free(); });
     state.PauseTiming();
@@ -472,28 +488,30 @@ void BM_StormDecideLatency(  // NOLINT(readability-identifier-naming): benchmark
     state.ResumeTiming();
     FeedStorm(
         state,
-        [&](v1::Event input) {
-          const Clock::time_point start = Clock::now();
-          std::vector<v1::Event> batch =
-              stages::ProcessInput(*engine->state, std::move(input), engine->next_sequence);
-          const int64_t nanos =
-              std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count();
-          engine->next_sequence += batch.size();
-          all.push_back(nanos);
-          if (batch.size() > 1) {
-            switch (batch[1].payload_case()) {
-              case v1::Event::kDuplicateSuppressed:
-                duplicate.push_back(nanos);
-                break;
-              case v1::Event::kAnomalyRecorded:
-                (batch.size() > 2 && batch[2].has_issue_opened() ? opened : correlated)
-                    .push_back(nanos);
-                break;
-              default:
-                break;
+        [&](std::span<v1::Event* const> inputs) {
+          for (v1::Event* input : inputs) {
+            const Clock::time_point start = Clock::now();
+            std::vector<v1::Event> batch =
+                stages::ProcessInput(*engine->state, std::move(*input), engine->next_sequence);
+            const int64_t nanos =
+                std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count();
+            engine->next_sequence += batch.size();
+            all.push_back(nanos);
+            if (batch.size() > 1) {
+              switch (batch[1].payload_case()) {
+                case v1::Event::kDuplicateSuppressed:
+                  duplicate.push_back(nanos);
+                  break;
+                case v1::Event::kAnomalyRecorded:
+                  (batch.size() > 2 && batch[2].has_issue_opened() ? opened : correlated)
+                      .push_back(nanos);
+                  break;
+                default:
+                  break;
+              }
             }
+            handed_on.Add(batch);
           }
-          handed_on.Add(batch);
         },
         [&] { handed_on.Free(); });
     state.PauseTiming();

@@ -222,19 +222,27 @@ void Runner::WriterLoop() {
       continue;
     }
     job->first = std::max(state_.last_sequence, log_.LastSequence()) + 1;
-    uint64_t next = job->first;
+    std::vector<v1::Event*> inputs;
     for (Pending* p : job->group) {
       p->sequences.reserve(p->inputs.size());
       for (v1::Event& input : p->inputs) {
-        p->sequences.push_back(next);
-        std::vector<v1::Event> batch = stages::ProcessInput(state_, std::move(input), next);
-        next += batch.size();
-        for (v1::Event& e : batch) {
-          job->events.push_back(std::move(e));
-        }
+        inputs.push_back(&input);
       }
     }
-    job->last = next - 1;
+    job->events.reserve(3 * inputs.size());  // most inputs derive one or two events
+    stages::ProcessInputs(state_, inputs, job->first, job->events);
+    // The inputs' sequences, in the order they were queued.
+    auto pending = job->group.begin();
+    for (const v1::Event& e : job->events) {
+      if (!stages::IsInput(e)) {
+        continue;
+      }
+      while ((*pending)->sequences.size() == (*pending)->inputs.size()) {
+        ++pending;
+      }
+      (*pending)->sequences.push_back(e.sequence());
+    }
+    job->last = job->first + job->events.size() - 1;
     job->view = MakeView(job->events, decided_view_.get());
     decided_view_ = job->view;
     ++in_flight_;

@@ -176,15 +176,29 @@ void TryStart(Events& out, const v1::PipelineConfig& config, const p::PipelineSt
 
 }  // namespace
 
+namespace {
+
+p::DedupId DedupIdOfAlert(const v1::AlertObserved& alert, std::string_view signal,
+                          const p::ResourceView& resource) {
+  return p::DedupDigest(
+      signal, resource,
+      alert.source_object_uid().empty() ? kUnknownUid : alert.source_object_uid());
+}
+
+}  // namespace
+
+p::DedupId AlertDedupId(const v1::AlertObserved& alert) {
+  const std::string_view signal = p::SignalForAlertType(alert.type());
+  return DedupIdOfAlert(alert, signal, p::ResourceViewForAlert(alert, signal));
+}
+
 void DecideDetection(const v1::PipelineConfig& config, const p::PipelineState& state,
-                     const v1::Event& event, Events& out) {
+                     const v1::Event& event, Events& out, const p::DedupId* dedup_id) {
   const v1::AlertObserved& alert = event.alert_observed();
   const std::string_view signal = p::SignalForAlertType(alert.type());
   // Views into the alert: a duplicate (most alerts) needs the keys, not a ResourceRef.
   const p::ResourceView resource = p::ResourceViewForAlert(alert, signal);
-  const p::DedupId id =
-      p::DedupDigest(signal, resource,
-                     alert.source_object_uid().empty() ? kUnknownUid : alert.source_object_uid());
+  const p::DedupId id = dedup_id != nullptr ? *dedup_id : DedupIdOfAlert(alert, signal, resource);
   const int64_t t = event.logical_time_ms();
   auto seen = state.dedup.find(id);
   if (seen != state.dedup.end() && seen->second.expires_at_ms > t) {

@@ -17,9 +17,14 @@ namespace aiops::stages {
 void Decide(const v1::PipelineConfig& config, const projections::PipelineState& state,
             const v1::Event& event, std::vector<v1::Event>& out);
 
-// The individual steps, exposed for tests.
+// The key an alert is deduplicated by (its entry in state.dedup): a function of the alert alone.
+projections::DedupId AlertDedupId(const v1::AlertObserved& alert);
+
+// The individual steps, exposed for tests. `dedup_id`, when given, is AlertDedupId of the alert,
+// computed ahead by the caller (the engine does, to prefetch the entry).
 void DecideDetection(const v1::PipelineConfig& config, const projections::PipelineState& state,
-                     const v1::Event& alert, std::vector<v1::Event>& out);
+                     const v1::Event& alert, std::vector<v1::Event>& out,
+                     const projections::DedupId* dedup_id = nullptr);
 void DecideCorrelation(const v1::PipelineConfig& config, const projections::PipelineState& state,
                        const v1::Event& anomaly, std::vector<v1::Event>& out);
 void DecideIssueOpened(const v1::PipelineConfig& config, const projections::PipelineState& state,

@@ -1,5 +1,7 @@
 #include "stages/engine.h"
 
+#include <optional>
+
 #include <fmt/format.h>
 
 #include "common/check.h"
@@ -12,19 +14,18 @@ namespace {
 // its events) on most inputs. Small enough to stay a small-bin allocation.
 constexpr size_t kBatchReserve = 8;
 
-}  // namespace
-
-std::vector<v1::Event> ProcessInput(projections::PipelineState& state, v1::Event input,
-                                    uint64_t sequence, const v1::PipelineConfig* config,
-                                    const EngineLimits& limits) {
+// Appends the batch of `input` to `out` (from out[base] on, base = out.size() on entry).
+// `dedup_id`, when not null, is AlertDedupId of the input (an alert), computed ahead.
+void ProcessOne(projections::PipelineState& state, v1::Event&& input, uint64_t sequence,
+                std::vector<v1::Event>& out, const v1::PipelineConfig* config,
+                const EngineLimits& limits, const projections::DedupId* dedup_id) {
   input.set_sequence(sequence);
   input.set_causation_sequence(0);
   projections::Apply(state, input);
-  std::vector<v1::Event> batch;
-  batch.reserve(kBatchReserve);
-  batch.push_back(std::move(input));
-  size_t frontier_begin = 0;
-  size_t frontier_end = 1;
+  const size_t base = out.size();
+  out.push_back(std::move(input));
+  size_t frontier_begin = base;
+  size_t frontier_end = base + 1;
   uint64_t next_sequence = sequence + 1;
   // The deciders' output, reused across decisions and calls on this thread so that a decision
   // allocates no vector of its own (most inputs derive one event). Emptied before every use: it
@@ -33,35 +34,86 @@ std::vector<v1::Event> ProcessInput(projections::PipelineState& state, v1::Event
   for (int generation = 1; frontier_begin < frontier_end; ++generation) {
     for (size_t i = frontier_begin; i < frontier_end; ++i) {
       const v1::PipelineConfig& cfg = config != nullptr ? *config : state.config;
-      // Decide reads batch[i] and returns before `batch` grows below.
+      // A decider reads out[i] and returns before `out` grows below.
       derived.clear();
-      Decide(cfg, state, batch[i], derived);
+      if (i == base && dedup_id != nullptr) {
+        DecideDetection(cfg, state, out[i], derived, dedup_id);
+      } else {
+        Decide(cfg, state, out[i], derived);
+      }
       if (derived.empty()) {
         continue;
       }
       AIOPS_CHECK_MSG(generation <= limits.max_generations,
                       fmt::format("input {} ({}) derives events {} generations deep: a feedback "
                                   "loop in the deciders",
-                                  sequence, batch[0].payload_case(), generation)
+                                  sequence, out[base].payload_case(), generation)
                           .c_str());
+      const int64_t time_ms = out[base].logical_time_ms();
       for (v1::Event& e : derived) {
         e.set_sequence(next_sequence++);
         e.set_causation_sequence(sequence);
-        e.set_logical_time_ms(batch[0].logical_time_ms());
-        e.set_cluster_id(cfg.cluster_id());
+        e.set_logical_time_ms(time_ms);
+        if (!cfg.cluster_id().empty()) {  // empty is the field's default: nothing to copy
+          e.set_cluster_id(cfg.cluster_id());
+        }
         projections::Apply(state, e);
-        batch.push_back(std::move(e));
+        out.push_back(std::move(e));
       }
-      AIOPS_CHECK_MSG(batch.size() - 1 <= limits.max_derived,
+      AIOPS_CHECK_MSG(out.size() - base - 1 <= limits.max_derived,
                       fmt::format("input {} derived more than {} events: a runaway decider",
                                   sequence, limits.max_derived)
                           .c_str());
     }
     frontier_begin = frontier_end;
-    frontier_end = batch.size();
+    frontier_end = out.size();
   }
   derived.clear();  // only moved-from events are left
+}
+
+// AlertDedupId of `input` when it is an alert.
+std::optional<projections::DedupId> DedupIdOfInput(const v1::Event& input) {
+  if (!input.has_alert_observed()) {
+    return std::nullopt;
+  }
+  return AlertDedupId(input.alert_observed());
+}
+
+}  // namespace
+
+std::vector<v1::Event> ProcessInput(projections::PipelineState& state, v1::Event input,
+                                    uint64_t sequence, const v1::PipelineConfig* config,
+                                    const EngineLimits& limits) {
+  std::vector<v1::Event> batch;
+  batch.reserve(kBatchReserve);
+  ProcessOne(state, std::move(input), sequence, batch, config, limits, nullptr);
   return batch;
+}
+
+void ProcessInputs(projections::PipelineState& state, std::span<v1::Event* const> inputs,
+                   uint64_t first_sequence, std::vector<v1::Event>& out,
+                   const v1::PipelineConfig* config, const EngineLimits& limits) {
+  // An input's dedup key is a function of the input alone, so it is computed one input ahead and
+  // its table entry prefetched: the cache miss overlaps the deciding of the input before.
+  std::optional<projections::DedupId> next_id;
+  if (!inputs.empty()) {
+    next_id = DedupIdOfInput(*inputs[0]);
+    if (next_id.has_value()) {
+      state.dedup.prefetch(*next_id);
+    }
+  }
+  uint64_t sequence = first_sequence;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const std::optional<projections::DedupId> id = next_id;
+    next_id = i + 1 < inputs.size() ? DedupIdOfInput(*inputs[i + 1]) : std::nullopt;
+    if (next_id.has_value()) {
+      state.dedup.prefetch(*next_id);
+    }
+    const size_t before = out.size();
+    ProcessOne(state, std::move(*inputs[i]), sequence, out, config, limits,
+               id.has_value() ? &*id : nullptr);
+    sequence += out.size() - before;
+  }
 }
 
 }  // namespace aiops::stages

@@ -2,14 +2,17 @@
 // the same log and state; folding the log rebuilds the engine's state; snapshot + tail equals a
 // full replay; re-deciding every input reproduces the recorded derived events.
 // AIOPS_SEED runs one seed; AIOPS_SEEDS scales the number of seeds (default 200).
+#include <algorithm>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
 #include "projections/naming.h"
 #include "projections/pipeline_state.h"
 #include "random_history.h"
+#include "stages/engine.h"
 #include "stages/replay.h"
 
 namespace aiops::replay_testing {
@@ -109,6 +112,36 @@ TEST(ReplayPropertyTest, EventsThatCannotChangeIntentsLeaveThemUnchanged) {
   // Both kinds occur: the check is not vacuous.
   EXPECT_GT(inert, 10'000U);
   EXPECT_GT(changing, 1'000U);
+}
+
+// The runner decides a group of inputs with one ProcessInputs call (which looks each alert's
+// dedup entry up ahead): it must give the log that deciding them one by one gave.
+TEST(ReplayPropertyTest, GroupsOfInputsDecideAsInputsOneByOne) {
+  uint64_t duplicates = 0;
+  for (const uint64_t seed : Seeds()) {
+    SCOPED_TRACE(::testing::Message() << "AIOPS_SEED=" << seed);
+    const History run = RandomHistory(seed, 300);
+    std::vector<v1::Event> inputs;
+    for (const v1::Event& e : run.log) {
+      if (stages::IsInput(e)) {
+        inputs.push_back(e);
+      }
+      duplicates += e.has_duplicate_suppressed() ? 1U : 0U;
+    }
+    p::PipelineState state;
+    std::vector<v1::Event> log;
+    size_t group = 1 + seed % 7;  // groups of 1 to 64 inputs, changing as the run goes
+    for (size_t i = 0; i < inputs.size(); i += group, group = 1 + (group * 5 + seed) % 64) {
+      std::vector<v1::Event*> pointers;
+      for (size_t k = i; k < std::min(inputs.size(), i + group); ++k) {
+        pointers.push_back(&inputs[k]);
+      }
+      stages::ProcessInputs(state, pointers, log.size() + 1, log);
+    }
+    ASSERT_EQ(Bytes(run.log), Bytes(log));
+    ASSERT_TRUE(state == run.state);
+  }
+  EXPECT_GT(duplicates, 300U);  // alerts found in the dedup table, not only new ones
 }
 
 TEST(ReplayPropertyTest, VerifyFindsATamperedDecision) {
