@@ -22,9 +22,11 @@ constexpr char kUnknownUid[] = "uid:missing";
 constexpr size_t kStrategyAnalysisChars = 400;
 constexpr size_t kDescriptionMessageChars = 1000;
 
-// A derived event for `incident_id`; the engine stamps the rest of the envelope.
-v1::Event Derived(std::string incident_id) {
-  v1::Event e;
+// A derived event for `incident_id`, appended to `out` for the caller to fill in (before it
+// appends another: the reference is to an element of `out`); the engine stamps the rest of the
+// envelope.
+v1::Event& Derived(Events& out, std::string incident_id) {
+  v1::Event& e = out.emplace_back();
   e.set_incident_id(std::move(incident_id));
   e.set_producer("engine");
   return e;
@@ -32,45 +34,41 @@ v1::Event Derived(std::string incident_id) {
 
 void IssueState(Events& out, const v1::IssueState& issue, const char* from, const char* to,
                 const std::string& reason) {
-  v1::Event e = Derived(issue.incident_id());
+  v1::Event& e = Derived(out, issue.incident_id());
   v1::IssueStateChanged* c = e.mutable_issue_state_changed();
   c->set_issue_name(issue.name());
   c->set_from_state(from);
   c->set_to_state(to);
   c->set_reason(reason);
-  out.push_back(std::move(e));
 }
 
 void PlanState(Events& out, const v1::IssueState& issue, const v1::PlanState& plan, const char* to,
                const std::string& reason) {
-  v1::Event e = Derived(issue.incident_id());
+  v1::Event& e = Derived(out, issue.incident_id());
   v1::PlanStateChanged* c = e.mutable_plan_state_changed();
   c->set_plan_name(plan.name());
   c->set_from_state(plan.state());
   c->set_to_state(to);
   c->set_reason(reason);
-  out.push_back(std::move(e));
 }
 
 void Escalate(Events& out, const v1::IssueState& issue, const char* from, const std::string& reason,
               const std::string& detail) {
-  v1::Event e = Derived(issue.incident_id());
+  v1::Event& e = Derived(out, issue.incident_id());
   v1::IssueEscalated* x = e.mutable_issue_escalated();
   x->set_issue_name(issue.name());
   x->set_reason(reason);
   x->set_detail(detail);
-  out.push_back(std::move(e));
   IssueState(out, issue, from, p::kEscalated, fmt::format("{}: {}", reason, detail));
 }
 
 void RequestAnalysis(Events& out, const v1::IssueState& issue, int32_t attempt,
                      const google::protobuf::RepeatedPtrField<v1::AttemptFailure>& failures) {
-  v1::Event e = Derived(issue.incident_id());
+  v1::Event& e = Derived(out, issue.incident_id());
   v1::AnalysisRequested* r = e.mutable_analysis_requested();
   r->set_issue_name(issue.name());
   r->set_attempt(attempt);
   *r->mutable_previous_failures() = failures;
-  out.push_back(std::move(e));
 }
 
 // Params sorted by key: the canonical form that plans are compared in.
@@ -187,32 +185,34 @@ p::DedupId DedupIdOfAlert(const v1::AlertObserved& alert, std::string_view signa
 
 }  // namespace
 
-p::DedupId AlertDedupId(const v1::AlertObserved& alert) {
+AlertKey AlertKeyOf(const v1::AlertObserved& alert) {
   const std::string_view signal = p::SignalForAlertType(alert.type());
-  return DedupIdOfAlert(alert, signal, p::ResourceViewForAlert(alert, signal));
+  return {signal, DedupIdOfAlert(alert, signal, p::ResourceViewForAlert(alert, signal))};
 }
 
 void DecideDetection(const v1::PipelineConfig& config, const p::PipelineState& state,
-                     const v1::Event& event, Events& out, const p::DedupId* dedup_id) {
+                     const v1::Event& event, Events& out, const AlertKey* alert_key) {
   const v1::AlertObserved& alert = event.alert_observed();
-  const std::string_view signal = p::SignalForAlertType(alert.type());
+  const std::string_view signal =
+      alert_key != nullptr ? alert_key->signal : p::SignalForAlertType(alert.type());
   // Views into the alert: a duplicate (most alerts) needs the keys, not a ResourceRef.
   const p::ResourceView resource = p::ResourceViewForAlert(alert, signal);
-  const p::DedupId id = dedup_id != nullptr ? *dedup_id : DedupIdOfAlert(alert, signal, resource);
+  const p::DedupId id =
+      alert_key != nullptr ? alert_key->dedup_id : DedupIdOfAlert(alert, signal, resource);
   const int64_t t = event.logical_time_ms();
   auto seen = state.dedup.find(id);
   if (seen != state.dedup.end() && seen->second.expires_at_ms > t) {
     // The anomaly's incident, kept with its entry (no second digest for each duplicate).
     std::string incident = seen->second.incident_id();
-    v1::Event e = Derived(incident.empty() ? p::IncidentId(resource, signal) : std::move(incident));
+    v1::Event& e =
+        Derived(out, incident.empty() ? p::IncidentId(resource, signal) : std::move(incident));
     v1::DuplicateSuppressed* d = e.mutable_duplicate_suppressed();
     d->set_first_sequence(seen->second.alert_sequence);
     d->set_dedup_key(common::ToHex(id));
-    out.push_back(std::move(e));
     return;
   }
   std::string key = common::ToHex(id);
-  v1::Event e = Derived(p::IncidentId(resource, signal));
+  v1::Event& e = Derived(out, p::IncidentId(resource, signal));
   v1::AnomalyRecorded* a = e.mutable_anomaly_recorded();
   const std::string source = alert.source().empty() ? "watcher" : alert.source();
   p::SetResourceRef(resource, *a->mutable_resource());
@@ -234,7 +234,6 @@ void DecideDetection(const v1::PipelineConfig& config, const p::PipelineState& s
   a->set_dedup_key(std::move(key));
   a->set_alert_sequence(event.sequence());
   (void)config;
-  out.push_back(std::move(e));
 }
 
 void DecideCorrelation(const v1::PipelineConfig& config, const p::PipelineState& state,
@@ -245,7 +244,7 @@ void DecideCorrelation(const v1::PipelineConfig& config, const p::PipelineState&
   const int64_t t = event.logical_time_ms();
   auto correlate = [&](const v1::IssueState& issue, int32_t risk, const std::string& severity,
                        const char* reason) {
-    v1::Event e = Derived(issue.incident_id());
+    v1::Event& e = Derived(out, issue.incident_id());
     v1::AnomalyCorrelated* c = e.mutable_anomaly_correlated();
     c->set_anomaly_name(anomaly.anomaly_name());
     c->set_issue_name(issue.name());
@@ -254,7 +253,6 @@ void DecideCorrelation(const v1::PipelineConfig& config, const p::PipelineState&
     c->set_dedup_key(anomaly.dedup_key());
     c->set_signal_type(anomaly.signal_type());
     c->set_reason(reason);
-    out.push_back(std::move(e));
   };
   // 1. The resource's open issue, while its last anomaly is within the window.
   auto open = state.open_issue.find(key);
@@ -291,7 +289,7 @@ void DecideCorrelation(const v1::PipelineConfig& config, const p::PipelineState&
     }
   }
   const int32_t risk = std::min(config.risk_cap(), p::RiskWeight(config, anomaly.signal_type()));
-  v1::Event e = Derived(p::IncidentId(anomaly.resource(), anomaly.signal_type()));
+  v1::Event& e = Derived(out, p::IncidentId(anomaly.resource(), anomaly.signal_type()));
   v1::IssueOpened* o = e.mutable_issue_opened();
   o->set_issue_name(name);
   *o->mutable_resource() = anomaly.resource();
@@ -307,7 +305,6 @@ void DecideCorrelation(const v1::PipelineConfig& config, const p::PipelineState&
   o->set_max_remediation_attempts(config.max_remediation_attempts());
   o->set_anomaly_name(anomaly.anomaly_name());
   o->set_dedup_key(anomaly.dedup_key());
-  out.push_back(std::move(e));
 }
 
 void DecideIssueOpened(const v1::PipelineConfig& config, const p::PipelineState& state,
@@ -360,7 +357,7 @@ void DecideRemediation(const v1::PipelineConfig& config, const p::PipelineState&
       if (existing != state.runbooks.end() && existing->second.retired()) {
         actions.Clear();  // a person retired this runbook: it is not recreated
       } else if (existing == state.runbooks.end()) {
-        v1::Event g = Derived(issue->incident_id());
+        v1::Event& g = Derived(out, issue->incident_id());
         v1::RunbookGenerated* gen = g.mutable_runbook_generated();
         gen->set_name(runbook_name);
         gen->set_namespace_(runbook_namespace);
@@ -373,7 +370,6 @@ void DecideRemediation(const v1::PipelineConfig& config, const p::PipelineState&
         spec->mutable_trigger()->set_resource_kind(issue->resource().kind());
         *spec->mutable_steps() = actions;
         description = spec->description();
-        out.push_back(std::move(g));
       }
       choice.tier = 3;
     }
@@ -387,16 +383,15 @@ void DecideRemediation(const v1::PipelineConfig& config, const p::PipelineState&
     Escalate(out, *issue, p::kAnalyzing, skipped_failed ? "no_new_strategy" : "no_runbook", why);
     return;
   }
-  v1::Event m = Derived(issue->incident_id());
+  v1::Event& m = Derived(out, issue->incident_id());
   v1::RunbookMatched* matched = m.mutable_runbook_matched();
   matched->set_issue_name(issue->name());
   matched->set_attempt(issue->attempt());
   matched->set_runbook_name(runbook_name);
   matched->set_runbook_namespace(runbook_namespace);
   matched->set_tier(choice.tier);
-  out.push_back(std::move(m));
 
-  v1::Event c = Derived(issue->incident_id());
+  v1::Event& c = Derived(out, issue->incident_id());
   v1::PlanCreated* plan = c.mutable_plan_created();
   plan->set_plan_name(p::PlanName(issue->name(), issue->attempt()));
   plan->set_issue_name(issue->name());
@@ -414,7 +409,6 @@ void DecideRemediation(const v1::PipelineConfig& config, const p::PipelineState&
   }
   plan->set_dry_run(IsDryRun(config, *issue, runbook_name));
   plan->set_requires_approval(RequiresApproval(config, *issue, actions));
-  out.push_back(std::move(c));
   IssueState(out, *issue, p::kAnalyzing, p::kRemediating,
              fmt::format("plan {} via runbook {}", p::PlanName(issue->name(), issue->attempt()),
                          runbook_name));
@@ -443,13 +437,12 @@ void DecidePlanStart(const v1::PipelineConfig& config, const p::PipelineState& s
     return;
   }
   if (plan->requires_approval()) {
-    v1::Event e = Derived(issue->incident_id());
+    v1::Event& e = Derived(out, issue->incident_id());
     v1::ApprovalRequested* r = e.mutable_approval_requested();
     r->set_plan_name(plan->name());
     r->set_reason(fmt::format("{} issue {} in namespace {}", issue->severity(), issue->name(),
                               issue->resource().namespace_()));
     r->set_expires_at_ms(event.logical_time_ms() + config.approval().expiry_ms());
-    out.push_back(std::move(e));
     PlanState(out, *issue, *plan, p::kWaitingApproval, "approval requested");
     return;
   }
@@ -538,12 +531,11 @@ void DecideVerification(const v1::PipelineConfig& config, const p::PipelineState
           : event.verification_passed().summary();
   PlanState(out, *issue, *plan, p::kCompleted, summary);
   if (issue->state() == p::kRemediating) {
-    v1::Event e = Derived(issue->incident_id());
+    v1::Event& e = Derived(out, issue->incident_id());
     v1::IssueResolved* r = e.mutable_issue_resolved();
     r->set_issue_name(issue->name());
     r->set_plan_name(plan->name());
     r->set_summary(summary);
-    out.push_back(std::move(e));
     IssueState(out, *issue, p::kRemediating, p::kResolved, summary);
   }
   (void)config;
@@ -621,23 +613,21 @@ void DecideDeadline(const v1::PipelineConfig& config, const p::PipelineState& st
   const int64_t t = event.logical_time_ms();
   if (d.kind() == "approval" && plan->state() == p::kWaitingApproval &&
       t >= plan->approval_expires_at_ms()) {
-    v1::Event e = Derived(issue->incident_id());
+    v1::Event& e = Derived(out, issue->incident_id());
     v1::ApprovalRejected* r = e.mutable_approval_rejected();
     r->set_plan_name(plan->name());
     r->set_approver("system:expired");
     r->set_reason("no answer before the approval expired");
     r->set_channel("deadline");
-    out.push_back(std::move(e));
   } else if (d.kind() == "verification" && plan->state() == p::kVerifying &&
              t >= plan->verification_due_ms()) {
-    v1::Event e = Derived(issue->incident_id());
+    v1::Event& e = Derived(out, issue->incident_id());
     v1::VerificationFailed* f = e.mutable_verification_failed();
     f->set_plan_name(plan->name());
     f->set_issue_name(issue->name());
     f->set_reason(fmt::format("{} was not healthy within the {} s verification window",
                               p::ResourceKey(issue->resource()),
                               config.verification_window_ms() / 1000));
-    out.push_back(std::move(e));
   } else if (d.kind() == "cooldown" && plan->state() == p::kPending &&
              issue->state() == p::kRemediating) {
     TryStart(out, config, state, *issue, *plan, t);

@@ -15,10 +15,10 @@ namespace {
 constexpr size_t kBatchReserve = 8;
 
 // Appends the batch of `input` to `out` (from out[base] on, base = out.size() on entry).
-// `dedup_id`, when not null, is AlertDedupId of the input (an alert), computed ahead.
+// `key`, when not null, is AlertKeyOf the input (an alert), computed ahead.
 void ProcessOne(projections::PipelineState& state, v1::Event&& input, uint64_t sequence,
                 std::vector<v1::Event>& out, const v1::PipelineConfig* config,
-                const EngineLimits& limits, const projections::DedupId* dedup_id) {
+                const EngineLimits& limits, const AlertKey* key) {
   input.set_sequence(sequence);
   input.set_causation_sequence(0);
   projections::Apply(state, input);
@@ -36,8 +36,8 @@ void ProcessOne(projections::PipelineState& state, v1::Event&& input, uint64_t s
       const v1::PipelineConfig& cfg = config != nullptr ? *config : state.config;
       // A decider reads out[i] and returns before `out` grows below.
       derived.clear();
-      if (i == base && dedup_id != nullptr) {
-        DecideDetection(cfg, state, out[i], derived, dedup_id);
+      if (i == base && key != nullptr) {
+        DecideDetection(cfg, state, out[i], derived, key);
       } else {
         Decide(cfg, state, out[i], derived);
       }
@@ -71,12 +71,12 @@ void ProcessOne(projections::PipelineState& state, v1::Event&& input, uint64_t s
   derived.clear();  // only moved-from events are left
 }
 
-// AlertDedupId of `input` when it is an alert.
-std::optional<projections::DedupId> DedupIdOfInput(const v1::Event& input) {
+// AlertKeyOf `input` when it is an alert.
+std::optional<AlertKey> KeyOfInput(const v1::Event& input) {
   if (!input.has_alert_observed()) {
     return std::nullopt;
   }
-  return AlertDedupId(input.alert_observed());
+  return AlertKeyOf(input.alert_observed());
 }
 
 }  // namespace
@@ -95,23 +95,23 @@ void ProcessInputs(projections::PipelineState& state, std::span<v1::Event* const
                    const v1::PipelineConfig* config, const EngineLimits& limits) {
   // An input's dedup key is a function of the input alone, so it is computed one input ahead and
   // its table entry prefetched: the cache miss overlaps the deciding of the input before.
-  std::optional<projections::DedupId> next_id;
+  std::optional<AlertKey> next_key;
   if (!inputs.empty()) {
-    next_id = DedupIdOfInput(*inputs[0]);
-    if (next_id.has_value()) {
-      state.dedup.prefetch(*next_id);
+    next_key = KeyOfInput(*inputs[0]);
+    if (next_key.has_value()) {
+      state.dedup.prefetch(next_key->dedup_id);
     }
   }
   uint64_t sequence = first_sequence;
   for (size_t i = 0; i < inputs.size(); ++i) {
-    const std::optional<projections::DedupId> id = next_id;
-    next_id = i + 1 < inputs.size() ? DedupIdOfInput(*inputs[i + 1]) : std::nullopt;
-    if (next_id.has_value()) {
-      state.dedup.prefetch(*next_id);
+    const std::optional<AlertKey> key = next_key;
+    next_key = i + 1 < inputs.size() ? KeyOfInput(*inputs[i + 1]) : std::nullopt;
+    if (next_key.has_value()) {
+      state.dedup.prefetch(next_key->dedup_id);
     }
     const size_t before = out.size();
     ProcessOne(state, std::move(*inputs[i]), sequence, out, config, limits,
-               id.has_value() ? &*id : nullptr);
+               key.has_value() ? &*key : nullptr);
     sequence += out.size() - before;
   }
 }
