@@ -174,31 +174,15 @@ void TryStart(Events& out, const v1::PipelineConfig& config, const p::PipelineSt
 
 }  // namespace
 
-namespace {
-
-p::DedupId DedupIdOfAlert(const v1::AlertObserved& alert, std::string_view signal,
-                          const p::ResourceView& resource) {
-  return p::DedupDigest(
-      signal, resource,
-      alert.source_object_uid().empty() ? kUnknownUid : alert.source_object_uid());
-}
-
-}  // namespace
-
-AlertKey AlertKeyOf(const v1::AlertObserved& alert) {
-  const std::string_view signal = p::SignalForAlertType(alert.type());
-  return {signal, DedupIdOfAlert(alert, signal, p::ResourceViewForAlert(alert, signal))};
-}
-
 void DecideDetection(const v1::PipelineConfig& config, const p::PipelineState& state,
-                     const v1::Event& event, Events& out, const AlertKey* alert_key) {
+                     const v1::Event& event, Events& out) {
   const v1::AlertObserved& alert = event.alert_observed();
-  const std::string_view signal =
-      alert_key != nullptr ? alert_key->signal : p::SignalForAlertType(alert.type());
+  const std::string_view signal = p::SignalForAlertType(alert.type());
   // Views into the alert: a duplicate (most alerts) needs the keys, not a ResourceRef.
   const p::ResourceView resource = p::ResourceViewForAlert(alert, signal);
   const p::DedupId id =
-      alert_key != nullptr ? alert_key->dedup_id : DedupIdOfAlert(alert, signal, resource);
+      p::DedupDigest(signal, resource,
+                     alert.source_object_uid().empty() ? kUnknownUid : alert.source_object_uid());
   const int64_t t = event.logical_time_ms();
   auto seen = state.dedup.find(id);
   if (seen != state.dedup.end() && seen->second.expires_at_ms > t) {

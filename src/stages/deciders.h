@@ -17,19 +17,9 @@ namespace aiops::stages {
 void Decide(const v1::PipelineConfig& config, const projections::PipelineState& state,
             const v1::Event& event, std::vector<v1::Event>& out);
 
-// An alert's signal and the key it is deduplicated by (its entry in state.dedup): functions of
-// the alert alone.
-struct AlertKey {
-  std::string_view signal;  // SignalForAlertType: a view of a static string
-  projections::DedupId dedup_id;
-};
-AlertKey AlertKeyOf(const v1::AlertObserved& alert);
-
-// The individual steps, exposed for tests. `key`, when given, is AlertKeyOf the alert, computed
-// ahead by the caller (the engine does, to prefetch its dedup entry).
+// The individual steps, exposed for tests.
 void DecideDetection(const v1::PipelineConfig& config, const projections::PipelineState& state,
-                     const v1::Event& alert, std::vector<v1::Event>& out,
-                     const AlertKey* key = nullptr);
+                     const v1::Event& alert, std::vector<v1::Event>& out);
 void DecideCorrelation(const v1::PipelineConfig& config, const projections::PipelineState& state,
                        const v1::Event& anomaly, std::vector<v1::Event>& out);
 void DecideIssueOpened(const v1::PipelineConfig& config, const projections::PipelineState& state,

@@ -1,7 +1,5 @@
 #include "stages/engine.h"
 
-#include <optional>
-
 #include <fmt/format.h>
 
 #include "common/check.h"
@@ -15,10 +13,9 @@ namespace {
 constexpr size_t kBatchReserve = 8;
 
 // Appends the batch of `input` to `out` (from out[base] on, base = out.size() on entry).
-// `key`, when not null, is AlertKeyOf the input (an alert), computed ahead.
 void ProcessOne(projections::PipelineState& state, v1::Event&& input, uint64_t sequence,
                 std::vector<v1::Event>& out, const v1::PipelineConfig* config,
-                const EngineLimits& limits, const AlertKey* key) {
+                const EngineLimits& limits) {
   input.set_sequence(sequence);
   input.set_causation_sequence(0);
   projections::Apply(state, input);
@@ -36,11 +33,7 @@ void ProcessOne(projections::PipelineState& state, v1::Event&& input, uint64_t s
       const v1::PipelineConfig& cfg = config != nullptr ? *config : state.config;
       // A decider reads out[i] and returns before `out` grows below.
       derived.clear();
-      if (i == base && key != nullptr) {
-        DecideDetection(cfg, state, out[i], derived, key);
-      } else {
-        Decide(cfg, state, out[i], derived);
-      }
+      Decide(cfg, state, out[i], derived);
       if (derived.empty()) {
         continue;
       }
@@ -71,14 +64,6 @@ void ProcessOne(projections::PipelineState& state, v1::Event&& input, uint64_t s
   derived.clear();  // only moved-from events are left
 }
 
-// AlertKeyOf `input` when it is an alert.
-std::optional<AlertKey> KeyOfInput(const v1::Event& input) {
-  if (!input.has_alert_observed()) {
-    return std::nullopt;
-  }
-  return AlertKeyOf(input.alert_observed());
-}
-
 }  // namespace
 
 std::vector<v1::Event> ProcessInput(projections::PipelineState& state, v1::Event input,
@@ -86,32 +71,17 @@ std::vector<v1::Event> ProcessInput(projections::PipelineState& state, v1::Event
                                     const EngineLimits& limits) {
   std::vector<v1::Event> batch;
   batch.reserve(kBatchReserve);
-  ProcessOne(state, std::move(input), sequence, batch, config, limits, nullptr);
+  ProcessOne(state, std::move(input), sequence, batch, config, limits);
   return batch;
 }
 
 void ProcessInputs(projections::PipelineState& state, std::span<v1::Event* const> inputs,
                    uint64_t first_sequence, std::vector<v1::Event>& out,
                    const v1::PipelineConfig* config, const EngineLimits& limits) {
-  // An input's dedup key is a function of the input alone, so it is computed one input ahead and
-  // its table entry prefetched: the cache miss overlaps the deciding of the input before.
-  std::optional<AlertKey> next_key;
-  if (!inputs.empty()) {
-    next_key = KeyOfInput(*inputs[0]);
-    if (next_key.has_value()) {
-      state.dedup.prefetch(next_key->dedup_id);
-    }
-  }
   uint64_t sequence = first_sequence;
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    const std::optional<AlertKey> key = next_key;
-    next_key = i + 1 < inputs.size() ? KeyOfInput(*inputs[i + 1]) : std::nullopt;
-    if (next_key.has_value()) {
-      state.dedup.prefetch(next_key->dedup_id);
-    }
+  for (v1::Event* input : inputs) {
     const size_t before = out.size();
-    ProcessOne(state, std::move(*inputs[i]), sequence, out, config, limits,
-               key.has_value() ? &*key : nullptr);
+    ProcessOne(state, std::move(*input), sequence, out, config, limits);
     sequence += out.size() - before;
   }
 }

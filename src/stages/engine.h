@@ -30,9 +30,8 @@ std::vector<v1::Event> ProcessInput(projections::PipelineState& state, v1::Event
 
 // Processes `inputs` in order, as the events from `first_sequence` on, appending each one's batch
 // (the input, then what it derived, as ProcessInput returns it) to `out`. The same events as
-// ProcessInput on each input in turn (the runner's deciding thread calls this on a group); faster,
-// because an alert's dedup entry is fetched into the cache while the input before it is decided,
-// and no batch is allocated or moved per input. The inputs are moved from.
+// ProcessInput on each input in turn (the runner's deciding thread calls this on a group),
+// without a batch allocated and moved per input. The inputs are moved from.
 void ProcessInputs(projections::PipelineState& state, std::span<v1::Event* const> inputs,
                    uint64_t first_sequence, std::vector<v1::Event>& out,
                    const v1::PipelineConfig* config = nullptr, const EngineLimits& limits = {});

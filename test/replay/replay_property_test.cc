@@ -114,8 +114,8 @@ TEST(ReplayPropertyTest, EventsThatCannotChangeIntentsLeaveThemUnchanged) {
   EXPECT_GT(changing, 1'000U);
 }
 
-// The runner decides a group of inputs with one ProcessInputs call (which looks each alert's
-// dedup entry up ahead): it must give the log that deciding them one by one gave.
+// The runner decides a group of inputs with one ProcessInputs call, into one vector: it must give
+// the log that deciding them one by one gave.
 TEST(ReplayPropertyTest, GroupsOfInputsDecideAsInputsOneByOne) {
   uint64_t duplicates = 0;
   for (const uint64_t seed : Seeds()) {
