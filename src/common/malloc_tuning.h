@@ -21,8 +21,9 @@ bool MallocHugePagesRequested();
 // log frees them on the committing thread. With glibc's defaults, the freed top of the heap is
 // returned to the kernel after almost every group and the next group's allocation faults fresh
 // (zeroed, on huge pages 2 MiB) pages back in, and the larger vectors are mmap'ed and unmapped
-// each time: a tenth of the deciding thread's time in alert storms. So freed heap memory is kept
-// up to kMallocTrimThreshold, and allocations below kMallocMmapThreshold come from the heap.
+// each time: up to a tenth of the deciding thread's time in the storm benchmark. So freed heap
+// memory is kept up to kMallocTrimThreshold, and allocations below kMallocMmapThreshold come from
+// the heap.
 inline constexpr size_t kMallocTrimThreshold = size_t{64} << 20;
 inline constexpr size_t kMallocMmapThreshold = size_t{4} << 20;
 
