@@ -80,9 +80,7 @@ constexpr size_t kPrefillAppendEvents = 4096;  // events per Append call while p
 // Printed with the machine's context: whether glibc's malloc was asked for transparent huge pages
 // (GLIBC_TUNABLES=glibc.malloc.hugetlb=1, as the operator's image runs; bench/README.md). The
 // state's tables are read at random, so the figures depend on it.
-// Also the heap thresholds, set as `aiops` sets them (common/malloc_tuning.h).
 const bool kHugePagesContext = [] {
-  benchmark::AddCustomContext("malloc_thresholds", aiops::common::SetMallocThresholds());
   benchmark::AddCustomContext(
       "malloc_hugetlb",
       aiops::common::MallocHugePagesRequested()

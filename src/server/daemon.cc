@@ -236,7 +236,6 @@ absl::Status Daemon::Start() {
   } else if (!config_.grpc_listen.empty()) {
     Warn("no authTokenFile: the gRPC API and the webhook accept unauthenticated calls");
   }
-  Info(fmt::format("malloc heap thresholds: {}", common::SetMallocThresholds()));
   if (!common::MallocHugePagesRequested()) {
     Info(fmt::format(
         "malloc on 4 KiB pages: GLIBC_TUNABLES={} (set in the operator's image) puts the "

@@ -3,11 +3,9 @@
 #include <string_view>
 #include <vector>
 
-#include "common/malloc_tuning.h"
 #include "server/cli.h"
 
 int main(int argc, char** argv) {
-  aiops::common::SetMallocThresholds();  // before anything allocates much
   std::vector<std::string_view> args(argv + 1, argv + argc);
   return aiops::server::RunCli(args, std::cout, std::cerr);
 }
