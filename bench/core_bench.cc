@@ -6,7 +6,7 @@
 // The storm is deterministic (fixed seed): 1,000,000 AlertObserved inputs over 10,000
 // deployments (20 namespaces x 500), logical time advancing 5 ms per input (83 minutes in all),
 // so the 10-minute correlation window and the 30-minute dedup TTL both come into play. Inputs
-// are built before the timed region and fed in groups of 512 to stages::ProcessInputs, as the
+// are built before the timed region and fed in groups of 512 to stages::ProcessInputInto, as the
 // runner does (sequence = the log's next sequence); the latency figures time stages::ProcessInput
 // on one input at a time.
 #include <algorithm>
@@ -305,7 +305,7 @@ double FeedStorm(benchmark::State& state, Process process, AfterChunk after_chun
 // own, so the storm's figures show the deciding thread's work and the freeing separately.
 class HandedOn {
  public:
-  // The group's vector, which stages::ProcessInputs appends to (as in Runner::WriterLoop).
+  // The group's vector, which stages::ProcessInputInto appends to (as in Runner::WriterLoop).
   std::vector<v1::Event>& events() { return events_; }
   // A batch of stages::ProcessInput, moved into the group's vector.
   void Add(std::vector<v1::Event>& batch) {
@@ -402,8 +402,8 @@ benchmark::Counter Avg(double value) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 1. Fold + decide throughput: the whole storm through ProcessInputs, no log I/O. The timed part
-// is what the runner's deciding thread does: the ProcessInputs call on each group of inputs,
+// 1. Fold + decide throughput: the whole storm through ProcessInputInto, no log I/O. The timed
+// part is what the runner's deciding thread does: the ProcessInputInto calls on each group,
 // which appends their events to the group's vector handed on to the log. Freeing those events (the
 // log's work once it wrote them, on its own thread) is timed apart: free_s, and
 // with_free_inputs_per_s counts it in.
@@ -426,8 +426,10 @@ void BM_StormFoldDecide(  // NOLINT(readability-identifier-naming): benchmark co
           std::vector<v1::Event>& out = handed_on.events();
           const size_t before = out.size();
           out.reserve(before + 3 * inputs.size());  // as the runner does
-          stages::ProcessInputs(*engine->state, inputs, engine->next_sequence, out);
-          engine->next_sequence += out.size() - before;
+          for (v1::Event* input : inputs) {
+            engine->next_sequence += stages::ProcessInputInto(*engine->state, std::move(*input),
+                                                              engine->next_sequence, out);
+          }
           run.Add(std::span<const v1::Event>(out).subspan(before));
         },
         [&] { handed_on.Free(); });

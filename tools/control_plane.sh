@@ -57,19 +57,6 @@ fi
 
 # --- processes -----------------------------------------------------------------------------------
 
-# Our PID files hold "pid binary-path"; a PID is only signalled while /proc says it still runs
-# that binary, so a recycled PID is never killed.
-pid_alive() {
-  local pidfile=$1 pid exe
-  [[ -f "$pidfile" ]] || return 1
-  read -r pid exe < "$pidfile"
-  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 1
-  [[ -z "$exe" ]] && return 0
-  local cmdline
-  cmdline=$(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null) || return 1
-  [[ "$cmdline" == *"$exe"* ]]
-}
-
 # A process spawned a moment ago may still be the forked shell that has not exec'd its binary
 # (pid_alive would call it dead), so start-up waits only ask whether the PID still exists; the
 # PID was written by this run, so it cannot be a recycled one.
@@ -78,6 +65,18 @@ pid_exists() {
   [[ -f "$pidfile" ]] || return 1
   read -r pid _ < "$pidfile"
   [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null
+}
+
+# Our PID files hold "pid binary-path"; a PID is only signalled while /proc says it still runs
+# that binary, so a recycled PID is never killed.
+pid_alive() {
+  local pidfile=$1 pid exe
+  pid_exists "$pidfile" || return 1
+  read -r pid exe < "$pidfile"
+  [[ -z "$exe" ]] && return 0
+  local cmdline
+  cmdline=$(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null) || return 1
+  [[ "$cmdline" == *"$exe"* ]]
 }
 
 stop_one() {

@@ -222,27 +222,20 @@ void Runner::WriterLoop() {
       continue;
     }
     job->first = std::max(state_.last_sequence, log_.LastSequence()) + 1;
-    std::vector<v1::Event*> inputs;
+    uint64_t next = job->first;
+    size_t inputs = 0;
+    for (Pending* p : job->group) {
+      inputs += p->inputs.size();
+    }
+    job->events.reserve(3 * inputs);  // most inputs derive one or two events
     for (Pending* p : job->group) {
       p->sequences.reserve(p->inputs.size());
       for (v1::Event& input : p->inputs) {
-        inputs.push_back(&input);
+        p->sequences.push_back(next);
+        next += stages::ProcessInputInto(state_, std::move(input), next, job->events);
       }
     }
-    job->events.reserve(3 * inputs.size());  // most inputs derive one or two events
-    stages::ProcessInputs(state_, inputs, job->first, job->events);
-    // The inputs' sequences, in the order they were queued.
-    auto pending = job->group.begin();
-    for (const v1::Event& e : job->events) {
-      if (!stages::IsInput(e)) {
-        continue;
-      }
-      while ((*pending)->sequences.size() == (*pending)->inputs.size()) {
-        ++pending;
-      }
-      (*pending)->sequences.push_back(e.sequence());
-    }
-    job->last = job->first + job->events.size() - 1;
+    job->last = next - 1;
     job->view = MakeView(job->events, decided_view_.get());
     decided_view_ = job->view;
     ++in_flight_;

@@ -75,15 +75,12 @@ std::vector<v1::Event> ProcessInput(projections::PipelineState& state, v1::Event
   return batch;
 }
 
-void ProcessInputs(projections::PipelineState& state, std::span<v1::Event* const> inputs,
-                   uint64_t first_sequence, std::vector<v1::Event>& out,
-                   const v1::PipelineConfig* config, const EngineLimits& limits) {
-  uint64_t sequence = first_sequence;
-  for (v1::Event* input : inputs) {
-    const size_t before = out.size();
-    ProcessOne(state, std::move(*input), sequence, out, config, limits);
-    sequence += out.size() - before;
-  }
+size_t ProcessInputInto(projections::PipelineState& state, v1::Event&& input, uint64_t sequence,
+                        std::vector<v1::Event>& out, const v1::PipelineConfig* config,
+                        const EngineLimits& limits) {
+  const size_t before = out.size();
+  ProcessOne(state, std::move(input), sequence, out, config, limits);
+  return out.size() - before;
 }
 
 }  // namespace aiops::stages

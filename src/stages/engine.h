@@ -6,7 +6,6 @@
 #pragma once
 
 #include <cstdint>
-#include <span>
 #include <vector>
 
 #include "aiops/v1/config.pb.h"
@@ -28,13 +27,11 @@ std::vector<v1::Event> ProcessInput(projections::PipelineState& state, v1::Event
                                     uint64_t sequence, const v1::PipelineConfig* config = nullptr,
                                     const EngineLimits& limits = {});
 
-// Processes `inputs` in order, as the events from `first_sequence` on, appending each one's batch
-// (the input, then what it derived, as ProcessInput returns it) to `out`. The same events as
-// ProcessInput on each input in turn (the runner's deciding thread calls this on a group),
-// without a batch allocated and moved per input. The inputs are moved from.
-void ProcessInputs(projections::PipelineState& state, std::span<v1::Event* const> inputs,
-                   uint64_t first_sequence, std::vector<v1::Event>& out,
-                   const v1::PipelineConfig* config = nullptr, const EngineLimits& limits = {});
+// As ProcessInput, appending the batch to `out` (the runner's group) instead of returning it, so
+// no batch is allocated and moved per input; returns the batch's size.
+size_t ProcessInputInto(projections::PipelineState& state, v1::Event&& input, uint64_t sequence,
+                        std::vector<v1::Event>& out, const v1::PipelineConfig* config = nullptr,
+                        const EngineLimits& limits = {});
 
 // An input is an event no decider produced: causation 0.
 inline bool IsInput(const v1::Event& event) { return event.causation_sequence() == 0; }
