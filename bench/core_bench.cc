@@ -564,8 +564,9 @@ void BM_StormStateBytes(  // NOLINT(readability-identifier-naming): benchmark co
   int max_anomalies = 0;
   for (const auto& [name, issue] : s.issues) {
     issue_bytes += issue.ByteSizeLong();
-    anomaly_names += static_cast<size_t>(issue.anomaly_names_size());
-    max_anomalies = std::max(max_anomalies, issue.anomaly_names_size());
+    const auto anomalies = static_cast<int>(projections::AnomalyNames(issue).size());
+    anomaly_names += static_cast<size_t>(anomalies);
+    max_anomalies = std::max(max_anomalies, anomalies);
   }
   const auto issues = static_cast<double>(s.issues.size());
   const auto open = static_cast<double>(OpenIssues(s));

@@ -238,7 +238,7 @@ absl::Status Mirror::CollectExpired(Dirty& dirty) {
     if (!deleted.ok() && !IsKubeNotFound(deleted.status())) {
       return deleted.status();
     }
-    for (const std::string& anomaly : issue.anomaly_names()) {
+    for (const std::string& anomaly : p::AnomalyNames(issue)) {
       absl::StatusOr<Json> gone =
           client_.Delete(Path(issue.resource().namespace_(), "anomalies", anomaly));
       if (!gone.ok() && !IsKubeNotFound(gone.status())) {
@@ -362,8 +362,7 @@ absl::Status Mirror::ApplyIssue(const v1::IssueState& issue) {
                  {"detectedAt", Rfc3339(issue.detected_at_ms())},
                  {"remediationAttempts", issue.plan_names_size()},
                  {"maxRemediationAttempts", issue.max_attempts()},
-                 {"anomalies", Json(std::vector<std::string>(issue.anomaly_names().begin(),
-                                                             issue.anomaly_names().end()))}};
+                 {"anomalies", Json(p::AnomalyNames(issue))}};
   if (issue.state() == p::kResolved) {
     status["resolvedAt"] = Rfc3339(issue.ended_at_ms());
     status["resolution"] = issue.end_reason();

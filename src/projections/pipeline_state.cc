@@ -5,6 +5,7 @@
 #include <tuple>
 
 #include <fmt/format.h>
+#include <google/protobuf/wire_format_lite.h>
 
 #include "common/coding.h"
 #include "common/sha256.h"
@@ -33,12 +34,40 @@ DedupSlot& DedupSlotOf(PipelineState& state, std::string_view key, DedupId& id) 
   return entry;
 }
 
+// One more anomaly for `issue`: its name (appended to the AnomalyNameList encoding that
+// anomaly_list holds, without building a message) and its signal type.
+void AddAnomaly(v1::IssueState& issue, const std::string& name, const std::string& signal) {
+  using google::protobuf::internal::WireFormatLite;
+  constexpr int kField = v1::AnomalyNameList::kNamesFieldNumber;
+  std::string& list = *issue.mutable_anomaly_list();
+  const size_t at = list.size();
+  list.resize(at + WireFormatLite::TagSize(kField, WireFormatLite::TYPE_BYTES) +
+              WireFormatLite::BytesSize(name));
+  WireFormatLite::WriteBytesToArray(kField, name, reinterpret_cast<uint8_t*>(list.data() + at));
+  const auto& signals = issue.signal_types();
+  if (std::find(signals.begin(), signals.end(), signal) == signals.end()) {
+    issue.add_signal_types(signal);
+  }
+}
+
+// The issue now holds the dedup entry of `id` (dropped when the issue ends).
+void HoldDedupEntry(PipelineState& state, v1::IssueState& issue, const DedupId& id) {
+  issue.mutable_dedup_ids()->append(reinterpret_cast<const char*>(id.data()), id.size());
+  auto it = state.dedup.find(id);
+  if (it != state.dedup.end()) {
+    it->second.issue_sequence = issue.opened_sequence();
+  }
+}
+
 // An issue ended: its dedup keys may fire again, and it no longer holds its resource.
 void EndIssue(PipelineState& state, v1::IssueState& issue, int64_t at_ms, const std::string& why) {
   issue.set_end_reason(why);
   issue.set_ended_at_ms(at_ms);
-  for (const std::string& key : issue.dedup_keys()) {
-    auto it = state.dedup.find(DedupIdOf(key));
+  const std::string& ids = issue.dedup_ids();
+  for (size_t at = 0; at + sizeof(DedupId) <= ids.size(); at += sizeof(DedupId)) {
+    DedupId id;
+    std::memcpy(id.data(), ids.data() + at, sizeof(DedupId));
+    auto it = state.dedup.find(id);
     if (it != state.dedup.end() && issue.opened_sequence() != 0 &&
         it->second.issue_sequence == issue.opened_sequence()) {
       state.dedup.erase(it);
@@ -79,19 +108,14 @@ void ApplyPayload(PipelineState& state, const v1::Event& event) {
       issue.set_source(o.source());
       issue.set_detected_at_ms(o.detected_at_ms());
       issue.set_last_anomaly_ms(o.detected_at_ms());
-      issue.add_anomaly_names(o.anomaly_name());
-      issue.add_anomaly_signals(o.signal_type());
-      if (!o.dedup_key().empty()) {
-        issue.add_dedup_keys(o.dedup_key());
-        auto it = state.dedup.find(DedupIdOf(o.dedup_key()));
-        if (it != state.dedup.end()) {
-          it->second.issue_sequence = event.sequence();
-        }
-      }
+      AddAnomaly(issue, o.anomaly_name(), o.signal_type());
       issue.set_max_attempts(o.max_remediation_attempts());
       issue.set_previous_issue(o.previous_issue());
       issue.set_recurrence_count(o.recurrence_count());
       issue.set_opened_sequence(event.sequence());
+      if (!o.dedup_key().empty()) {
+        HoldDedupEntry(state, issue, DedupIdOf(o.dedup_key()));
+      }
       const std::string key = ResourceKey(o.resource());
       state.open_issue[key] = o.issue_name();
       v1::ResourceHistory& history = state.history[key];
@@ -105,18 +129,13 @@ void ApplyPayload(PipelineState& state, const v1::Event& event) {
       if (issue == nullptr) {
         break;
       }
-      issue->add_anomaly_names(c.anomaly_name());
-      issue->add_anomaly_signals(c.signal_type());
+      AddAnomaly(*issue, c.anomaly_name(), c.signal_type());
       if (c.reason() != "resolution_cooldown") {
         issue->set_risk_score(c.risk_score());
         issue->set_severity(c.severity());
         issue->set_last_anomaly_ms(t);
         if (!c.dedup_key().empty()) {
-          issue->add_dedup_keys(c.dedup_key());
-          auto it = state.dedup.find(DedupIdOf(c.dedup_key()));
-          if (it != state.dedup.end()) {
-            it->second.issue_sequence = issue->opened_sequence();
-          }
+          HoldDedupEntry(state, *issue, DedupIdOf(c.dedup_key()));
         }
       }
       break;
@@ -483,6 +502,16 @@ absl::StatusOr<PipelineState> DecodeSnapshot(std::string_view bytes) {
   // Equal expiries stay in key order (the snapshot's).
   state.dedup_expiry.Sort();
   for (const v1::IssueState& i : snapshot.issues()) {
+    if (i.dedup_ids().size() % sizeof(DedupId) != 0) {
+      return absl::DataLossError(fmt::format(
+          "pipeline snapshot: issue {} holds {} bytes of dedup ids, not a whole number of {}-byte "
+          "ids",
+          i.name(), i.dedup_ids().size(), sizeof(DedupId)));
+    }
+    if (v1::AnomalyNameList list; !list.ParseFromString(i.anomaly_list())) {
+      return absl::DataLossError(
+          fmt::format("pipeline snapshot: issue {}'s anomaly list does not parse", i.name()));
+    }
     state.issues[i.name()] = i;
     if (!IsTerminalIssueState(i.state())) {
       state.open_issue[ResourceKey(i.resource())] = i.name();
@@ -501,6 +530,24 @@ absl::StatusOr<PipelineState> DecodeSnapshot(std::string_view bytes) {
     state.cooldown_until_ms[c.resource_key()] = c.until_ms();
   }
   return state;
+}
+
+std::vector<std::string> AnomalyNames(const v1::IssueState& issue) {
+  v1::AnomalyNameList list;
+  // A state's list always parses: the fold writes it, and DecodeSnapshot checks it.
+  (void)list.ParseFromString(issue.anomaly_list());
+  return {std::make_move_iterator(list.mutable_names()->begin()),
+          std::make_move_iterator(list.mutable_names()->end())};
+}
+
+v1::IssueState IssueForReaders(const v1::IssueState& issue) {
+  v1::IssueState out = issue;
+  for (std::string& name : AnomalyNames(issue)) {
+    out.add_anomaly_names(std::move(name));
+  }
+  out.clear_anomaly_list();
+  out.clear_dedup_ids();
+  return out;
 }
 
 std::string StateDigest(const PipelineState& state) {

@@ -115,7 +115,7 @@ absl::StatusOr<v1::GetIncidentResponse> FindIncident(const p::PipelineState& sta
                     id));
   }
   v1::GetIncidentResponse response;
-  *response.mutable_issue() = *issue;
+  *response.mutable_issue() = p::IssueForReaders(*issue);
   response.set_as_of_sequence(state.last_sequence);
   for (const std::string& plan_name : issue->plan_names()) {
     if (const v1::PlanState* plan = p::FindPlan(state, plan_name)) {

@@ -257,7 +257,7 @@ grpc::Status AiopsServiceImpl::Replay(grpc::ServerContext* context,
   response->set_state_digest(p::StateDigest(state));
   response->set_events_folded(replayer->events());
   for (const auto& [name, issue] : state.issues) {
-    *response->add_issues() = issue;
+    *response->add_issues() = p::IssueForReaders(issue);
   }
   for (const auto& [name, plan] : state.plans) {
     *response->add_plans() = plan;

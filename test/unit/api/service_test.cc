@@ -189,6 +189,10 @@ TEST_F(ServiceTest, GetIncidentReturnsTheIssueItsPlansAndATimelineWithCauses) {
   v1::GetIncidentResponse response;
   ASSERT_TRUE(stub_->GetIncident(Context().get(), request, &response).ok());
   EXPECT_EQ(issue, response.issue().name());
+  // Its anomalies by name (the projection keeps them packed; readers get them listed).
+  ASSERT_EQ(1, response.issue().anomaly_names_size());
+  EXPECT_THAT(response.issue().anomaly_names(0), HasSubstr("highrestartcount"));
+  EXPECT_TRUE(response.issue().anomaly_list().empty());
   ASSERT_EQ(1, response.plans_size());
   EXPECT_EQ(issue + "-plan-1", response.plans(0).name());
   EXPECT_EQ(p::kWaitingApproval, response.plans(0).state());
@@ -394,6 +398,7 @@ TEST_F(ServiceTest, ReplayFoldsTheLogAsOfASequence) {
   ASSERT_EQ(1, response.issues_size());
   EXPECT_EQ(issue, response.issues(0).name());
   EXPECT_EQ(p::kAnalyzing, response.issues(0).state());
+  EXPECT_EQ(1, response.issues(0).anomaly_names_size());
   EXPECT_EQ(0, response.plans_size());
 
   // The whole log (0) matches the runner's live state.

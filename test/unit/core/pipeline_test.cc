@@ -19,6 +19,7 @@ namespace {
 namespace p = projections;
 namespace stages = aiops::stages;
 using ::testing::ElementsAre;
+using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
@@ -123,7 +124,7 @@ TEST(CorrelationTest, AnomaliesOnOneResourceJoinItsIssueAndRaiseRiskAndSeverity)
   }
   EXPECT_EQ(100, h.Issue(issue).risk_score());  // capped
   EXPECT_EQ("critical", h.Issue(issue).severity());
-  EXPECT_EQ(6, h.Issue(issue).anomaly_names_size());
+  EXPECT_EQ(6U, projections::AnomalyNames(h.Issue(issue)).size());
   EXPECT_EQ("pod_restart", h.Issue(issue).signal_type());  // the opening signal is kept
 }
 
@@ -601,6 +602,59 @@ TEST(SnapshotTest, ADedupEntryNamingAnIssueTheSnapshotDoesNotHoldIsRefused) {
       p::DecodeSnapshot(bytes.substr(0, 4) + snapshot.SerializeAsString()).status();
   EXPECT_EQ(absl::StatusCode::kDataLoss, status.code());
   EXPECT_THAT(std::string(status.message()), HasSubstr("names issue no-such-issue"));
+}
+
+TEST(SnapshotTest, AnIssueWithDamagedAnomalyListOrDedupIdsIsRefused) {
+  PipelineHarness h;
+  const std::string issue = OpenIssue(h);
+  const std::string bytes = p::EncodeSnapshot(h.state());
+  v1::PipelineSnapshot snapshot;
+  ASSERT_TRUE(snapshot.ParseFromString(bytes.substr(4)));
+  ASSERT_EQ(1, snapshot.issues_size());
+  ASSERT_EQ(32U, snapshot.issues(0).dedup_ids().size());
+  auto decode = [&](const v1::PipelineSnapshot& s) {
+    return p::DecodeSnapshot(bytes.substr(0, 4) + s.SerializeAsString()).status();
+  };
+  v1::PipelineSnapshot cut_id = snapshot;
+  cut_id.mutable_issues(0)->mutable_dedup_ids()->pop_back();
+  absl::Status status = decode(cut_id);
+  EXPECT_EQ(absl::StatusCode::kDataLoss, status.code());
+  EXPECT_THAT(std::string(status.message()),
+              HasSubstr(fmt::format("issue {} holds 31 bytes of dedup ids", issue)));
+  v1::PipelineSnapshot cut_list = snapshot;
+  cut_list.mutable_issues(0)->mutable_anomaly_list()->pop_back();
+  status = decode(cut_list);
+  EXPECT_EQ(absl::StatusCode::kDataLoss, status.code());
+  EXPECT_THAT(std::string(status.message()),
+              HasSubstr(fmt::format("issue {}'s anomaly list does not parse", issue)));
+  EXPECT_TRUE(decode(snapshot).ok());
+}
+
+TEST(CorrelationTest, AnIssueListsItsAnomaliesInOrderAndItsDistinctSignals) {
+  PipelineHarness h;
+  std::vector<std::string> names;
+  std::string issue;
+  int pod = 0;
+  for (const char* type : {"HighRestartCount", "OOMKilled", "HighRestartCount", "PodNotReady"}) {
+    h.Advance(kMinute);
+    const auto derived =
+        h.Feed(Alert(type, "api-gateway", "production", fmt::format("uid-{}", ++pod)));
+    const v1::Event& anomaly = First(derived, v1::Event::kAnomalyRecorded);
+    names.push_back(anomaly.anomaly_recorded().anomaly_name());
+    if (issue.empty()) {
+      issue = First(derived, v1::Event::kIssueOpened).issue_opened().issue_name();
+    }
+  }
+  const v1::IssueState& state = h.Issue(issue);
+  EXPECT_EQ(names, p::AnomalyNames(state));
+  EXPECT_THAT(state.signal_types(), ElementsAre("pod_restart", "oom_kill", "pod_not_ready"));
+  EXPECT_EQ(4 * 32U, state.dedup_ids().size());
+  EXPECT_TRUE(state.anomaly_names().empty());  // only readers' copies list them
+  const v1::IssueState shown = p::IssueForReaders(state);
+  EXPECT_THAT(shown.anomaly_names(), ElementsAreArray(names));
+  EXPECT_TRUE(shown.anomaly_list().empty());
+  EXPECT_TRUE(shown.dedup_ids().empty());
+  EXPECT_EQ(state.name(), shown.name());
 }
 
 TEST(DedupTest, EntriesExpireInExpiryOrderEvenWhenLogicalTimeWentBack) {
