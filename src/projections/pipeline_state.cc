@@ -5,6 +5,7 @@
 #include <tuple>
 
 #include <fmt/format.h>
+#include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/wire_format_lite.h>
 
 #include "common/coding.h"
@@ -34,19 +35,51 @@ DedupSlot& DedupSlotOf(PipelineState& state, std::string_view key, DedupId& id) 
   return entry;
 }
 
-// One more anomaly for `issue`: its name (appended to the AnomalyNameList encoding that
-// anomaly_list holds, without building a message) and its signal type.
-void AddAnomaly(v1::IssueState& issue, const std::string& name, const std::string& signal) {
-  using google::protobuf::internal::WireFormatLite;
-  constexpr int kField = v1::AnomalyNameList::kNamesFieldNumber;
-  std::string& list = *issue.mutable_anomaly_list();
+// Lists in one string: the encoding of a PackedStrings, appended to and searched in place.
+using google::protobuf::internal::WireFormatLite;
+constexpr int kPackedField = v1::PackedStrings::kItemsFieldNumber;
+constexpr uint32_t kPackedTag =
+    WireFormatLite::MakeTag(kPackedField, WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
+
+void AppendPacked(std::string& list, const std::string& item) {
   const size_t at = list.size();
-  list.resize(at + WireFormatLite::TagSize(kField, WireFormatLite::TYPE_BYTES) +
-              WireFormatLite::BytesSize(name));
-  WireFormatLite::WriteBytesToArray(kField, name, reinterpret_cast<uint8_t*>(list.data() + at));
-  const auto& signals = issue.signal_types();
-  if (std::find(signals.begin(), signals.end(), signal) == signals.end()) {
-    issue.add_signal_types(signal);
+  list.resize(at + WireFormatLite::TagSize(kPackedField, WireFormatLite::TYPE_BYTES) +
+              WireFormatLite::BytesSize(item));
+  WireFormatLite::WriteBytesToArray(kPackedField, item,
+                                    reinterpret_cast<uint8_t*>(list.data() + at));
+}
+
+bool PackedContains(const std::string& list, std::string_view item) {
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(list.data()),
+                                            static_cast<int>(list.size()));
+  uint32_t size = 0;
+  const void* data = nullptr;
+  int available = 0;
+  while (in.ReadTag() == kPackedTag && in.ReadVarint32(&size)) {
+    if (size == item.size() && in.GetDirectBufferPointer(&data, &available) &&
+        static_cast<uint32_t>(available) >= size && std::memcmp(data, item.data(), size) == 0) {
+      return true;
+    }
+    if (!in.Skip(static_cast<int>(size))) {
+      return false;
+    }
+  }
+  return false;
+}
+
+std::vector<std::string> Unpacked(const std::string& list) {
+  v1::PackedStrings strings;
+  // A state's lists always parse: the fold writes them, and DecodeSnapshot checks them.
+  (void)strings.ParseFromString(list);
+  return {std::make_move_iterator(strings.mutable_items()->begin()),
+          std::make_move_iterator(strings.mutable_items()->end())};
+}
+
+// One more anomaly for `issue`: its name, and its signal type when new to the issue.
+void AddAnomaly(v1::IssueState& issue, const std::string& name, const std::string& signal) {
+  AppendPacked(*issue.mutable_anomaly_list(), name);
+  if (!PackedContains(issue.signal_list(), signal)) {
+    AppendPacked(*issue.mutable_signal_list(), signal);
   }
 }
 
@@ -508,9 +541,12 @@ absl::StatusOr<PipelineState> DecodeSnapshot(std::string_view bytes) {
           "ids",
           i.name(), i.dedup_ids().size(), sizeof(DedupId)));
     }
-    if (v1::AnomalyNameList list; !list.ParseFromString(i.anomaly_list())) {
-      return absl::DataLossError(
-          fmt::format("pipeline snapshot: issue {}'s anomaly list does not parse", i.name()));
+    for (const auto& [field, list] : {std::pair{"anomaly_list", &i.anomaly_list()},
+                                      std::pair{"signal_list", &i.signal_list()}}) {
+      if (v1::PackedStrings strings; !strings.ParseFromString(*list)) {
+        return absl::DataLossError(
+            fmt::format("pipeline snapshot: issue {}'s {} does not parse", i.name(), field));
+      }
     }
     state.issues[i.name()] = i;
     if (!IsTerminalIssueState(i.state())) {
@@ -533,11 +569,11 @@ absl::StatusOr<PipelineState> DecodeSnapshot(std::string_view bytes) {
 }
 
 std::vector<std::string> AnomalyNames(const v1::IssueState& issue) {
-  v1::AnomalyNameList list;
-  // A state's list always parses: the fold writes it, and DecodeSnapshot checks it.
-  (void)list.ParseFromString(issue.anomaly_list());
-  return {std::make_move_iterator(list.mutable_names()->begin()),
-          std::make_move_iterator(list.mutable_names()->end())};
+  return Unpacked(issue.anomaly_list());
+}
+
+std::vector<std::string> SignalTypes(const v1::IssueState& issue) {
+  return Unpacked(issue.signal_list());
 }
 
 v1::IssueState IssueForReaders(const v1::IssueState& issue) {
@@ -545,7 +581,11 @@ v1::IssueState IssueForReaders(const v1::IssueState& issue) {
   for (std::string& name : AnomalyNames(issue)) {
     out.add_anomaly_names(std::move(name));
   }
+  for (std::string& signal : SignalTypes(issue)) {
+    out.add_signal_types(std::move(signal));
+  }
   out.clear_anomaly_list();
+  out.clear_signal_list();
   out.clear_dedup_ids();
   return out;
 }

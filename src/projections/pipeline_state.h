@@ -30,7 +30,7 @@ namespace aiops::projections {
 
 // Bump on ANY change to the fold logic or the state's shape: snapshots of another version are
 // discarded and the state is rebuilt from the log.
-inline constexpr uint32_t kPipelineStateVersion = 4;
+inline constexpr uint32_t kPipelineStateVersion = 5;
 
 inline constexpr char kDetected[] = "Detected";
 inline constexpr char kAnalyzing[] = "Analyzing";
@@ -146,8 +146,12 @@ std::string StateDigest(const PipelineState& state);
 const v1::IssueState* FindIssue(const PipelineState& state, std::string_view name);
 // The names of an issue's anomalies, in order of correlation (IssueState.anomaly_list).
 std::vector<std::string> AnomalyNames(const v1::IssueState& issue);
-// The issue as the aiops.v1 API shows it: its anomalies' names listed in anomaly_names, the
-// fold's packed fields (anomaly_list, dedup_ids) left out.
+// The distinct signal types of an issue's anomalies, in order of first appearance
+// (IssueState.signal_list).
+std::vector<std::string> SignalTypes(const v1::IssueState& issue);
+// The issue as the aiops.v1 API shows it: its anomalies' names and signal types listed in
+// anomaly_names and signal_types, the fold's packed fields (anomaly_list, signal_list, dedup_ids)
+// left out.
 v1::IssueState IssueForReaders(const v1::IssueState& issue);
 const v1::PlanState* FindPlan(const PipelineState& state, std::string_view name);
 std::string RunbookKey(std::string_view namespace_name, std::string_view name);

@@ -111,7 +111,7 @@ TEST(DetectionTest, AnOomKillBecomesAnIssueOnItsDeployment) {
       [&] {
         bool joined = false;
         runner->ReadState([&](const projections::PipelineState& state) {
-          const auto& signals = state.issues.at(issue).signal_types();
+          const auto signals = projections::SignalTypes(state.issues.at(issue));
           joined = std::find(signals.begin(), signals.end(), "pod_restart") != signals.end();
         });
         return joined;
@@ -123,7 +123,7 @@ TEST(DetectionTest, AnOomKillBecomesAnIssueOnItsDeployment) {
     EXPECT_EQ("Deployment", i.resource().kind());
     EXPECT_EQ(projections::kAnalyzing, i.state());
     // The restarts were seen too, and joined the same issue.
-    EXPECT_THAT(i.signal_types(), ::testing::Contains("pod_restart"));
+    EXPECT_THAT(projections::SignalTypes(i), ::testing::Contains("pod_restart"));
   });
   // kube-controller-manager notices the unready pod: the rollout is no longer complete.
   EXPECT_TRUE(Eventually([&] { return !actuator.RolloutComplete(deployment)->has_value(); },

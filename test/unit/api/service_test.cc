@@ -399,6 +399,7 @@ TEST_F(ServiceTest, ReplayFoldsTheLogAsOfASequence) {
   EXPECT_EQ(issue, response.issues(0).name());
   EXPECT_EQ(p::kAnalyzing, response.issues(0).state());
   EXPECT_EQ(1, response.issues(0).anomaly_names_size());
+  EXPECT_THAT(response.issues(0).signal_types(), ::testing::ElementsAre("pod_restart"));
   EXPECT_EQ(0, response.plans_size());
 
   // The whole log (0) matches the runner's live state.

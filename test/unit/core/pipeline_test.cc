@@ -626,7 +626,13 @@ TEST(SnapshotTest, AnIssueWithDamagedAnomalyListOrDedupIdsIsRefused) {
   status = decode(cut_list);
   EXPECT_EQ(absl::StatusCode::kDataLoss, status.code());
   EXPECT_THAT(std::string(status.message()),
-              HasSubstr(fmt::format("issue {}'s anomaly list does not parse", issue)));
+              HasSubstr(fmt::format("issue {}'s anomaly_list does not parse", issue)));
+  v1::PipelineSnapshot cut_signals = snapshot;
+  cut_signals.mutable_issues(0)->mutable_signal_list()->pop_back();
+  status = decode(cut_signals);
+  EXPECT_EQ(absl::StatusCode::kDataLoss, status.code());
+  EXPECT_THAT(std::string(status.message()),
+              HasSubstr(fmt::format("issue {}'s signal_list does not parse", issue)));
   EXPECT_TRUE(decode(snapshot).ok());
 }
 
@@ -647,12 +653,16 @@ TEST(CorrelationTest, AnIssueListsItsAnomaliesInOrderAndItsDistinctSignals) {
   }
   const v1::IssueState& state = h.Issue(issue);
   EXPECT_EQ(names, p::AnomalyNames(state));
-  EXPECT_THAT(state.signal_types(), ElementsAre("pod_restart", "oom_kill", "pod_not_ready"));
+  EXPECT_THAT(p::SignalTypes(state), ElementsAre("pod_restart", "oom_kill", "pod_not_ready"));
   EXPECT_EQ(4 * 32U, state.dedup_ids().size());
-  EXPECT_TRUE(state.anomaly_names().empty());  // only readers' copies list them
+  // Only readers' copies list them.
+  EXPECT_TRUE(state.anomaly_names().empty());
+  EXPECT_TRUE(state.signal_types().empty());
   const v1::IssueState shown = p::IssueForReaders(state);
   EXPECT_THAT(shown.anomaly_names(), ElementsAreArray(names));
+  EXPECT_THAT(shown.signal_types(), ElementsAre("pod_restart", "oom_kill", "pod_not_ready"));
   EXPECT_TRUE(shown.anomaly_list().empty());
+  EXPECT_TRUE(shown.signal_list().empty());
   EXPECT_TRUE(shown.dedup_ids().empty());
   EXPECT_EQ(state.name(), shown.name());
 }
