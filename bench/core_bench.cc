@@ -527,6 +527,9 @@ void BM_StormDecideLatency(  // NOLINT(readability-identifier-naming): benchmark
   state.counters["dup_p50_us"] = PercentileMicros(duplicate, 0.50);
   state.counters["join_p50_us"] = PercentileMicros(correlated, 0.50);
   state.counters["open_p50_us"] = PercentileMicros(opened, 0.50);
+  state.counters["dup_p999_us"] = PercentileMicros(duplicate, 0.999);
+  state.counters["join_p999_us"] = PercentileMicros(correlated, 0.999);
+  state.counters["open_p999_us"] = PercentileMicros(opened, 0.999);
 }
 
 BENCHMARK(BM_StormDecideLatency)->Iterations(1)->Unit(benchmark::kMillisecond);
