@@ -49,30 +49,52 @@ void AppendPacked(std::string& list, const std::string& item) {
                                     reinterpret_cast<uint8_t*>(list.data() + at));
 }
 
-bool PackedContains(const std::string& list, std::string_view item) {
+// Visits the items of a PackedStrings encoding in order while `visit` returns true. Returns
+// false when the walk meets anything but a whole item (a damaged list). The one reader of the
+// format: searches, DecodeSnapshot's check and the readers' lists all go through it, and it
+// allocates nothing.
+template <typename Visit>
+bool WalkPacked(std::string_view list, Visit&& visit) {
   google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(list.data()),
                                             static_cast<int>(list.size()));
-  uint32_t size = 0;
-  const void* data = nullptr;
-  int available = 0;
-  while (in.ReadTag() == kPackedTag && in.ReadVarint32(&size)) {
-    if (size == item.size() && in.GetDirectBufferPointer(&data, &available) &&
-        static_cast<uint32_t>(available) >= size && std::memcmp(data, item.data(), size) == 0) {
-      return true;
-    }
-    if (!in.Skip(static_cast<int>(size))) {
+  while (static_cast<size_t>(in.CurrentPosition()) < list.size()) {
+    uint32_t size = 0;
+    if (in.ReadTag() != kPackedTag || !in.ReadVarint32(&size)) {
       return false;
     }
+    const auto at = static_cast<size_t>(in.CurrentPosition());
+    if (size > list.size() - at) {
+      return false;
+    }
+    if (!visit(list.substr(at, size))) {
+      return true;
+    }
+    in.Skip(static_cast<int>(size));
   }
-  return false;
+  return true;
 }
 
-std::vector<std::string> Unpacked(const std::string& list) {
-  v1::PackedStrings strings;
-  // A state's lists always parse: the fold writes them, and DecodeSnapshot checks them.
-  (void)strings.ParseFromString(list);
-  return {std::make_move_iterator(strings.mutable_items()->begin()),
-          std::make_move_iterator(strings.mutable_items()->end())};
+bool PackedContains(std::string_view list, std::string_view item) {
+  bool found = false;
+  WalkPacked(list, [&](std::string_view entry) {
+    found = entry == item;
+    return !found;
+  });
+  return found;
+}
+
+bool PackedIsWhole(std::string_view list) {
+  return WalkPacked(list, [](std::string_view) { return true; });
+}
+
+std::vector<std::string> Unpacked(std::string_view list) {
+  // A state's lists are whole: the fold writes them, and DecodeSnapshot checks them.
+  std::vector<std::string> items;
+  WalkPacked(list, [&](std::string_view item) {
+    items.emplace_back(item);
+    return true;
+  });
+  return items;
 }
 
 // One more anomaly for `issue`: its name, and its signal type when new to the issue.
@@ -543,7 +565,7 @@ absl::StatusOr<PipelineState> DecodeSnapshot(std::string_view bytes) {
     }
     for (const auto& [field, list] : {std::pair{"anomaly_list", &i.anomaly_list()},
                                       std::pair{"signal_list", &i.signal_list()}}) {
-      if (v1::PackedStrings strings; !strings.ParseFromString(*list)) {
+      if (!PackedIsWhole(*list)) {
         return absl::DataLossError(
             fmt::format("pipeline snapshot: issue {}'s {} does not parse", i.name(), field));
       }

@@ -621,18 +621,16 @@ TEST(SnapshotTest, AnIssueWithDamagedAnomalyListOrDedupIdsIsRefused) {
   EXPECT_EQ(absl::StatusCode::kDataLoss, status.code());
   EXPECT_THAT(std::string(status.message()),
               HasSubstr(fmt::format("issue {} holds 31 bytes of dedup ids", issue)));
-  v1::PipelineSnapshot cut_list = snapshot;
-  cut_list.mutable_issues(0)->mutable_anomaly_list()->pop_back();
-  status = decode(cut_list);
-  EXPECT_EQ(absl::StatusCode::kDataLoss, status.code());
-  EXPECT_THAT(std::string(status.message()),
-              HasSubstr(fmt::format("issue {}'s anomaly_list does not parse", issue)));
-  v1::PipelineSnapshot cut_signals = snapshot;
-  cut_signals.mutable_issues(0)->mutable_signal_list()->pop_back();
-  status = decode(cut_signals);
-  EXPECT_EQ(absl::StatusCode::kDataLoss, status.code());
-  EXPECT_THAT(std::string(status.message()),
-              HasSubstr(fmt::format("issue {}'s signal_list does not parse", issue)));
+  for (const auto& [field, list] :
+       {std::pair{"anomaly_list", &v1::IssueState::mutable_anomaly_list},
+        std::pair{"signal_list", &v1::IssueState::mutable_signal_list}}) {
+    v1::PipelineSnapshot cut_list = snapshot;
+    (cut_list.mutable_issues(0)->*list)()->pop_back();
+    status = decode(cut_list);
+    EXPECT_EQ(absl::StatusCode::kDataLoss, status.code()) << field;
+    EXPECT_THAT(std::string(status.message()),
+                HasSubstr(fmt::format("issue {}'s {} does not parse", issue, field)));
+  }
   EXPECT_TRUE(decode(snapshot).ok());
 }
 
