@@ -42,7 +42,7 @@ USER 65532:65532
 # the pipeline state's tables are read at random, and on 4 KiB pages a storm's lookups spend much
 # of their time on TLB misses (docs/operations.md, "Memory").
 ENV GLIBC_TUNABLES=glibc.malloc.hugetlb=1
-EXPOSE 9090 8080
+EXPOSE 50051 8080
 VOLUME ["/var/lib/chatcli-aiops"]
 ENTRYPOINT ["/usr/local/bin/aiops"]
 CMD ["run", "--config", "/etc/chatcli-aiops/config.json"]

@@ -17,9 +17,9 @@
 namespace aiops::server {
 
 struct DaemonConfig {
-  std::string cluster_id = "default";
+  std::string cluster_id = "local";
   std::string data_dir = "/var/lib/chatcli-aiops";
-  std::string grpc_listen = "0.0.0.0:9090";  // "" disables gRPC
+  std::string grpc_listen = "0.0.0.0:50051";  // "" disables gRPC
   std::string http_listen = "0.0.0.0:8080";  // "" disables HTTP
   std::string auth_token_file;               // bearer token for gRPC and the webhook
   std::string tls_cert_file;

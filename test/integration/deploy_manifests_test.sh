@@ -176,7 +176,7 @@ equal "liveness probe" "$(sts "$C.livenessProbe.httpGet.path}"):$(sts "$C.livene
   "/healthz:http"
 equal "readiness probe" "$(sts "$C.readinessProbe.httpGet.path}")" /readyz
 equal "container ports" "$(sts "$C.ports[*].name}")" "grpc http"
-equal "container port numbers" "$(sts "$C.ports[*].containerPort}")" "9090 8080"
+equal "container port numbers" "$(sts "$C.ports[*].containerPort}")" "50051 8080"
 equal "runAsNonRoot" "$(sts "$C.securityContext.runAsNonRoot}")" true
 equal "readOnlyRootFilesystem" "$(sts "$C.securityContext.readOnlyRootFilesystem}")" true
 equal "capabilities dropped" "$(sts "$C.securityContext.capabilities.drop}")" '["ALL"]'
@@ -189,7 +189,7 @@ if [[ "$grace" =~ ^[0-9]+$ ]] && (( grace >= 30 )); then pass; else fail "termin
 
 equal "Service ports" \
   "$(jp -n "$NS" service chatcli-aiops -o jsonpath='{range .spec.ports[*]}{.name}={.port} {end}')" \
-  "grpc=9090 http=8080 "
+  "grpc=50051 http=8080 "
 equal "Service selects the operator" \
   "$(jp -n "$NS" service chatcli-aiops -o jsonpath='{.spec.selector.app\.kubernetes\.io/component}')" operator
 
@@ -211,12 +211,12 @@ equal "ConfigMap label" \
   "$(jp -n "$NS" configmap "$cm" -o jsonpath='{.metadata.labels.app\.kubernetes\.io/component}')" config
 jp -n "$NS" configmap "$cm" -o jsonpath='{.data.config\.json}' > "$WORK/config.json"
 check "config.json parses (python3 -m json.tool)" python3 -m json.tool "$WORK/config.json"
-check "config.json: leader election on, dataDir on the PVC, ports 9090/8080" python3 -c '
+check "config.json: leader election on, dataDir on the PVC, ports 50051/8080" python3 -c '
 import json, sys
 c = json.load(open(sys.argv[1]))
 assert c["leaderElection"]["enabled"] is True, "leaderElection.enabled"
 assert c["dataDir"] == "/var/lib/chatcli-aiops", "dataDir"
-assert c["grpcListen"].endswith(":9090") and c["httpListen"].endswith(":8080"), "listen"
+assert c["grpcListen"].endswith(":50051") and c["httpListen"].endswith(":8080"), "listen"
 assert c["authTokenFile"].startswith("/etc/chatcli-aiops/token/"), "authTokenFile"
 ' "$WORK/config.json"
 

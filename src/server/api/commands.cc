@@ -56,7 +56,7 @@ constexpr std::string_view kIncidentUsage =
     "         every event with what caused it\n"
     "\n"
     "connection (one of):\n"
-    "  --server ADDR       the operator's gRPC API (default 127.0.0.1:9090)\n"
+    "  --server ADDR       the operator's gRPC API (default 127.0.0.1:50051)\n"
     "  --token-file FILE   bearer token file (default: $AIOPS_TOKEN)\n"
     "  --tls, --ca-file F  connect with TLS (system roots, or the CA certificates in F)\n"
     "  --data-dir DIR      read the event log folder DIR directly, without a running operator\n"
@@ -67,7 +67,7 @@ constexpr std::string_view kDecisionUsage =
     "                     [--token-file FILE] [--tls] [--ca-file F]\n"
     "\n"
     "{}s a remediation plan that waits for approval, through the operator's gRPC API\n"
-    "(default 127.0.0.1:9090; token from --token-file or $AIOPS_TOKEN). The approver defaults\n"
+    "(default 127.0.0.1:50051; token from --token-file or $AIOPS_TOKEN). The approver defaults\n"
     "to $USER.\n";
 
 constexpr std::string_view kRemoteTailUsage =

@@ -11,7 +11,7 @@
 
 namespace aiops::api {
 
-inline constexpr char kDefaultServer[] = "127.0.0.1:9090";
+inline constexpr char kDefaultServer[] = "127.0.0.1:50051";
 inline constexpr char kTokenEnv[] = "AIOPS_TOKEN";
 
 // `aiops incident list|show ...` (args start at the subcommand).

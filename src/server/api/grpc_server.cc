@@ -184,7 +184,7 @@ absl::StatusOr<StartedGrpcServer> StartGrpcServer(const GrpcServerOptions& optio
                                                   const std::vector<grpc::Service*>& services) {
   if (options.listen_address.empty() || options.listen_address.find(':') == std::string::npos) {
     return absl::InvalidArgumentError(
-        fmt::format("invalid gRPC listen address '{}' (expected host:port, e.g. 0.0.0.0:9090)",
+        fmt::format("invalid gRPC listen address '{}' (expected host:port, e.g. 0.0.0.0:50051)",
                     options.listen_address));
   }
   if (services.empty() && !options.reflection) {

@@ -35,7 +35,7 @@ std::shared_ptr<grpc::ServerCredentials> BearerTokenServerCredentials(
 absl::StatusOr<std::string> ReadTokenFile(const std::string& path);
 
 struct GrpcServerOptions {
-  std::string listen_address = "0.0.0.0:9090";  // host:port; port 0 picks a free port
+  std::string listen_address = "0.0.0.0:50051";  // host:port; port 0 picks a free port
   std::string token;                            // empty: no authentication
   std::string tls_cert_file;                    // PEM certificate chain; both or neither
   std::string tls_key_file;                     // PEM private key

@@ -14,13 +14,13 @@ using ::testing::HasSubstr;
 TEST(DaemonConfigTest, EmptyObjectGivesTheEmbeddedDefaults) {
   absl::StatusOr<DaemonConfig> c = ParseDaemonConfig("{}");
   ASSERT_TRUE(c.ok()) << c.status();
-  EXPECT_EQ("default", c->cluster_id);
+  EXPECT_EQ("local", c->cluster_id);
   EXPECT_EQ("/var/lib/chatcli-aiops", c->data_dir);
   EXPECT_EQ("builtin", c->analyzer.provider);
   EXPECT_TRUE(c->leader_election.enabled);
   EXPECT_TRUE(c->watcher.targets.empty());
-  EXPECT_EQ("default", c->pipeline.cluster_id());
-  EXPECT_THAT(c->pipeline_json, HasSubstr("\"clusterId\":\"default\""));
+  EXPECT_EQ("local", c->pipeline.cluster_id());
+  EXPECT_THAT(c->pipeline_json, HasSubstr("\"clusterId\":\"local\""));
 }
 
 TEST(DaemonConfigTest, ReadsEverySection) {
