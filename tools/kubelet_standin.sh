@@ -17,7 +17,10 @@
 #         oom        last termination OOMKilled, not ready, RESTARTS more restarts (default 3)
 #         crashloop  waiting CrashLoopBackOff, not ready, RESTARTS more restarts
 #         imagepull  waiting ImagePullBackOff, not ready
-#         notready   running but not ready (since 10 minutes ago)
+#         notready   running but not ready (since 10 minutes ago: past the detector's
+#                    default threshold at once)
+#         notready-now  running but not ready since now (no backdating: the detector's
+#                    not-ready threshold runs from now, and only its periodic re-check fires)
 #   tools/kubelet_standin.sh --kubeconfig FILE heal NAMESPACE POD
 #       report POD Running and Ready again (restart count kept)
 set -euo pipefail
@@ -106,6 +109,8 @@ cmd_fail() {
       report "$ns" "$pod" False "{\"name\":\"NAME\",\"ready\":false,\"restartCount\":$restarts,\"image\":\"standin\",\"imageID\":\"standin\",\"state\":{\"waiting\":{\"reason\":\"CrashLoopBackOff\",\"message\":\"back-off restarting failed container\"}},\"lastState\":{\"terminated\":{\"reason\":\"Error\",\"exitCode\":1,\"startedAt\":\"$(ago 30)\",\"finishedAt\":\"$(now)\"}}}" ;;
     imagepull)
       report "$ns" "$pod" False "{\"name\":\"NAME\",\"ready\":false,\"restartCount\":$previous,\"image\":\"standin\",\"imageID\":\"\",\"state\":{\"waiting\":{\"reason\":\"ImagePullBackOff\",\"message\":\"image not found\"}}}" ;;
+    notready-now)
+      report "$ns" "$pod" False "{\"name\":\"NAME\",\"ready\":false,\"restartCount\":$previous,\"image\":\"standin\",\"imageID\":\"standin\",\"state\":{\"running\":{\"startedAt\":\"$(ago 600)\"}}}" "$(now)" ;;
     notready)
       report "$ns" "$pod" False "{\"name\":\"NAME\",\"ready\":false,\"restartCount\":$previous,\"image\":\"standin\",\"imageID\":\"standin\",\"state\":{\"running\":{\"startedAt\":\"$(ago 600)\"}}}" "$(ago 600)" ;;
     *) echo "kubelet-standin: unknown failure mode '$mode'" >&2; exit 2 ;;
@@ -130,5 +135,5 @@ case "${1:-}" in
     while true; do cmd_run "$1" "${2:-}" new || true; sleep "${3:-1}"; done ;;
   fail) shift; [[ $# -ge 3 ]] || { echo "usage: fail NAMESPACE POD MODE [RESTARTS]" >&2; exit 2; }; cmd_fail "$@" ;;
   heal) shift; [[ $# -eq 2 ]] || { echo "usage: heal NAMESPACE POD" >&2; exit 2; }; cmd_heal "$@" ;;
-  *) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  *) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac

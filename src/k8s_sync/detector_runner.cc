@@ -8,7 +8,11 @@ namespace aiops::k8s_sync {
 
 DetectorRunner::DetectorRunner(KubeClient& client, common::Clock& clock, DetectorConfig config,
                                Submit submit)
-    : client_(client), clock_(clock), submit_(std::move(submit)), detectors_(config) {
+    : recheck_interval_(RecheckInterval(config)),
+      client_(client),
+      clock_(clock),
+      submit_(std::move(submit)),
+      detectors_(config) {
   std::set<std::string> namespaces;
   for (const DetectorTarget& t : config.targets) {
     namespaces.insert(t.namespace_name);
@@ -56,15 +60,66 @@ void DetectorRunner::Start() {
           Handle(alerts);
         }));
   }
+  for (size_t i = 0; i < informers_.size(); ++i) {  // pushed in pairs: pods, deployments
+    (i % 2 == 0 ? pod_informers_ : deployment_informers_).push_back(informers_[i].get());
+  }
   for (auto& informer : informers_) {
     informer->Start();
   }
+  recheck_thread_ = std::thread([this] { RecheckLoop(); });
 }
 
 void DetectorRunner::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (recheck_thread_.joinable()) {
+    recheck_thread_.join();
+  }
   for (auto& informer : informers_) {
     informer->Stop();
   }
+}
+
+void DetectorRunner::RecheckLoop() {
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (mu_.AwaitWithTimeout(absl::Condition(&stopping_), recheck_interval_)) {
+        return;
+      }
+    }
+    // The caches are read under mu_ (an informer calls its handler, which takes mu_, without
+    // holding its own lock): a change cached after the List() is judged by its handler after
+    // this pass, so a pod healed meanwhile is not judged on its stale copy afterwards.
+    std::vector<v1::Event> alerts;
+    {
+      absl::MutexLock lock(&mu_);
+      const absl::Time now = clock_.Now();
+      for (Informer* informer : pod_informers_) {
+        for (const nlohmann::json& pod : informer->List()) {
+          for (v1::Event& e : detectors_.RecheckPod(pod, now)) {
+            alerts.push_back(std::move(e));
+          }
+        }
+      }
+      for (Informer* informer : deployment_informers_) {
+        for (const nlohmann::json& d : informer->List()) {
+          for (v1::Event& e : detectors_.RecheckDeployment(d, now)) {
+            alerts.push_back(std::move(e));
+          }
+        }
+      }
+      ++rechecks_;
+    }
+    Handle(alerts);
+  }
+}
+
+uint64_t DetectorRunner::rechecks() const {
+  absl::MutexLock lock(&mu_);
+  return rechecks_;
 }
 
 bool DetectorRunner::WaitForSync(absl::Duration timeout) const {

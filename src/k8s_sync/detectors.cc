@@ -1,5 +1,7 @@
 #include "k8s_sync/detectors.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "k8s_sync/json_access.h"
@@ -115,17 +117,53 @@ std::vector<v1::Event> Detectors::OnPod(const Json& pod, absl::Time now) {
                         name, h.increments.size(), absl::ToInt64Minutes(config_.restart_window)));
     }
   }
-  for (const Json& c : At(status, "conditions")) {
-    if (StrAt(c, "type") == "Ready" && StrAt(c, "status") == "False") {
-      const absl::Time since = ParseTime(StrAt(c, "lastTransitionTime"));
-      if (since != absl::InfinitePast() && now - since >= config_.not_ready_after) {
-        alert("PodNotReady", "warning",
-              fmt::format("pod {} not ready for {} min: {}", name,
-                          absl::ToInt64Minutes(now - since), StrAt(c, "reason")));
-      }
-    }
+  NotReady(pod, deployment, now, out);
+  return out;
+}
+
+std::vector<v1::Event> Detectors::RecheckPod(const Json& pod, absl::Time now) {
+  std::vector<v1::Event> out;
+  const Json& meta = At(pod, "metadata");
+  const std::string deployment = OwningDeployment(pod);
+  if (!deployment.empty() && Watched(StrAt(meta, "namespace"), deployment)) {
+    NotReady(pod, deployment, now, out);
   }
   return out;
+}
+
+bool Detectors::FirstOfEpisode(const std::string& key, const std::string& episode) {
+  auto [it, inserted] = episodes_.emplace(key, episode);
+  if (!inserted && it->second == episode) {
+    return false;
+  }
+  it->second = episode;
+  return true;
+}
+
+void Detectors::NotReady(const Json& pod, const std::string& deployment, absl::Time now,
+                         std::vector<v1::Event>& out) {
+  const Json& meta = At(pod, "metadata");
+  const std::string ns = StrAt(meta, "namespace");
+  const std::string name = StrAt(meta, "name");
+  const std::string key = fmt::format("PodNotReady/{}/{}", ns, name);
+  for (const Json& c : At(At(pod, "status"), "conditions")) {
+    if (StrAt(c, "type") != "Ready") {
+      continue;
+    }
+    if (StrAt(c, "status") != "False") {
+      episodes_.erase(key);  // ready again: the next not-ready spell alerts again
+      continue;
+    }
+    const std::string since_text = StrAt(c, "lastTransitionTime");
+    const absl::Time since = ParseTime(since_text);
+    if (since != absl::InfinitePast() && now - since >= config_.not_ready_after &&
+        FirstOfEpisode(key, since_text)) {
+      out.push_back(Alert("PodNotReady", "warning",
+                          fmt::format("pod {} not ready for {} s: {}", name,
+                                      absl::ToInt64Seconds(now - since), StrAt(c, "reason")),
+                          name, "Pod", ns, deployment, StrAt(meta, "uid"), now));
+    }
+  }
 }
 
 void Detectors::OnPodDeleted(const Json& pod) {
@@ -135,41 +173,67 @@ void Detectors::OnPodDeleted(const Json& pod) {
        it != restarts_.end() && it->first.compare(0, prefix.size(), prefix) == 0;) {
     it = restarts_.erase(it);
   }
+  episodes_.erase(fmt::format("PodNotReady/{}/{}", StrAt(meta, "namespace"), StrAt(meta, "name")));
 }
 
 std::vector<v1::Event> Detectors::OnDeployment(const Json& d, absl::Time now) {
   std::vector<v1::Event> out;
   const Json& meta = At(d, "metadata");
+  if (Watched(StrAt(meta, "namespace"), StrAt(meta, "name"))) {
+    Failing(d, now, out);
+  }
+  return out;
+}
+
+std::vector<v1::Event> Detectors::RecheckDeployment(const Json& d, absl::Time now) {
+  return OnDeployment(d, now);  // every Deployment detector is about time or a condition
+}
+
+void Detectors::Failing(const Json& d, absl::Time now, std::vector<v1::Event>& out) {
+  const Json& meta = At(d, "metadata");
   const std::string ns = StrAt(meta, "namespace");
   const std::string name = StrAt(meta, "name");
-  if (!Watched(ns, name)) {
-    return out;
-  }
   const std::string key = ns + "/" + name;
   const Json& status = At(d, "status");
   for (const Json& c : At(status, "conditions")) {
-    if (StrAt(c, "type") == "Progressing" && StrAt(c, "status") == "False" &&
-        StrAt(c, "reason") == "ProgressDeadlineExceeded") {
-      out.push_back(Alert("DeploymentFailing", "critical",
-                          fmt::format("deployment {} exceeded its progress deadline: {}", name,
-                                      StrAt(c, "message")),
-                          "Deployment/" + name, "Deployment", ns, name, StrAt(meta, "uid"), now));
-      return out;
+    if (StrAt(c, "type") != "Progressing") {
+      continue;
     }
+    const std::string deadline_key = "ProgressDeadlineExceeded/" + key;
+    if (StrAt(c, "status") == "False" && StrAt(c, "reason") == "ProgressDeadlineExceeded") {
+      if (FirstOfEpisode(deadline_key, StrAt(c, "lastTransitionTime"))) {
+        out.push_back(Alert("DeploymentFailing", "critical",
+                            fmt::format("deployment {} exceeded its progress deadline: {}", name,
+                                        StrAt(c, "message")),
+                            "Deployment/" + name, "Deployment", ns, name, StrAt(meta, "uid"), now));
+      }
+      return;
+    }
+    episodes_.erase(deadline_key);
   }
+  const std::string unavailable_key = "Unavailable/" + key;
   const int64_t unavailable = IntAt(status, "unavailableReplicas");
   if (unavailable <= 0) {
     unavailable_since_.erase(key);
-    return out;
+    episodes_.erase(unavailable_key);
+    return;
   }
   auto [since, inserted] = unavailable_since_.emplace(key, now);
-  if (now - since->second >= config_.unavailable_after) {
+  if (now - since->second >= config_.unavailable_after &&
+      FirstOfEpisode(unavailable_key, absl::FormatTime(since->second))) {
     out.push_back(Alert("DeploymentFailing", "warning",
-                        fmt::format("deployment {} has {} unavailable replicas for {} min", name,
-                                    unavailable, absl::ToInt64Minutes(now - since->second)),
+                        fmt::format("deployment {} has {} unavailable replicas for {} s", name,
+                                    unavailable, absl::ToInt64Seconds(now - since->second)),
                         "Deployment/" + name, "Deployment", ns, name, StrAt(meta, "uid"), now));
   }
-  return out;
+}
+
+absl::Duration RecheckInterval(const DetectorConfig& config) {
+  if (config.recheck_interval > absl::ZeroDuration()) {
+    return config.recheck_interval;
+  }
+  const absl::Duration tenth = std::min(config.not_ready_after, config.unavailable_after) / 10;
+  return std::clamp(tenth, absl::Milliseconds(100), absl::Seconds(30));
 }
 
 }  // namespace aiops::k8s_sync

@@ -7,8 +7,13 @@
 //  - PodNotReady: Ready=False for longer than `not_ready_after`;
 //  - DeploymentFailing: Progressing=False with ProgressDeadlineExceeded, or unavailable replicas
 //    for longer than `unavailable_after`.
-// The detectors keep what they need to judge time (restart history, when unavailability began);
-// the core deduplicates repeats. Time comes from the caller. Thread-compatible.
+// The detectors keep what they need to judge time (restart history, when unavailability began).
+// The time-based alerts (PodNotReady, DeploymentFailing) hold until the condition changes, so
+// they are also re-evaluated periodically over the informers' caches (RecheckPod,
+// RecheckDeployment): each fires once per episode (a not-ready pod's lastTransitionTime, the
+// start of a Deployment's unavailability, its ProgressDeadlineExceeded condition) and again only
+// after the condition cleared. The core deduplicates the other repeats. Time comes from the
+// caller. Thread-compatible.
 #pragma once
 
 #include <deque>
@@ -34,7 +39,13 @@ struct DetectorConfig {
   absl::Duration not_ready_after = absl::Minutes(5);
   absl::Duration unavailable_after = absl::Minutes(5);
   std::vector<DetectorTarget> targets;  // empty: every namespace
+  // How often the time-based detectors are re-evaluated over the cached objects; zero: a tenth
+  // of the shorter of `not_ready_after` and `unavailable_after`, within [100 ms, 30 s].
+  absl::Duration recheck_interval = absl::ZeroDuration();
 };
+
+// The re-check interval `config` asks for (see DetectorConfig::recheck_interval).
+absl::Duration RecheckInterval(const DetectorConfig& config);
 
 class Detectors {
  public:
@@ -44,6 +55,11 @@ class Detectors {
   std::vector<v1::Event> OnPod(const nlohmann::json& pod, absl::Time now);
   void OnPodDeleted(const nlohmann::json& pod);
   std::vector<v1::Event> OnDeployment(const nlohmann::json& deployment, absl::Time now);
+  // Only the time-based detectors, for an object unchanged since it was last seen (the periodic
+  // re-check): PodNotReady, DeploymentFailing. An alert already raised for the same episode is
+  // not raised again.
+  std::vector<v1::Event> RecheckPod(const nlohmann::json& pod, absl::Time now);
+  std::vector<v1::Event> RecheckDeployment(const nlohmann::json& deployment, absl::Time now);
 
   // Whether an object in `ns` owned by `deployment` is watched.
   bool Watched(const std::string& ns, const std::string& deployment) const;
@@ -54,9 +70,17 @@ class Detectors {
     std::deque<absl::Time> increments;
   };
 
+  // Appends PodNotReady / DeploymentFailing to `out` when due and not raised for this episode.
+  void NotReady(const nlohmann::json& pod, const std::string& deployment, absl::Time now,
+                std::vector<v1::Event>& out);
+  void Failing(const nlohmann::json& deployment, absl::Time now, std::vector<v1::Event>& out);
+  // Whether the alert `key` is new for `episode` (then remembered).
+  bool FirstOfEpisode(const std::string& key, const std::string& episode);
+
   const DetectorConfig config_;
   std::map<std::string, ContainerHistory> restarts_;     // "ns/pod/container"
   std::map<std::string, absl::Time> unavailable_since_;  // "ns/deployment"
+  std::map<std::string, std::string> episodes_;          // "<alert>/ns/name" -> episode raised
 };
 
 // The Deployment that owns a pod through its ReplicaSet ("" when none).

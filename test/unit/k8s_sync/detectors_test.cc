@@ -119,6 +119,64 @@ TEST(DetectorsTest, DeploymentsFailingOnDeadlineOrSustainedUnavailability) {
       d.OnDeployment(Deployment({{"unavailableReplicas", 1}}), kT0 + absl::Minutes(7)).empty());
 }
 
+// The periodic re-check fires the time-based alerts on objects that stopped changing, once per
+// episode: not again on every later pass, again after the condition cleared and came back.
+TEST(DetectorsTest, RechecksFireTimeBasedAlertsOncePerEpisode) {
+  DetectorConfig config;
+  config.not_ready_after = absl::Seconds(30);
+  config.unavailable_after = absl::Seconds(30);
+  Detectors d(config);
+  const Json not_ready = {{{"type", "Ready"},
+                           {"status", "False"},
+                           {"reason", "ContainersNotReady"},
+                           {"lastTransitionTime", Rfc3339(kT0)}}};
+  const Json pod = Pod(0, {}, {}, not_ready);
+  EXPECT_TRUE(d.OnPod(pod, kT0).empty());
+  EXPECT_TRUE(d.RecheckPod(pod, kT0 + absl::Seconds(29)).empty());
+  const auto alerts = d.RecheckPod(pod, kT0 + absl::Seconds(30));
+  ASSERT_THAT(Types(alerts), ::testing::ElementsAre("PodNotReady"));
+  EXPECT_EQ("web", alerts[0].alert_observed().deployment());
+  EXPECT_THAT(alerts[0].alert_observed().message(), ::testing::HasSubstr("not ready for 30 s"));
+  EXPECT_TRUE(d.RecheckPod(pod, kT0 + absl::Seconds(40)).empty());
+  EXPECT_TRUE(d.OnPod(pod, kT0 + absl::Seconds(50)).empty());  // an informer event: same episode
+  // A re-check never raises the event-driven alerts (an old OOM kill, restarts).
+  EXPECT_TRUE(
+      d.RecheckPod(Pod(9, {}, {{"terminated", {{"reason", "OOMKilled"}}}}), kT0 + absl::Hours(1))
+          .empty());
+  // Ready again, then not ready since a later time: a new episode.
+  const Json ready = {{{"type", "Ready"}, {"status", "True"}}};
+  EXPECT_TRUE(d.OnPod(Pod(0, {}, {}, ready), kT0 + absl::Minutes(2)).empty());
+  EXPECT_THAT(Types(d.RecheckPod(pod, kT0 + absl::Minutes(3))),
+              ::testing::ElementsAre("PodNotReady"));
+
+  const Json unavailable = Deployment({{"unavailableReplicas", 1}});
+  EXPECT_TRUE(d.OnDeployment(unavailable, kT0).empty());
+  EXPECT_TRUE(d.RecheckDeployment(unavailable, kT0 + absl::Seconds(20)).empty());
+  EXPECT_THAT(Types(d.RecheckDeployment(unavailable, kT0 + absl::Seconds(30))),
+              ::testing::ElementsAre("DeploymentFailing"));
+  EXPECT_TRUE(d.RecheckDeployment(unavailable, kT0 + absl::Seconds(60)).empty());
+  EXPECT_TRUE(d.OnDeployment(unavailable, kT0 + absl::Seconds(70)).empty());
+  const Json deadline = Deployment({{"conditions",
+                                     {{{"type", "Progressing"},
+                                       {"status", "False"},
+                                       {"reason", "ProgressDeadlineExceeded"},
+                                       {"lastTransitionTime", Rfc3339(kT0)}}}}});
+  EXPECT_THAT(Types(d.OnDeployment(deadline, kT0 + absl::Seconds(80))),
+              ::testing::ElementsAre("DeploymentFailing"));
+  EXPECT_TRUE(d.RecheckDeployment(deadline, kT0 + absl::Seconds(90)).empty());
+}
+
+TEST(DetectorsTest, RecheckIntervalIsAFractionOfTheThresholds) {
+  DetectorConfig config;
+  EXPECT_EQ(absl::Seconds(30), RecheckInterval(config));  // 5 min thresholds
+  config.not_ready_after = absl::Seconds(3);
+  EXPECT_EQ(absl::Milliseconds(300), RecheckInterval(config));
+  config.unavailable_after = absl::Milliseconds(10);
+  EXPECT_EQ(absl::Milliseconds(100), RecheckInterval(config));
+  config.recheck_interval = absl::Seconds(7);
+  EXPECT_EQ(absl::Seconds(7), RecheckInterval(config));
+}
+
 TEST(DetectorsTest, TargetsLimitWhatIsWatched) {
   DetectorConfig config;
   config.targets = {{"shop", "api"}, {"batch", ""}};
