@@ -136,10 +136,7 @@ absl::StatusOr<v1::AnalysisCompleted> ChatCliAnalyzer::Analyze(const AnalysisReq
   const float confidence = response.confidence();
   result.set_confidence(std::isnan(confidence) ? 0.0F : std::clamp(confidence, 0.0F, 1.0F));
   for (const std::string& r : response.recommendations()) {
-    if (result.recommendations_size() >= kMaxRecommendations) {
-      break;
-    }
-    result.add_recommendations(r);
+    result.add_recommendations(r);  // SanitizeResult bounds their number and size
   }
   int64_t output_bytes = static_cast<int64_t>(response.analysis().size());
   for (const chatcli::v1::SuggestedAction& suggested : response.suggested_actions()) {
@@ -164,6 +161,8 @@ absl::StatusOr<v1::AnalysisCompleted> ChatCliAnalyzer::Analyze(const AnalysisReq
   result.set_input_tokens(input_tokens);
   result.set_output_tokens((output_bytes + 3) / 4);
   result.set_latency_ms(absl::ToInt64Milliseconds(clock_.Now() - start));
+  // The server's answer has no size cap of its own (up to the 16 MiB receive limit): this cuts
+  // every field to its bound with a marker (text.h), as for the LLM providers' answers.
   SanitizeResult(result);
   return result;
 }

@@ -250,6 +250,9 @@ Prompt BuildPrompt(const AnalysisRequest& request) {
 
 std::string UnsafeActionReason(const v1::ActionSpec& action) {
   const std::string& type = action.type();
+  if (std::string oversize = OversizeActionReason(action); !oversize.empty()) {
+    return oversize;
+  }
   if (type == "Custom") {
     return "Custom actions are always blocked";
   }
@@ -305,19 +308,15 @@ void AddScreenedAction(v1::ActionSpec action, v1::AnalysisCompleted& result) {
 
 absl::StatusOr<v1::AnalysisCompleted> ParseAnswer(std::string_view answer) {
   if (answer.size() > kMaxAnswerBytes) {
-    // Cut with a marker, then parse: this always fails (the cut JSON is incomplete and the marker
-    // is not JSON), so an oversize answer is rejected rather than acted on in part.
-    const std::string cut = TruncateUtf8(SanitizeUtf8(answer.substr(0, kMaxAnswerBytes + 4)),
-                                         kMaxAnswerBytes, kAnswerTruncatedMarker);
-    const json doc = json::parse(StripFence(cut), nullptr, /*allow_exceptions=*/false);
-    if (doc.is_discarded() || !doc.is_object()) {
-      return absl::InvalidArgumentError(
-          fmt::format("answer is {} bytes, over the {} byte limit: truncated, and the truncated "
-                      "text is not a valid answer",
-                      answer.size(), kMaxAnswerBytes));
-    }
+    // Not parsed at all: a JSON text cut at the limit is incomplete, and acting on the part of an
+    // answer that happens to parse would act on something the model did not say.
+    return absl::InvalidArgumentError(fmt::format(
+        "answer is {} bytes, over the {} byte limit: rejected unparsed (JSON cut at the limit "
+        "is incomplete); it starts with '{}{}'",
+        answer.size(), kMaxAnswerBytes, Utf8Prefix(SanitizeUtf8(answer.substr(0, 84)), 80),
+        kTruncatedMarker));
   }
-  const std::string text = SanitizeUtf8(answer.substr(0, kMaxAnswerBytes));
+  const std::string text = SanitizeUtf8(answer);
   const std::string_view body = StripFence(text);
   if (body.empty()) {
     return absl::InvalidArgumentError("answer is empty");
@@ -359,9 +358,7 @@ absl::StatusOr<v1::AnalysisCompleted> ParseAnswer(std::string_view answer) {
       if (!r.is_string()) {
         return FieldError(fmt::format("recommendations[{}]", i), "a string", r);
       }
-      if (result.recommendations_size() < kMaxRecommendations) {
-        result.add_recommendations(r.get<std::string>());
-      }
+      result.add_recommendations(r.get<std::string>());  // SanitizeResult bounds them
     }
   }
 
@@ -382,6 +379,7 @@ absl::StatusOr<v1::AnalysisCompleted> ParseAnswer(std::string_view answer) {
       AddScreenedAction(std::move(action), result);
     }
   }
+  SanitizeResult(result);
   return result;
 }
 

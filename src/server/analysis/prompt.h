@@ -13,6 +13,7 @@
 
 #include "aiops/v1/events.pb.h"
 #include "server/analysis/analyzer.h"
+#include "server/analysis/text.h"
 
 namespace aiops::analysis {
 
@@ -20,11 +21,9 @@ namespace aiops::analysis {
 inline constexpr size_t kMaxContextBytes = 32'000;     // ChatCLI's kubernetes_context limit
 inline constexpr size_t kMaxDescriptionBytes = 8'000;  // the issue description in a prompt
 inline constexpr size_t kMaxFailureContextBytes = 16'000;
-inline constexpr size_t kMaxAnswerBytes = size_t{64} * 1024;
-inline constexpr int kMaxActions = 10;
-inline constexpr int kMaxRecommendations = 20;
+inline constexpr size_t kMaxAnswerBytes = size_t{64} * 1024;  // a raw LLM answer
 inline constexpr char kContextTruncatedMarker[] = "\n... (context truncated)";
-inline constexpr char kAnswerTruncatedMarker[] = "\n...[answer truncated at 64 KiB]";
+// The bounds on the result (kMaxActions, kMaxRecommendations, ...) are in text.h.
 
 // One action the actuator implements, as described to the model.
 struct CatalogueEntry {
@@ -60,9 +59,9 @@ struct Prompt {
 Prompt BuildPrompt(const AnalysisRequest& request);
 
 // Why `action` may not be suggested ("" when it may): not in the catalogue, Custom, scale to 0
-// without containment="true", or a required parameter missing or malformed (ScaleDeployment
+// without containment="true", a required parameter missing or malformed (ScaleDeployment
 // replicas, RollbackDeployment toRevision other than "previous" or a number, PatchConfig
-// configmap, AdjustResources without a quantity).
+// configmap, AdjustResources without a quantity), or too large (OversizeActionReason).
 std::string UnsafeActionReason(const v1::ActionSpec& action);
 
 // Sorts the params by key, then appends `action` to result.suggested_actions, or to
@@ -72,13 +71,14 @@ void AddScreenedAction(v1::ActionSpec action, v1::AnalysisCompleted& result);
 // Parses a model's answer under the contract
 //   {"analysis": str, "confidence": number, "recommendations": [str],
 //    "actions": [{"name": str, "action": str, "description": str, "params": {str: str}}]}
-// into analysis, confidence (clamped to [0, 1]; 0.5 when absent), recommendations (at most
-// kMaxRecommendations), suggested_actions and dropped_actions. A surrounding ``` or ```json
-// fence is tolerated; invalid UTF-8 bytes become U+FFFD. Returns kInvalidArgument naming the
-// field on any schema violation: not JSON, not an object, `analysis` missing or not a string,
-// any present field of the wrong type. An answer over kMaxAnswerBytes is first cut (on a UTF-8
-// boundary) with kAnswerTruncatedMarker, and parsing then always fails: a cut JSON text is
-// incomplete, and an answer is never acted on from a part of it.
+// into analysis, confidence (clamped to [0, 1]; 0.5 when absent), recommendations,
+// suggested_actions and dropped_actions, bounded by SanitizeResult (text.h: long strings cut
+// with kTruncatedMarker, at most kMaxRecommendations recommendations). A surrounding ``` or
+// ```json fence is tolerated; invalid UTF-8 bytes become U+FFFD. Returns kInvalidArgument naming
+// the field on any schema violation: not JSON, not an object, `analysis` missing or not a
+// string, any present field of the wrong type. An answer over kMaxAnswerBytes is rejected
+// unparsed with kInvalidArgument saying so: JSON cut at the limit is incomplete, and an answer
+// is never acted on from a part of it (FallbackAnalyzer records the message as its reason).
 absl::StatusOr<v1::AnalysisCompleted> ParseAnswer(std::string_view answer);
 
 // An answer worth using: a non-blank analysis or at least one suggested action.

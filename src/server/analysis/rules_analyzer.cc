@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "common/check.h"
+#include "server/analysis/text.h"
 #include "stages/safety.h"
 
 namespace aiops::analysis {
@@ -776,6 +777,7 @@ absl::StatusOr<v1::AnalysisCompleted> RulesAnalyzer::Analyze(const AnalysisReque
     out.add_recommendations(
         "A person should investigate: the built-in rules have nothing left "
         "to try.");
+    SanitizeResult(out);  // names quoted from the context are outside text
     return out;
   }
   std::string analysis = fmt::format("[builtin rule {}] {}", chosen->rule, chosen->analysis);
@@ -798,6 +800,7 @@ absl::StatusOr<v1::AnalysisCompleted> RulesAnalyzer::Analyze(const AnalysisReque
     AIOPS_CHECK(stages::IsCatalogueAction(a.type()));
     *out.add_suggested_actions() = a;
   }
+  SanitizeResult(out);  // names quoted from the context are outside text
   return out;
 }
 

@@ -190,6 +190,47 @@ TEST_F(ChatCliAnalyzerTest, AnalyzesOverTlsWithTheToken) {
   EXPECT_THAT(a->dropped_actions(1).reason(), HasSubstr("not in the action catalogue"));
 }
 
+// The server's answer has no size cap of its own (up to the 16 MiB receive limit): every field
+// that reaches AnalysisCompleted is cut to its bound, and each cut shows.
+TEST_F(ChatCliAnalyzerTest, CutsAnOversizeAnswerWithAVisibleMarker) {
+  chatcli::v1::AnalyzeIssueResponse& r = service_.canned_response;
+  r.set_analysis(std::string(200'000, 'a'));
+  r.clear_recommendations();
+  r.add_recommendations(std::string(5000, 'r'));
+  for (int i = 1; i < 30; ++i) {
+    r.add_recommendations("check " + std::to_string(i));
+  }
+  r.set_model(std::string(1000, 'm'));
+  r.mutable_suggested_actions(0)->set_description(std::string(5000, 'd'));
+  for (int i = 0; i < 20; ++i) {
+    r.add_suggested_actions()->set_action("ExecDiagnostic");
+  }
+  ChatCliAnalyzer analyzer(Options(), clock_);
+  const absl::StatusOr<v1::AnalysisCompleted> a = analyzer.Analyze(Request());
+  ASSERT_TRUE(a.ok()) << a.status();
+  const auto ends_with_marker = [](const std::string& s) {
+    const std::string_view marker = kTruncatedMarker;
+    return s.size() >= marker.size() && s.substr(s.size() - marker.size()) == marker;
+  };
+  EXPECT_EQ(a->analysis().size(), kMaxAnalysisBytes);
+  EXPECT_TRUE(ends_with_marker(a->analysis()));
+  ASSERT_EQ(a->recommendations_size(), kMaxRecommendations);
+  EXPECT_EQ(a->recommendations(0).size(), kMaxItemBytes);
+  EXPECT_TRUE(ends_with_marker(a->recommendations(0)));
+  EXPECT_EQ(a->recommendations(kMaxRecommendations - 1), "...[11 more recommendations not kept]");
+  EXPECT_EQ(a->model().size(), kMaxNameBytes);  // "CLAUDEAI/mmm..."
+  EXPECT_TRUE(ends_with_marker(a->model()));
+  ASSERT_EQ(a->suggested_actions_size(), 1);
+  EXPECT_EQ(a->suggested_actions(0).description().size(), kMaxItemBytes);
+  EXPECT_TRUE(ends_with_marker(a->suggested_actions(0).description()));
+  // 22 dropped (the scale to 0 and 21 ExecDiagnostic): 9 kept, then the marker entry.
+  ASSERT_EQ(a->dropped_actions_size(), kMaxDroppedActions);
+  EXPECT_EQ(a->dropped_actions(kMaxDroppedActions - 1).reason(),
+            "...[13 more dropped actions not kept]");
+  // Tokens count what was received, not what was kept.
+  EXPECT_GT(a->output_tokens(), 200'000 / 4);
+}
+
 TEST_F(ChatCliAnalyzerTest, AWrongTokenIsUnauthenticatedWithAClearError) {
   ChatCliOptions options = Options();
   options.token = "wrong-token";

@@ -5,9 +5,11 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "server/analysis/http_llm_analyzer.h"
 #include "server/analysis/rules_analyzer.h"
+#include "server/analysis/text.h"
 #include "test_servers.h"
 
 namespace aiops::analysis {
@@ -143,6 +145,31 @@ TEST(FallbackAnalyzerTest, AMalformedProviderAnswerFallsBack) {
   EXPECT_THAT(a->fallback_reason(), HasSubstr("openai failed: INVALID_ARGUMENT"));
   EXPECT_EQ(a->input_tokens(), 800);
   EXPECT_EQ(a->output_tokens(), 4);
+}
+
+// An answer over the 64 KiB cap cannot be parsed whole, so it is rejected, and the built-in
+// answer records why (with the size and the answer's start, cut with the marker).
+TEST(FallbackAnalyzerTest, AnOversizeProviderAnswerFallsBackWithTheReason) {
+  testing::FakeHttpServer server;
+  const std::string answer = R"({"analysis": ")" + std::string(100'000, 'a') + R"("})";
+  nlohmann::json body;
+  body["choices"] = nlohmann::json::array({{{"message", {{"content", answer}}}}});
+  body["usage"] = {{"prompt_tokens", 800}, {"completion_tokens", 25'000}};
+  server.Enqueue({200, body.dump()});
+  HttpLlmOptions options;
+  options.base_url = server.BaseUrl();
+  common::FakeClock clock;
+  FallbackAnalyzer analyzer(std::make_unique<OpenAiAnalyzer>(options, clock),
+                            std::make_unique<RulesAnalyzer>(), clock);
+  const absl::StatusOr<v1::AnalysisCompleted> a = analyzer.Analyze(Request());
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_TRUE(a->fallback());
+  EXPECT_EQ(a->provider(), "builtin");
+  EXPECT_THAT(a->fallback_reason(),
+              HasSubstr("openai failed: INVALID_ARGUMENT: openai: answer is 100016 bytes, over "
+                        "the 65536 byte limit: rejected unparsed"));
+  EXPECT_THAT(a->fallback_reason(), HasSubstr(std::string("aaa") + kTruncatedMarker));
+  EXPECT_EQ(a->output_tokens(), 25'000);  // billed, so counted against the budget
 }
 
 TEST(FallbackAnalyzerTest, FailsOnlyWhenTheBuiltinFailsToo) {

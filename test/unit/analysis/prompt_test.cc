@@ -240,14 +240,112 @@ TEST(PromptAnswerParseTest, KeepsAtMostTenActions) {
   EXPECT_THAT(a->dropped_actions(0).reason(), HasSubstr("more than 10 actions"));
 }
 
-TEST(PromptAnswerParseTest, AnOversizeAnswerIsTruncatedAndRejected) {
+TEST(PromptAnswerParseTest, AnOversizeAnswerIsRejectedUnparsedWithItsSize) {
   const std::string big = R"({"analysis": ")" + std::string(kMaxAnswerBytes, 'a') + R"("})";
   const absl::StatusOr<v1::AnalysisCompleted> a = ParseAnswer(big);
   EXPECT_EQ(a.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(a.status().message()), HasSubstr("over the 65536 byte limit"));
-  // Just under the limit parses.
+  EXPECT_THAT(std::string(a.status().message()),
+              HasSubstr("answer is 65552 bytes, over the 65536 byte limit: rejected unparsed"));
+  // The reason quotes the answer's start, cut with the marker.
+  EXPECT_THAT(std::string(a.status().message()), HasSubstr(R"(it starts with '{"analysis": "aaa)"));
+  EXPECT_THAT(std::string(a.status().message()),
+              HasSubstr(std::string("aaa") + kTruncatedMarker + "'"));
+  // Just under the limit parses (and its analysis is then cut to its own bound).
   const std::string fits = R"({"analysis": ")" + std::string(kMaxAnswerBytes - 20, 'a') + R"("})";
   EXPECT_TRUE(ParseAnswer(fits).ok());
+}
+
+bool EndsWith(const std::string& s, std::string_view suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix.data(), suffix.size()) == 0;
+}
+
+// Every text field of an answer that fits the 64 KiB answer cap is still bounded, and each cut
+// shows: kTruncatedMarker where a string was cut, a closing entry where a list was.
+TEST(PromptAnswerParseTest, LongFieldsAndListsAreCutWithAVisibleMarker) {
+  std::string e_acute;  // 20,000 bytes of "é": a cut must not split one
+  for (int i = 0; i < 10'000; ++i) {
+    e_acute += "é";
+  }
+  std::string recommendations = "\"" + std::string(3000, 'r') + "\"";
+  for (int i = 1; i < 25; ++i) {
+    recommendations += ", \"check " + std::to_string(i) + "\"";
+  }
+  std::string actions = R"({"action": "RestartDeployment", "description": ")" +
+                        std::string(3000, 'd') + R"("}, {"action": "PatchConfig", "params": )" +
+                        R"({"configmap": "app", "LOG": ")" + std::string(2000, 'v') + R"("}})";
+  for (int i = 0; i < 15; ++i) {
+    actions += R"(, {"action": "Bogus)" + std::to_string(i) + R"("})";
+  }
+  const std::string answer = R"({"analysis": ")" + e_acute + R"(", "recommendations": [)" +
+                             recommendations + R"(], "actions": [)" + actions + "]}";
+  ASSERT_LT(answer.size(), kMaxAnswerBytes);
+  const absl::StatusOr<v1::AnalysisCompleted> a = ParseAnswer(answer);
+  ASSERT_TRUE(a.ok()) << a.status();
+
+  EXPECT_LE(a->analysis().size(), kMaxAnalysisBytes);
+  EXPECT_GT(a->analysis().size(), kMaxAnalysisBytes - 2);
+  EXPECT_TRUE(EndsWith(a->analysis(), kTruncatedMarker)) << a->analysis().substr(16'000);
+  EXPECT_TRUE(IsValidUtf8(a->analysis()));
+  EXPECT_EQ(a->analysis().substr(0, 4), "éé");
+
+  ASSERT_EQ(a->recommendations_size(), kMaxRecommendations);
+  EXPECT_EQ(a->recommendations(0).size(), kMaxItemBytes);
+  EXPECT_TRUE(EndsWith(a->recommendations(0), kTruncatedMarker));
+  EXPECT_EQ(a->recommendations(1), "check 1");
+  EXPECT_EQ(a->recommendations(kMaxRecommendations - 1), "...[6 more recommendations not kept]");
+
+  ASSERT_EQ(a->suggested_actions_size(), 1);
+  EXPECT_EQ(a->suggested_actions(0).description().size(), kMaxItemBytes);
+  EXPECT_TRUE(EndsWith(a->suggested_actions(0).description(), kTruncatedMarker));
+
+  // A value too long to act on whole is never cut inside a suggested action: the action is
+  // dropped, and its value cut only in the dropped record.
+  ASSERT_EQ(a->dropped_actions_size(), kMaxDroppedActions);
+  const v1::DroppedAction& patch = a->dropped_actions(0);
+  EXPECT_EQ(patch.action().type(), "PatchConfig");
+  EXPECT_THAT(patch.reason(), HasSubstr("param 'LOG' is 2000 bytes, over the 1024 byte limit"));
+  ASSERT_EQ(patch.action().params_size(), 2);
+  EXPECT_EQ(patch.action().params(0).key(), "LOG");
+  EXPECT_EQ(patch.action().params(0).value().size(), kMaxParamValueBytes);
+  EXPECT_TRUE(EndsWith(patch.action().params(0).value(), kTruncatedMarker));
+  EXPECT_EQ(a->dropped_actions(1).action().type(), "Bogus0");
+  // 16 dropped: 9 kept, then the marker entry.
+  const v1::DroppedAction& last = a->dropped_actions(kMaxDroppedActions - 1);
+  EXPECT_EQ(last.action().type(), "");
+  EXPECT_EQ(last.reason(), "...[7 more dropped actions not kept]");
+
+  // The bounding is idempotent: applying it again changes nothing.
+  v1::AnalysisCompleted again = *a;
+  SanitizeResult(again);
+  EXPECT_EQ(again.SerializeAsString(), a->SerializeAsString());
+}
+
+TEST(PromptAnswerParseTest, ATooLargeActionIsDroppedNotCut) {
+  v1::ActionSpec scale;
+  scale.set_type("ScaleDeployment");
+  for (int i = 0; i < kMaxParams; ++i) {
+    v1::Param* p = scale.add_params();
+    p->set_key(i == 0 ? "replicas" : "k" + std::to_string(i));
+    p->set_value("2");
+  }
+  EXPECT_EQ(UnsafeActionReason(scale), "");
+  scale.add_params()->set_key("one-too-many");
+  EXPECT_THAT(UnsafeActionReason(scale), HasSubstr("has 17 params, over the limit of 16"));
+
+  // Even a result built without the screening (SanitizeResult is the last step of every
+  // analyzer) never carries a cut value in a suggested action.
+  v1::AnalysisCompleted result;
+  v1::ActionSpec* patch = result.add_suggested_actions();
+  patch->set_type("PatchConfig");
+  v1::Param* p = patch->add_params();
+  p->set_key("configmap");
+  p->set_value(std::string(kMaxParamValueBytes + 1, 'x'));
+  SanitizeResult(result);
+  EXPECT_EQ(result.suggested_actions_size(), 0);
+  ASSERT_EQ(result.dropped_actions_size(), 1);
+  EXPECT_THAT(result.dropped_actions(0).reason(), HasSubstr("param 'configmap' is 1025 bytes"));
+  EXPECT_TRUE(EndsWith(result.dropped_actions(0).action().params(0).value(), kTruncatedMarker));
 }
 
 TEST(PromptAnswerParseTest, ReplacesInvalidUtf8) {
