@@ -114,11 +114,13 @@ std::string RedactPem(std::string_view text) {
     }
     const size_t body_start = label_end + 5;
     out.append(text.substr(pos, body_start - pos));
-    pos = body_start;
-    out.append(kRedactedView);
     const size_t end = text.find("-----END ", body_start);
-    // Without an END line (a cut context) everything after BEGIN is key material.
+    // Without an END line (a cut context) everything after BEGIN is key material. An empty body
+    // hides nothing and stays empty (see Redact on why no rule masks an empty span).
     pos = end == std::string_view::npos ? text.size() : end;
+    if (pos > body_start) {
+      out.append(kRedactedView);
+    }
   }
   out.append(text.substr(std::min(pos, text.size())));
   return out;
@@ -198,10 +200,12 @@ std::string RedactJsonSecretData(std::string_view text) {
         after_colon = true;
       } else if (c == '"') {
         const size_t end = SkipJsonString(text, k);
-        if (after_colon && end - k >= 2) {
+        // The closing quote is kept; an unterminated string (a cut context) is masked to the end.
+        const size_t content_end = end - 1 > k && text[end - 1] == '"' ? end - 1 : text.size();
+        if (after_colon && content_end > k + 1) {
           out.append(text.substr(pos, k + 1 - pos));
           out.append(kRedactedView);
-          pos = end - 1;  // the closing quote is kept
+          pos = content_end;
         }
         after_colon = false;
         k = end - 1;
@@ -421,8 +425,10 @@ std::string RedactKeyValues(std::string_view line, bool* block_scalar) {
       }
       end = std::min(end, n);
     } else {
+      // An existing mask ends the value too: cutting into it would unmask its tail (see Redact).
       while (end < n && !IsSpace(line[end]) &&
-             std::string_view(",;}])&\"'").find(line[end]) == std::string_view::npos) {
+             std::string_view(",;}])&\"'").find(line[end]) == std::string_view::npos &&
+             !StartsWith(line.substr(end), kRedactedView)) {
         ++end;
       }
     }
@@ -544,9 +550,12 @@ std::string RedactLines(std::string_view text) {
       if (Trim(line.substr(colon + 1)).empty()) {
         block_indent = static_cast<int64_t>(indent + (StartsWith(trimmed, "- ") ? 2 : 0));
         out.append(line);
-      } else {  // an inline map: "data: {a: b}"
-        out.append(line.substr(0, colon + 1));
-        out.push_back(' ');
+      } else {  // an inline map: "data: {a: b}" (the spaces after the colon are kept)
+        size_t value = colon + 1;
+        while (value < line.size() && IsSpace(line[value])) {
+          ++value;
+        }
+        out.append(line.substr(0, value));
         out.append(kRedactedView);
       }
       continue;
@@ -574,18 +583,36 @@ std::string RedactOnce(std::string_view text) {
 
 std::string Redact(std::string_view text) {
   // One pass can change what the next one would see: a masked bearer token takes away the dashes
-  // that ended a false PEM label, and the label then reaches a real "PRIVATE KEY" line. Repeat
-  // until nothing changes (a pass only ever masks more), so nothing a pass would still mask is
-  // left. Bounded; two passes settle every input the fuzzer has found.
+  // that ended a false PEM label, and the label then reaches a real "PRIVATE KEY" line. So the
+  // pass is repeated until it changes nothing, and the result is a fixed point (idempotent).
+  //
+  // Why this terminates. Let M(t) = |t| - 10 * (occurrences of "[REDACTED]" in t): the bytes
+  // outside masks ("[REDACTED]" has no border, so its occurrences never overlap and M counts
+  // each byte once). Every change a pass makes replaces a span S of its input by "[REDACTED]",
+  // where S is non-empty, is not itself "[REDACTED]", and holds existing masks only whole:
+  // - PEM bodies start after "-----" and end at "-----END " or the end of the text; JSON
+  //   string values lie between quotes (or run to the end of the text); URL passwords lie
+  //   between ':' and '@'; bearer and token shapes are runs of characters that exclude '[';
+  //   masked block lines start after indentation or ": " (a Secret's inline data map after
+  //   "data:" and its spaces) and run to the end of the line; a quoted key value lies between
+  //   quotes; an authorization credential starts after spaces and ends at a space or quote; an
+  //   unquoted key value starts after ':', '=' or spaces and stops before an existing mask. No
+  //   such delimiter occurs inside "[REDACTED]", and masks never span lines, so no span starts
+  //   or ends inside a mask;
+  // - no rule masks an empty span; a span equal to "[REDACTED]" is replaced by itself.
+  // If S holds u > 0 bytes outside masks, M falls by at least u (masks formed across the
+  // span's edges only lower it further). If u = 0, S is k >= 2 whole masks and |t| falls by
+  // 10 * (k - 1) while M stays. So each pass that changes the text lowers the pair (M, |t|) of
+  // natural numbers in lexicographic order, which cannot go on forever. In practice two passes
+  // settle every input the fuzzer has found.
   std::string out = RedactOnce(text);
-  for (int pass = 0; pass < 8; ++pass) {
+  while (true) {
     std::string again = RedactOnce(out);
     if (again == out) {
-      break;
+      return out;
     }
     out = std::move(again);
   }
-  return out;
 }
 
 }  // namespace aiops::analysis

@@ -167,11 +167,31 @@ TEST(RedactTest, LeavesAnOrdinaryContextUnchanged) {
   EXPECT_EQ(Redact(context), context);
 }
 
+// Text that already holds masks (a context redacted once, or one that quotes "[REDACTED]"):
+// no rule may cut into a mask or mask an empty span, which is what makes the repeated pass end
+// (see Redact). Each of these changed on every pass, or unmasked a mask's tail, before.
+TEST(RedactTest, LeavesExistingMasksWholeAndSettles) {
+  // An unquoted value stops before an existing mask instead of cutting it ("[REDACTED]]").
+  EXPECT_EQ(RedactedStable("password: x[REDACTED]"), "password: [REDACTED][REDACTED]");
+  // A Secret's inline data map keeps its spacing: "data:[REDACTED]" is already masked.
+  EXPECT_EQ(RedactedStable("kind: Secret\ndata:[REDACTED]\n"), "kind: Secret\ndata:[REDACTED]\n");
+  // An empty PEM body and an empty JSON data string hide nothing and stay empty.
+  EXPECT_EQ(RedactedStable("-----BEGIN PRIVATE KEY----------END PRIVATE KEY-----"),
+            "-----BEGIN PRIVATE KEY----------END PRIVATE KEY-----");
+  EXPECT_EQ(RedactedStable(R"({"kind": "Secret", "data": {"a": "", "b": "c2VjcmV0"}})"),
+            R"({"kind": "Secret", "data": {"a": "", "b": "[REDACTED]"}})");
+  // An unterminated data string (a cut context) is masked to the end, its mask kept whole.
+  EXPECT_EQ(RedactedStable(R"({"kind": "Secret", "data": {"a": "x[REDACTED])"),
+            R"({"kind": "Secret", "data": {"a": "[REDACTED])");
+}
+
 TEST(RedactTest, IsIdempotent) {
   const std::string text =
       "password: hunter2\nAuthorization: Bearer xyz\nkey sk-ant-api03-abcdefghijkl\n"
       "-----BEGIN EC PRIVATE KEY-----\nabc\n-----END EC PRIVATE KEY-----\n"
-      "url: https://u:p@h/x\n";
+      "url: https://u:p@h/x\n"
+      "token: [REDACTED]tail\n"
+      "Bearer [REDACTED][REDACTED]\n";
   const std::string once = RedactedStable(text);
   for (const char* secret : {"hunter2", "xyz", "abcdefghijkl", "\nabc\n", ":p@"}) {
     EXPECT_THAT(once, Not(HasSubstr(secret)));
