@@ -65,6 +65,11 @@ Informer::Stats Informer::stats() const {
   return stats_;
 }
 
+std::string Informer::resource_version() const {
+  absl::MutexLock lock(&mu_);
+  return resource_version_;
+}
+
 void Informer::SetResourceVersionForTest(const std::string& rv) {
   absl::MutexLock lock(&mu_);
   resource_version_ = rv;
@@ -148,6 +153,7 @@ absl::Status Informer::WatchOnce() {
         const Json& object = event.contains("object") ? event["object"] : Json::object();
         if (type == "BOOKMARK") {
           absl::MutexLock lock(&mu_);
+          ++stats_.bookmarks;
           const std::string bookmark = StrAt(At(object, "metadata"), "resourceVersion");
           if (!bookmark.empty()) {
             resource_version_ = bookmark;
@@ -171,8 +177,13 @@ void Informer::Run() {
         return;
       }
     }
-    absl::Status status = need_list ? Relist() : WatchOnce();
+    const bool listing = need_list;
+    absl::Status status = listing ? Relist() : WatchOnce();
     if (status.ok()) {
+      if (!listing) {
+        absl::MutexLock lock(&mu_);
+        ++stats_.clean_watch_ends;
+      }
       need_list = false;
       failures = 0;
       backoff = options_.retry_backoff;

@@ -52,13 +52,19 @@ class Informer {
   std::optional<nlohmann::json> Get(const std::string& key) const;
   std::vector<nlohmann::json> List() const;
 
+  // Counters since Start() (cheap; also what metrics read). A watch the server ends cleanly
+  // (timeoutSeconds) counts in clean_watch_ends and is followed by a watch, not a list.
   struct Stats {
     int lists = 0;
     int watches = 0;
+    int clean_watch_ends = 0;
+    int bookmarks = 0;  // BOOKMARK events: each moves resource_version() forward
     int gone = 0;
     int errors = 0;
   };
   Stats stats() const;
+  // The resourceVersion the next watch starts from (the last list, event or bookmark).
+  std::string resource_version() const;
 
   // Makes the next watch start from `rv` (to provoke 410 Gone in tests).
   void SetResourceVersionForTest(const std::string& rv);

@@ -109,7 +109,8 @@ absl::Status ApiError(const std::string& method, const std::string& path, int co
 thread_local std::string last_verify_error;
 
 absl::Status TransportError(httplib::Error error, const KubeConfig& config,
-                            const std::string& method, const std::string& path) {
+                            const std::string& method, const std::string& path,
+                            absl::Duration read_timeout) {
   const std::string verify_error = std::exchange(last_verify_error, std::string());
   if (error == httplib::Error::SSLConnection && !config.tls_server_name.empty()) {
     return absl::UnavailableError(fmt::format(
@@ -133,6 +134,11 @@ absl::Status TransportError(httplib::Error error, const KubeConfig& config,
       return absl::UnavailableError(
           fmt::format("{} {}: cannot connect to {}: is the API server running and reachable?",
                       method, path, config.server));
+    case httplib::Error::Read:
+      return absl::UnavailableError(fmt::format(
+          "{} {}: no answer from {} within the request time-out of {} (or the connection was "
+          "closed): is the API server overloaded or unreachable?",
+          method, path, config.server, absl::FormatDuration(read_timeout)));
     default:
       return absl::UnavailableError(
           fmt::format("{} {}: {} ({})", method, path, httplib::to_string(error), config.server));
@@ -462,9 +468,17 @@ KubeClient::KubeClient(KubeConfig config, KubeClientOptions options)
 
 KubeClient::~KubeClient() = default;
 
-void KubeClient::Throttle() {
+void KubeClient::Sleep(absl::Duration d) const {
+  if (options_.sleep) {
+    options_.sleep(d);
+  } else {
+    absl::SleepFor(d);
+  }
+}
+
+bool KubeClient::Throttle(absl::Time deadline) {
   if (options_.qps <= 0) {
-    return;
+    return true;
   }
   for (;;) {
     absl::Duration wait;
@@ -476,11 +490,14 @@ void KubeClient::Throttle() {
       refilled_at_ = now;
       if (tokens_ >= 1) {
         tokens_ -= 1;
-        return;
+        return true;
       }
       wait = absl::Seconds((1 - tokens_) / options_.qps);
+      if (now + wait > deadline) {
+        return false;
+      }
     }
-    absl::SleepFor(wait);
+    Sleep(wait);
   }
 }
 
@@ -526,20 +543,41 @@ absl::StatusOr<std::string> KubeClient::BearerToken() {
 
 absl::StatusOr<Json> KubeClient::Request(const std::string& method, const std::string& path,
                                          const std::string& body, const std::string& content_type,
-                                         bool idempotent) {
-  absl::Duration backoff = options_.initial_backoff;
+                                         bool idempotent, absl::Duration budget) {
+  const bool bounded = budget != absl::InfiniteDuration();
+  const absl::Time deadline = bounded ? clock_.Now() + budget : absl::InfiniteFuture();
+  int attempts = 0;
   absl::Status last;
+  // The call's budget ran out: say so, with the last failure if there was one.
+  auto out_of_time = [&] {
+    return absl::DeadlineExceededError(fmt::format(
+        "{} {}: no answer from {} within the call's time budget of {} ({} attempt(s){}{})", method,
+        path, config_.server, absl::FormatDuration(budget), attempts,
+        last.ok() ? "" : "; last: ", last.ok() ? "" : last.message()));
+  };
+  absl::Duration backoff = options_.initial_backoff;
   for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
-    Throttle();
+    if (!Throttle(deadline)) {
+      return out_of_time();
+    }
     absl::StatusOr<std::string> token = BearerToken();
     if (!token.ok()) {
       return token.status();
     }
+    const absl::Duration left = deadline - clock_.Now();
+    if (left <= absl::ZeroDuration()) {
+      return out_of_time();
+    }
+    // Each attempt waits at most for what is left of the budget, so that a server that accepts
+    // the connection and never answers cannot hold the caller past it.
+    const absl::Duration read_timeout = std::min(options_.request_timeout, left);
+    const absl::Duration connect_timeout = std::min(options_.connect_timeout, left);
     httplib::Headers headers = {{"Accept", "application/json"},
                                 {"User-Agent", options_.user_agent}};
     if (!token->empty()) {
       headers.emplace("Authorization", "Bearer " + *token);
     }
+    ++attempts;
     std::optional<httplib::Result> sent;
     {
       // One request at a time on the shared keep-alive connection; released before any sleep.
@@ -548,6 +586,16 @@ absl::StatusOr<Json> KubeClient::Request(const std::string& method, const std::s
         transport_->shared = transport_->NewClient(options_.request_timeout);
       }
       httplib::ClientImpl& client = *transport_->shared;
+      // httplib applies these to each request, the kept-alive connection included.
+      client.set_read_timeout(
+          static_cast<time_t>(absl::ToInt64Seconds(read_timeout)),
+          static_cast<time_t>(absl::ToInt64Microseconds(read_timeout) % 1'000'000));
+      client.set_write_timeout(
+          static_cast<time_t>(absl::ToInt64Seconds(read_timeout)),
+          static_cast<time_t>(absl::ToInt64Microseconds(read_timeout) % 1'000'000));
+      client.set_connection_timeout(
+          static_cast<time_t>(absl::ToInt64Seconds(connect_timeout)),
+          static_cast<time_t>(absl::ToInt64Microseconds(connect_timeout) % 1'000'000));
       sent.emplace(
           method == "GET"     ? client.Get(path.c_str(), headers)
           : method == "POST"  ? client.Post(path.c_str(), headers, body, content_type.c_str())
@@ -564,14 +612,14 @@ absl::StatusOr<Json> KubeClient::Request(const std::string& method, const std::s
     }
     absl::Duration retry_after = backoff;
     if (!result) {
-      last = TransportError(result.error(), config_, method, path);
+      last = TransportError(result.error(), config_, method, path, read_timeout);
       const bool verification = result.error() == httplib::Error::SSLServerVerification ||
                                 result.error() == httplib::Error::SSLConnection;
       // A refused or unreachable connection sent nothing, so even a create is safe to repeat;
       // any later failure may have reached the server, and only idempotent requests retry.
       const bool nothing_sent = result.error() == httplib::Error::Connection;
       if (verification || !(idempotent || nothing_sent)) {
-        return last;
+        return bounded && clock_.Now() >= deadline ? out_of_time() : last;
       }
     } else if (result->status >= 200 && result->status < 300) {
       if (result->body.empty()) {
@@ -601,23 +649,29 @@ absl::StatusOr<Json> KubeClient::Request(const std::string& method, const std::s
       }
     }
     if (attempt < options_.max_attempts) {
-      absl::SleepFor(std::min(retry_after, options_.max_backoff));
+      const absl::Duration wait = std::min(retry_after, options_.max_backoff);
+      if (clock_.Now() + wait >= deadline) {
+        return out_of_time();
+      }
+      Sleep(wait);
       backoff = std::min(backoff * 2, options_.max_backoff);
     }
   }
-  return last;
+  return bounded && clock_.Now() >= deadline ? out_of_time() : last;
 }
 
-absl::StatusOr<Json> KubeClient::Get(const std::string& path) {
-  return Request("GET", path, "", "", true);
+absl::StatusOr<Json> KubeClient::Get(const std::string& path, absl::Duration budget) {
+  return Request("GET", path, "", "", true, budget);
 }
 
-absl::StatusOr<Json> KubeClient::Create(const std::string& collection_path, const Json& object) {
-  return Request("POST", collection_path, object.dump(), "application/json", false);
+absl::StatusOr<Json> KubeClient::Create(const std::string& collection_path, const Json& object,
+                                        absl::Duration budget) {
+  return Request("POST", collection_path, object.dump(), "application/json", false, budget);
 }
 
-absl::StatusOr<Json> KubeClient::Replace(const std::string& path, const Json& object) {
-  return Request("PUT", path, object.dump(), "application/json", true);
+absl::StatusOr<Json> KubeClient::Replace(const std::string& path, const Json& object,
+                                         absl::Duration budget) {
+  return Request("PUT", path, object.dump(), "application/json", true, budget);
 }
 
 absl::StatusOr<Json> KubeClient::Patch(const std::string& path, const Json& patch,
@@ -633,8 +687,8 @@ absl::StatusOr<Json> KubeClient::Apply(const std::string& path, const Json& obje
   return Request("PATCH", path + query, object.dump(), "application/apply-patch+yaml", true);
 }
 
-absl::StatusOr<Json> KubeClient::Delete(const std::string& path) {
-  return Request("DELETE", path, "", "", true);
+absl::StatusOr<Json> KubeClient::Delete(const std::string& path, absl::Duration budget) {
+  return Request("DELETE", path, "", "", true, budget);
 }
 
 void WatchHandle::Cancel() {
@@ -744,7 +798,7 @@ absl::Status KubeClient::Watch(const std::string& path,
     if (result.error() == httplib::Error::Read) {
       return absl::OkStatus();  // the read timeout ended the watch: re-watch from the last RV
     }
-    return TransportError(result.error(), config_, "WATCH", path);
+    return TransportError(result.error(), config_, "WATCH", path, timeout);
   }
   return absl::OkStatus();
 }

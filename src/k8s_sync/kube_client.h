@@ -28,13 +28,21 @@ namespace aiops::k8s_sync {
 struct KubeClientOptions {
   double qps = 20;  // sustained requests per second (0: unlimited)
   int burst = 40;
-  int max_attempts = 4;  // for retryable failures
+  // Attempts per call for retryable failures: 429 (any method; waits Retry-After, capped at
+  // max_backoff), 503 (any method), other 5xx but 501 and transport failures (time-out, reset)
+  // for idempotent methods only (all but POST: a create is not repeated once it may have reached
+  // the server), a refused connection (any method: nothing was sent). TLS verification
+  // failures and other HTTP errors are not retried.
+  int max_attempts = 4;
   absl::Duration initial_backoff = absl::Milliseconds(200);
   absl::Duration max_backoff = absl::Seconds(5);
   absl::Duration connect_timeout = absl::Seconds(5);
   absl::Duration request_timeout = absl::Seconds(30);
   std::string user_agent = "chatcli-aiops";
   common::Clock* clock = nullptr;  // defaults to the system clock; must outlive the client
+  // Waits for the rate limit and between attempts (default: absl::SleepFor). A test injects one
+  // that advances a FakeClock, so the limiter and the back-off run without wall time.
+  std::function<void(absl::Duration)> sleep;
   // Called after every attempt with the method (GET, POST, PUT, PATCH, DELETE, WATCH) and the
   // HTTP status (0: no response). For metrics; must be thread-safe and quick.
   std::function<void(const std::string& method, int status)> on_response;
@@ -76,10 +84,17 @@ class KubeClient {
   KubeClient& operator=(KubeClient&&) = delete;
 
   // `path` is the API path with query, e.g. "/apis/apps/v1/namespaces/ns/deployments/web".
-  absl::StatusOr<nlohmann::json> Get(const std::string& path);
+  // `budget` bounds the whole call on the client's clock: rate-limit wait, every attempt (each
+  // attempt's connect and read time-outs are cut to what is left) and the back-off between
+  // them. When it runs out the call returns kDeadlineExceeded naming the server. Without one a
+  // call may take max_attempts request time-outs plus back-off.
+  absl::StatusOr<nlohmann::json> Get(const std::string& path,
+                                     absl::Duration budget = absl::InfiniteDuration());
   absl::StatusOr<nlohmann::json> Create(const std::string& collection_path,
-                                        const nlohmann::json& object);
-  absl::StatusOr<nlohmann::json> Replace(const std::string& path, const nlohmann::json& object);
+                                        const nlohmann::json& object,
+                                        absl::Duration budget = absl::InfiniteDuration());
+  absl::StatusOr<nlohmann::json> Replace(const std::string& path, const nlohmann::json& object,
+                                         absl::Duration budget = absl::InfiniteDuration());
   // `content_type`: application/merge-patch+json, application/json-patch+json or
   // application/strategic-merge-patch+json.
   absl::StatusOr<nlohmann::json> Patch(const std::string& path, const nlohmann::json& patch,
@@ -88,7 +103,8 @@ class KubeClient {
   // `field_manager`; `force` takes ownership of conflicting fields.
   absl::StatusOr<nlohmann::json> Apply(const std::string& path, const nlohmann::json& object,
                                        const std::string& field_manager, bool force = true);
-  absl::StatusOr<nlohmann::json> Delete(const std::string& path);
+  absl::StatusOr<nlohmann::json> Delete(const std::string& path,
+                                        absl::Duration budget = absl::InfiniteDuration());
 
   // Streams a watch (`path` must carry watch=1 and may carry resourceVersion,
   // allowWatchBookmarks, timeoutSeconds): `on_event` gets each event object ({"type",
@@ -107,9 +123,13 @@ class KubeClient {
   KubeClient(KubeConfig config, KubeClientOptions options);
   absl::StatusOr<nlohmann::json> Request(const std::string& method, const std::string& path,
                                          const std::string& body, const std::string& content_type,
-                                         bool idempotent);
+                                         bool idempotent,
+                                         absl::Duration budget = absl::InfiniteDuration());
   absl::StatusOr<std::string> BearerToken();
-  void Throttle();
+  // Takes a token from the bucket, waiting for one; false (nothing taken) when the wait would
+  // end after `deadline`.
+  bool Throttle(absl::Time deadline = absl::InfiniteFuture());
+  void Sleep(absl::Duration d) const;
 
   const KubeConfig config_;
   const KubeClientOptions options_;

@@ -1,5 +1,7 @@
 #include "k8s_sync/leader_election.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "common/fmt_absl.h"
@@ -60,12 +62,18 @@ bool LeaderElector::WaitForLeadership(absl::Duration timeout) const {
   return mu_.AwaitWithTimeout(absl::Condition(&leading), timeout);
 }
 
-bool LeaderElector::TryAcquireOrRenew() {
+bool LeaderElector::TryAcquireOrRenew(absl::Time deadline) {
   const std::string path = fmt::format("/apis/coordination.k8s.io/v1/namespaces/{}/leases/{}",
                                        options_.namespace_name, options_.lease_name);
   const absl::Time now = clock_.Now();
+  if (now >= deadline) {
+    return false;
+  }
+  // What is left of the renew deadline bounds each request (the client's clock is assumed to
+  // run at the rate of ours; both are the system clock outside tests).
+  auto left = [&] { return std::max(deadline - clock_.Now(), absl::Nanoseconds(1)); };
   const auto duration_s = static_cast<int>(absl::ToInt64Seconds(options_.lease_duration));
-  absl::StatusOr<Json> lease = client_.Get(path);
+  absl::StatusOr<Json> lease = client_.Get(path, left());
   if (!lease.ok()) {
     if (!IsKubeNotFound(lease.status())) {
       return false;
@@ -83,7 +91,7 @@ bool LeaderElector::TryAcquireOrRenew() {
     return client_
         .Create(fmt::format("/apis/coordination.k8s.io/v1/namespaces/{}/leases",
                             options_.namespace_name),
-                fresh)
+                fresh, left())
         .ok();
   }
   Json spec =
@@ -115,25 +123,34 @@ bool LeaderElector::TryAcquireOrRenew() {
   Json updated = *lease;
   updated["spec"] = spec;
   // The read resourceVersion travels in metadata: a concurrent writer makes this a conflict.
-  return client_.Replace(path, updated).ok();
+  return client_.Replace(path, updated, left()).ok();
 }
 
 void LeaderElector::Release() {
   const std::string path = fmt::format("/apis/coordination.k8s.io/v1/namespaces/{}/leases/{}",
                                        options_.namespace_name, options_.lease_name);
-  absl::StatusOr<Json> lease = client_.Get(path);
+  // Best effort and bounded: a stop must not hang on an unreachable API server.
+  absl::StatusOr<Json> lease = client_.Get(path, options_.renew_deadline);
   if (!lease.ok() || StrAt((*lease)["spec"], "holderIdentity") != options_.identity) {
     return;
   }
   Json updated = *lease;
   updated["spec"]["holderIdentity"] = "";
   updated["spec"]["leaseDurationSeconds"] = 1;
-  client_.Replace(path, updated).IgnoreError();  // why: best effort; the Lease expires anyway
+  // why: best effort; the Lease expires anyway
+  client_.Replace(path, updated, options_.renew_deadline).IgnoreError();
 }
 
 void LeaderElector::Run() {
   for (;;) {
-    const bool held = TryAcquireOrRenew();
+    absl::Time deadline;
+    {
+      // A leader must renew by its renew deadline; a candidate's attempt gets as long.
+      absl::MutexLock lock(&mu_);
+      deadline = leader_ ? last_renewed_ + options_.renew_deadline
+                         : clock_.Now() + options_.renew_deadline;
+    }
+    const bool held = TryAcquireOrRenew(deadline);
     const absl::Time now = clock_.Now();
     bool started = false;
     bool stopped = false;
@@ -144,7 +161,7 @@ void LeaderElector::Run() {
       if (held) {
         last_renewed_ = now;
         started = !leader_ && !stopping_;
-      } else if (leader_ && now - last_renewed_ > options_.renew_deadline) {
+      } else if (leader_ && now - last_renewed_ >= options_.renew_deadline) {
         leader_ = false;  // could not renew in time: another process may take over
         stopped = true;
       }
@@ -175,7 +192,14 @@ void LeaderElector::Run() {
     }
     absl::MutexLock lock(&mu_);
     auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
-    mu_.AwaitWithTimeout(absl::Condition(&stopping), options_.retry_period);
+    // A leader that failed to renew tries again at the latest when its renew deadline ends, so
+    // that it steps down then and not a retry period later.
+    absl::Duration wait = options_.retry_period;
+    if (leader_ && !held) {
+      wait = std::min(wait, std::max(absl::ZeroDuration(),
+                                     last_renewed_ + options_.renew_deadline - clock_.Now()));
+    }
+    mu_.AwaitWithTimeout(absl::Condition(&stopping), wait);
   }
 }
 

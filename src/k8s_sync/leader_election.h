@@ -2,8 +2,9 @@
 // candidate takes the Lease when it is free or its holder has not renewed it for a lease
 // duration (measured on this process's clock from when the Lease last changed, so clock skew
 // between nodes does not matter), renews it every retry period, and steps down when it could not
-// renew within the renew deadline. Writes carry the read resourceVersion, so of two candidates
-// racing for one Lease only one wins (the other gets a conflict). Thread-safe.
+// renew within the renew deadline: each renewal's requests are cut off at that deadline, so a
+// hung API server cannot delay the step-down past it. Writes carry the read resourceVersion, so of
+// two candidates racing for one Lease only one wins (the other gets a conflict). Thread-safe.
 #pragma once
 
 #include <functional>
@@ -53,8 +54,9 @@ class LeaderElector {
 
  private:
   void Run();
-  // One attempt to acquire or renew; true when this process holds the Lease afterwards.
-  bool TryAcquireOrRenew();
+  // One attempt to acquire or renew; true when this process holds the Lease afterwards. Its
+  // requests end by `deadline` (on clock_), whatever the client's own time-outs and retries.
+  bool TryAcquireOrRenew(absl::Time deadline);
   void Release();
 
   KubeClient& client_;
