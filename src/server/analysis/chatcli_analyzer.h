@@ -11,9 +11,11 @@
 // a 5 s time-out (also without calls in flight), a deadline per call, and reconnect back-off
 // through gRPC channel arguments. Thread-safe: one channel, shared by concurrent calls.
 //
-// Finding the Instance and reading its TLS and token Secrets from Kubernetes belongs to the
-// Kubernetes edge (k8s_sync, another issue); ChatCliOptionsFromInstance only turns what it
-// found into options.
+// Finding the Instance and reading its TLS and token Secrets is done outside this library:
+// k8s_sync::LookupInstanceEndpoint (src/k8s_sync/instance_config.h) reads them, and the daemon
+// (src/server/daemon.cc: Daemon::MakeAnalyzer, whose InstanceAnalyzer resolves the Instance at
+// the first analysis and again after a failure) passes the result through
+// ChatCliOptionsFromInstance, which only turns it into options.
 #pragma once
 
 #include <cstdint>
