@@ -452,9 +452,14 @@ absl::Status Daemon::StartLeadingComponents() {
   }
 
   if (!config_.chatcli_bridge.target.empty()) {
+    const DaemonConfig::Bridge& b = config_.chatcli_bridge;
+    absl::StatusOr<analysis::ChatCliOptions> connection =
+        ChatCliConnection(b.target, b.tls, b.ca_file, b.token_file, kBridgeChatCliKeys);
+    if (!connection.ok()) {
+      return connection.status();
+    }
     ingest::ChatCliBridgeOptions bridge;
-    bridge.chatcli.target = config_.chatcli_bridge.target;
-    bridge.chatcli.tls = false;
+    bridge.chatcli = *std::move(connection);
     bridge.interval = config_.chatcli_bridge.interval;
     bridge_ = std::make_unique<ingest::ChatCliBridge>(bridge, clock_, submit);
     bridge_->Start();
@@ -588,11 +593,23 @@ absl::StatusOr<std::unique_ptr<analysis::Analyzer>> Daemon::MakeAnalyzer() {
       primary = std::make_unique<InstanceAnalyzer>(a.provider, make);
     }
   } else {  // chatcli
-    auto make = [a, &clock, &client]() -> absl::StatusOr<std::unique_ptr<analysis::Analyzer>> {
+    // An explicit target's CA and token files are read once, now: a bad file stops the start
+    // with an error naming its key instead of failing every analysis later.
+    analysis::ChatCliOptions explicit_options;
+    if (!a.chatcli_target.empty()) {
+      absl::StatusOr<analysis::ChatCliOptions> connection =
+          ChatCliConnection(a.chatcli_target, a.chatcli_tls, a.chatcli_ca_file,
+                            a.chatcli_token_file, kAnalyzerChatCliKeys);
+      if (!connection.ok()) {
+        return connection.status();
+      }
+      explicit_options = *std::move(connection);
+    }
+    auto make = [a, explicit_options, &clock,
+                 &client]() -> absl::StatusOr<std::unique_ptr<analysis::Analyzer>> {
       analysis::ChatCliOptions options;
       if (!a.chatcli_target.empty()) {
-        options.target = a.chatcli_target;
-        options.tls = a.chatcli_tls;
+        options = explicit_options;
       } else {
         absl::StatusOr<k8s_sync::InstanceEndpoint> endpoint =
             k8s_sync::LookupInstanceEndpoint(client, a.instance);
@@ -855,6 +872,8 @@ int RunDaemonCommand(std::span<const std::string_view> args, std::ostream& out, 
     out << kRunUsage;
     return kExitOk;
   }
+  // From here on stderr carries JSON lines only, gRPC's own messages included.
+  RouteGrpcLogsToJson();
   const std::string path = flags->Get("config", Getenv("AIOPS_CONFIG"));
   absl::StatusOr<DaemonConfig> config =
       path.empty() ? absl::StatusOr<DaemonConfig>(DefaultDaemonConfig()) : LoadDaemonConfig(path);

@@ -1,5 +1,7 @@
 #include "server/daemon_config.h"
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -10,6 +12,7 @@
 
 #include "common/fmt_absl.h"
 #include "projections/naming.h"
+#include "server/api/grpc_server.h"
 #include "server/pipeline_config.h"
 
 namespace aiops::server {
@@ -109,6 +112,22 @@ class ObjectReader {
     if (!_s.ok()) return _s;  \
   } while (false)
 
+// The TLS and token keys of an explicit ChatCLI server apply only with its target (an Instance
+// brings its own), and a CA only with TLS.
+absl::Status CheckConnection(const std::string& target, bool tls, const std::string& ca_file,
+                             const std::string& token_file, const ChatCliConnectionKeys& keys) {
+  if (target.empty() && (tls || !ca_file.empty() || !token_file.empty())) {
+    return absl::InvalidArgumentError(fmt::format(
+        "\"{}\" applies only with \"{}\" (an Instance brings its own TLS and token)",
+        tls ? keys.tls : (!ca_file.empty() ? keys.ca_file : keys.token_file), keys.target));
+  }
+  if (!ca_file.empty() && !tls) {
+    return absl::InvalidArgumentError(
+        fmt::format("\"{}\" needs \"{}\": true", keys.ca_file, keys.tls));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ParseLeaderElection(const Json& j, DaemonConfig::LeaderElection& out) {
   ObjectReader r(j, "leaderElection");
   AIOPS_CFG(r.Check({"enabled", "namespace", "leaseName"}));
@@ -170,13 +189,15 @@ absl::Status ParseWatcher(const Json& j, k8s_sync::DetectorConfig& out) {
 absl::Status ParseAnalyzer(const Json& j, DaemonConfig::Analyzer& out) {
   ObjectReader r(j, "analyzer");
   AIOPS_CFG(r.Check({"provider", "model", "baseUrl", "instance", "chatcliTarget", "chatcliTls",
-                     "tokenBudgetPerIncident"}));
+                     "chatcliCaFile", "chatcliTokenFile", "tokenBudgetPerIncident"}));
   AIOPS_CFG(r.String("provider", out.provider));
   AIOPS_CFG(r.String("model", out.model));
   AIOPS_CFG(r.String("baseUrl", out.base_url));
   AIOPS_CFG(r.String("instance", out.instance));
   AIOPS_CFG(r.String("chatcliTarget", out.chatcli_target));
   AIOPS_CFG(r.Bool("chatcliTls", out.chatcli_tls));
+  AIOPS_CFG(r.String("chatcliCaFile", out.chatcli_ca_file));
+  AIOPS_CFG(r.String("chatcliTokenFile", out.chatcli_token_file));
   AIOPS_CFG(r.Int("tokenBudgetPerIncident", out.token_budget_per_incident, true));
   static const std::set<std::string> kProviders = {"builtin", "chatcli", "anthropic", "openai"};
   if (kProviders.count(out.provider) == 0) {
@@ -193,20 +214,28 @@ absl::Status ParseAnalyzer(const Json& j, DaemonConfig::Analyzer& out) {
     return absl::InvalidArgumentError(
         fmt::format("\"analyzer.instance\" must be namespace/name (got \"{}\")", out.instance));
   }
-  return absl::OkStatus();
+  return CheckConnection(out.chatcli_target, out.chatcli_tls, out.chatcli_ca_file,
+                         out.chatcli_token_file, kAnalyzerChatCliKeys);
 }
 
 absl::Status ParseBridge(const Json& j, DaemonConfig::Bridge& out) {
   ObjectReader r(j, "chatcliBridge");
-  AIOPS_CFG(r.Check({"instance", "target", "intervalSeconds"}));
+  AIOPS_CFG(r.Check({"instance", "target", "tls", "caFile", "tokenFile", "intervalSeconds"}));
   AIOPS_CFG(r.String("instance", out.instance));
   AIOPS_CFG(r.String("target", out.target));
+  AIOPS_CFG(r.Bool("tls", out.tls));
+  AIOPS_CFG(r.String("caFile", out.ca_file));
+  AIOPS_CFG(r.String("tokenFile", out.token_file));
   AIOPS_CFG(r.Seconds("intervalSeconds", out.interval));
   if (!out.instance.empty() && out.instance.find('/') == std::string::npos) {
     return absl::InvalidArgumentError(fmt::format(
         "\"chatcliBridge.instance\" must be namespace/name (got \"{}\")", out.instance));
   }
-  return absl::OkStatus();
+  if (!out.instance.empty() && !out.target.empty()) {
+    return absl::InvalidArgumentError(
+        "\"chatcliBridge.instance\" and \"chatcliBridge.target\" exclude each other");
+  }
+  return CheckConnection(out.target, out.tls, out.ca_file, out.token_file, kBridgeChatCliKeys);
 }
 
 absl::Status SetPipeline(DaemonConfig& config, const std::string& json) {
@@ -304,6 +333,40 @@ absl::StatusOr<DaemonConfig> LoadDaemonConfig(const std::string& path) {
     return absl::InvalidArgumentError(fmt::format("{}: {}", path, config.status().message()));
   }
   return config;
+}
+
+absl::StatusOr<analysis::ChatCliOptions> ChatCliConnection(const std::string& target, bool tls,
+                                                           const std::string& ca_file,
+                                                           const std::string& token_file,
+                                                           const ChatCliConnectionKeys& keys) {
+  analysis::ChatCliOptions options;
+  options.target = target;
+  options.tls = tls;
+  if (!ca_file.empty()) {
+    std::ifstream in(ca_file, std::ios::binary);
+    if (!in) {
+      const int error = errno;
+      const std::string message = fmt::format("\"{}\": cannot read the CA file '{}': {}",
+                                              keys.ca_file, ca_file, std::strerror(error));
+      return error == EACCES ? absl::PermissionDeniedError(message) : absl::NotFoundError(message);
+    }
+    std::stringstream pem;
+    pem << in.rdbuf();
+    options.ca_pem = pem.str();
+    if (options.ca_pem.find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+      return absl::InvalidArgumentError(
+          fmt::format("\"{}\": the CA file '{}' holds no PEM certificate", keys.ca_file, ca_file));
+    }
+  }
+  if (!token_file.empty()) {
+    absl::StatusOr<std::string> token = api::ReadTokenFile(token_file);
+    if (!token.ok()) {
+      return absl::Status(token.status().code(),
+                          fmt::format("\"{}\": {}", keys.token_file, token.status().message()));
+    }
+    options.token = *std::move(token);
+  }
+  return options;
 }
 
 #undef AIOPS_CFG

@@ -13,6 +13,7 @@
 
 #include "aiops/v1/config.pb.h"
 #include "k8s_sync/detectors.h"
+#include "server/analysis/chatcli_analyzer.h"
 
 namespace aiops::server {
 
@@ -20,8 +21,8 @@ struct DaemonConfig {
   std::string cluster_id = "local";
   std::string data_dir = "/var/lib/chatcli-aiops";
   std::string grpc_listen = "0.0.0.0:50051";  // "" disables gRPC
-  std::string http_listen = "0.0.0.0:8080";  // "" disables HTTP
-  std::string auth_token_file;               // bearer token for gRPC and the webhook
+  std::string http_listen = "0.0.0.0:8080";   // "" disables HTTP
+  std::string auth_token_file;                // bearer token for gRPC and the webhook
   std::string tls_cert_file;
   std::string tls_key_file;
   std::string kubeconfig;  // "" : in-cluster when in a pod, else $KUBECONFIG / ~/.kube/config
@@ -39,15 +40,20 @@ struct DaemonConfig {
     std::string provider = "builtin";  // builtin | chatcli | anthropic | openai
     std::string model;
     std::string base_url;
-    std::string instance;        // "namespace/name" of a ChatCLI Instance (chatcli provider)
-    std::string chatcli_target;  // explicit gRPC target instead of an Instance
-    bool chatcli_tls = false;    // with chatcli_target
+    std::string instance;            // "namespace/name" of a ChatCLI Instance (chatcli provider)
+    std::string chatcli_target;      // explicit gRPC target instead of an Instance
+    bool chatcli_tls = false;        // with chatcli_target
+    std::string chatcli_ca_file;     // PEM roots for chatcli_tls ("" : the system roots)
+    std::string chatcli_token_file;  // bearer token sent to chatcli_target ("" : none)
     int64_t token_budget_per_incident = 200'000;
   } analyzer;
 
   struct Bridge {
-    std::string instance;  // "namespace/name"; or
-    std::string target;    // an explicit gRPC target; neither: the bridge is off
+    std::string instance;    // "namespace/name"; or
+    std::string target;      // an explicit gRPC target; neither: the bridge is off
+    bool tls = false;        // with target: TLS ...
+    std::string ca_file;     // ... trusting these PEM roots ("" : the system roots)
+    std::string token_file;  // bearer token sent to target ("" : none)
     absl::Duration interval = absl::Seconds(30);
   } chatcli_bridge;
 
@@ -77,5 +83,27 @@ absl::StatusOr<DaemonConfig> ParseDaemonConfig(const std::string& json);
 void RefreshPipeline(DaemonConfig& config);
 // kNotFound when the file cannot be read; otherwise as ParseDaemonConfig.
 absl::StatusOr<DaemonConfig> LoadDaemonConfig(const std::string& path);
+
+// The connection to an explicit ChatCLI server (analyzer.chatcliTarget or chatcliBridge.target):
+// the target, TLS on or off, the CA file's PEM roots and the token file's token, read now.
+// `keys` names the configuration keys in errors: {target, tls, caFile, tokenFile} as written in
+// the file, e.g. {"analyzer.chatcliTarget", "analyzer.chatcliTls", ...}. kNotFound /
+// kPermissionDenied for an unreadable file, kInvalidArgument for an empty token file or a CA
+// file holding no PEM certificate, each naming the key and the path.
+struct ChatCliConnectionKeys {
+  const char* target;
+  const char* tls;
+  const char* ca_file;
+  const char* token_file;
+};
+absl::StatusOr<analysis::ChatCliOptions> ChatCliConnection(const std::string& target, bool tls,
+                                                           const std::string& ca_file,
+                                                           const std::string& token_file,
+                                                           const ChatCliConnectionKeys& keys);
+inline constexpr ChatCliConnectionKeys kAnalyzerChatCliKeys = {
+    "analyzer.chatcliTarget", "analyzer.chatcliTls", "analyzer.chatcliCaFile",
+    "analyzer.chatcliTokenFile"};
+inline constexpr ChatCliConnectionKeys kBridgeChatCliKeys = {
+    "chatcliBridge.target", "chatcliBridge.tls", "chatcliBridge.caFile", "chatcliBridge.tokenFile"};
 
 }  // namespace aiops::server

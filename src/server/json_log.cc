@@ -2,11 +2,14 @@
 
 #include <atomic>
 #include <iostream>
+#include <string>
 
 #include <absl/synchronization/mutex.h>
 #include <absl/time/clock.h>
 #include <absl/time/time.h>
 #include <nlohmann/json.hpp>
+
+#include <grpc/support/log.h>
 
 namespace aiops::server {
 namespace {
@@ -29,7 +32,21 @@ const char* LevelName(LogLevel level) {
   return "info";
 }
 
+void LogGrpc(gpr_log_func_args* args) {
+  LogLevel level = LogLevel::kError;
+  if (args->severity == GPR_LOG_SEVERITY_DEBUG) {
+    level = LogLevel::kDebug;
+  } else if (args->severity == GPR_LOG_SEVERITY_INFO) {
+    level = LogLevel::kInfo;
+  }
+  LogJson(
+      level, "grpc", args->message != nullptr ? args->message : "",
+      {{"file", args->file != nullptr ? args->file : ""}, {"line", std::to_string(args->line)}});
+}
+
 }  // namespace
+
+void RouteGrpcLogsToJson() { gpr_set_log_function(&LogGrpc); }
 
 void LogJson(LogLevel level, std::string_view component, std::string_view message,
              const LogFields& fields) {

@@ -40,9 +40,13 @@ void ProcessMetadata(void* state, grpc_auth_context* /*context*/, const grpc_met
   const std::string& token = static_cast<TokenCheck*>(state)->token;
   const grpc_metadata* authorization = nullptr;
   for (size_t i = 0; i < num_md; ++i) {
-    if (SliceView(md[i].key) == "authorization") {
+    const std::string_view key = SliceView(md[i].key);
+    if (key == "authorization") {
       authorization = &md[i];
-      break;
+    } else if (key == ":path" && SliceView(md[i].value) == kUnauthenticatedHealthMethod) {
+      // Probes carry no credentials; Health tells them only whether we serve.
+      done(user_data, nullptr, 0, nullptr, 0, GRPC_STATUS_OK, nullptr);
+      return;
     }
   }
   if (authorization == nullptr) {
@@ -180,6 +184,21 @@ absl::StatusOr<std::string> ReadTokenFile(const std::string& path) {
   return content;
 }
 
+std::vector<std::pair<std::string, int>> GrpcServerChannelArguments(
+    const GrpcServerOptions& options) {
+  return {
+      {GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, options.min_ping_interval_ms},
+      {GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1},
+      {GRPC_ARG_KEEPALIVE_TIME_MS, options.keepalive_time_ms},
+      {GRPC_ARG_KEEPALIVE_TIMEOUT_MS, options.keepalive_timeout_ms},
+      // Keep pinging idle clients (gRPC's default stops after two pings without data).
+      {GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0},
+      // Without this a second operator could bind the same port (SO_REUSEPORT) and take half
+      // the calls; a busy port must be an error.
+      {GRPC_ARG_ALLOW_REUSEPORT, 0},
+  };
+}
+
 absl::StatusOr<StartedGrpcServer> StartGrpcServer(const GrpcServerOptions& options,
                                                   const std::vector<grpc::Service*>& services) {
   if (options.listen_address.empty() || options.listen_address.find(':') == std::string::npos) {
@@ -225,12 +244,9 @@ absl::StatusOr<StartedGrpcServer> StartGrpcServer(const GrpcServerOptions& optio
     builder.RegisterService(service);
   }
   builder.SetOption(std::make_unique<ReflectionOption>(options.reflection));
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
-                             options.min_ping_interval_ms);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  // Without this a second operator could bind the same port (SO_REUSEPORT) and take half the
-  // calls; a busy port must be an error.
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  for (const auto& [name, value] : GrpcServerChannelArguments(options)) {
+    builder.AddChannelArgument(name, value);
+  }
   builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <absl/status/status.h>
@@ -22,11 +23,15 @@ namespace aiops::api {
 // same time wherever the values differ. Always true when `token` is empty (auth disabled).
 bool BearerTokenMatches(std::string_view authorization, std::string_view token);
 
+// The one method served without a token: ChatCLI's Health, which Kubernetes probes and load
+// balancers call without credentials (it reveals only SERVING or not and the version).
+inline constexpr char kUnauthenticatedHealthMethod[] = "/chatcli.v1.ChatCLIService/Health";
+
 // Server credentials that reject every call lacking `authorization: Bearer <token>` with
-// UNAUTHENTICATED before any service handler runs (no check when `token` is empty). Plaintext,
-// or TLS when both PEM strings are given. Works for any service added to the server, because
-// gRPC runs the check in the transport (an AuthMetadataProcessor, which gRPC's own insecure
-// credentials do not support).
+// UNAUTHENTICATED before any service handler runs (no check when `token` is empty), except
+// kUnauthenticatedHealthMethod. Plaintext, or TLS when both PEM strings are given. Works for any
+// service added to the server, because gRPC runs the check in the transport (an
+// AuthMetadataProcessor, which gRPC's own insecure credentials do not support).
 std::shared_ptr<grpc::ServerCredentials> BearerTokenServerCredentials(
     std::string token, std::string tls_cert_chain_pem = "", std::string tls_private_key_pem = "");
 
@@ -36,15 +41,24 @@ absl::StatusOr<std::string> ReadTokenFile(const std::string& path);
 
 struct GrpcServerOptions {
   std::string listen_address = "0.0.0.0:50051";  // host:port; port 0 picks a free port
-  std::string token;                            // empty: no authentication
-  std::string tls_cert_file;                    // PEM certificate chain; both or neither
-  std::string tls_key_file;                     // PEM private key
-  bool reflection = true;                       // grpc.reflection.v1alpha.ServerReflection
-  // Clients may ping this often at most (also without calls in flight); faster pingers are sent
-  // GOAWAY, as ChatCLI's server does.
+  std::string token;                             // empty: no authentication
+  std::string tls_cert_file;                     // PEM certificate chain; both or neither
+  std::string tls_key_file;                      // PEM private key
+  bool reflection = true;                        // grpc.reflection.v1alpha.ServerReflection
+  // The keepalive contract of ChatCLI's server (DESIGN.md §5): clients may ping this often at
+  // most, also without calls in flight (ChatCLI clients ping every 30 s); a faster pinger is sent
+  // GOAWAY (ENHANCE_YOUR_CALM, "too_many_pings") after gRPC's two strikes.
   int min_ping_interval_ms = 20'000;
+  // The server pings idle clients this often and drops them when no answer comes in time.
+  int keepalive_time_ms = 60'000;
+  int keepalive_timeout_ms = 10'000;
   int max_receive_message_bytes = 16 << 20;
 };
+
+// The gRPC channel arguments StartGrpcServer sets for `options` (keepalive enforcement and
+// pings, SO_REUSEPORT off), by name: the policy a started server runs with.
+std::vector<std::pair<std::string, int>> GrpcServerChannelArguments(
+    const GrpcServerOptions& options);
 
 struct StartedGrpcServer {
   std::unique_ptr<grpc::Server> server;

@@ -1,5 +1,7 @@
 // The shared gRPC server: bearer-token auth on every service (ours and any other registered),
 // TLS, server reflection, and clear errors for bad options.
+#include <sstream>
+
 #include <gmock/gmock.h>
 #include <google/protobuf/unknown_field_set.h>
 #include <grpcpp/generic/generic_stub.h>
@@ -8,6 +10,11 @@
 #include <gtest/gtest.h>
 
 #include "api_harness.h"
+#include "chatcli/v1/chatcli.grpc.pb.h"
+#include "server/analysis/rules_analyzer.h"
+#include "server/ingest/alert_buffer.h"
+#include "server/ingest/chatcli_service.h"
+#include "server/json_log.h"
 #include "unit/analysis/test_servers.h"
 
 namespace aiops::api::testing {
@@ -172,6 +179,133 @@ TEST_F(AuthTest, TlsServesWithTheTokenAndRefusesPlaintextClients) {
   auto context = Context();
   context->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(3)));
   EXPECT_FALSE(List(*stub_, context.get()).ok());  // plaintext against a TLS port
+}
+
+// The daemon's layout: aiops.v1 and chatcli.v1 registered on ONE server started by
+// StartGrpcServer, with the transport's token check and the keepalive policy.
+class SharedPortTest : public ApiHarness {
+ protected:
+  void SetUp() override {
+    ApiHarness::SetUp();
+    v1::AlertObserved alert;
+    alert.set_type("OOMKilled");
+    alert.set_severity("critical");
+    alert.set_namespace_("shop");
+    alert.set_deployment("cart");
+    alerts_.Add(alert);
+    GrpcServerOptions options;
+    options.listen_address = "127.0.0.1:0";
+    options.token = kToken;
+    auto started = StartGrpcServer(options, {service_.get(), &chatcli_});
+    ASSERT_TRUE(started.ok()) << started.status();
+    shared_ = std::move(started->server);
+    shared_port_ = started->port;
+  }
+  void TearDown() override {
+    if (shared_ != nullptr) {
+      shared_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+      shared_->Wait();
+    }
+    ApiHarness::TearDown();
+  }
+  std::string shared_address() const { return "127.0.0.1:" + std::to_string(shared_port_); }
+
+  ingest::AlertBuffer alerts_{clock_};
+  analysis::RulesAnalyzer rules_;
+  ingest::ChatCliServiceImpl chatcli_{alerts_, rules_};  // no token of its own: the transport's
+  std::unique_ptr<grpc::Server> shared_;
+  int shared_port_ = 0;
+};
+
+TEST_F(SharedPortTest, BothServicesAnswerOnOnePortBehindTheTokenAndHealthIsOpenForProbes) {
+  auto channel = grpc::CreateChannel(shared_address(), grpc::InsecureChannelCredentials());
+  auto chatcli = chatcli::v1::ChatCLIService::NewStub(channel);
+  auto aiops = v1::AiopsService::NewStub(channel);
+
+  chatcli::v1::GetAlertsResponse alerts;
+  grpc::Status status = chatcli->GetAlerts(Context().get(), {}, &alerts);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(1, alerts.alerts_size());
+  EXPECT_EQ("OOMKilled", alerts.alerts(0).type());
+  EXPECT_EQ("CRITICAL", alerts.alerts(0).severity());
+
+  chatcli::v1::AnalyzeIssueRequest issue;
+  issue.set_issue_name("cart-oom-kill-1");
+  issue.set_namespace_("shop");
+  issue.set_resource_name("cart");
+  issue.set_signal_type("oom_kill");
+  issue.set_severity("critical");
+  chatcli::v1::AnalyzeIssueResponse analysis;
+  status = chatcli->AnalyzeIssue(Context().get(), issue, &analysis);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_FALSE(analysis.analysis().empty());
+
+  EXPECT_TRUE(List(*aiops, Context().get()).ok());  // aiops.v1 on the same port
+
+  // The token applies to every method but Health, on both services.
+  for (const std::string token : {"", "wrong"}) {
+    SCOPED_TRACE("token '" + token + "'");
+    EXPECT_EQ(grpc::StatusCode::UNAUTHENTICATED,
+              chatcli->GetAlerts(Context(token).get(), {}, &alerts).error_code());
+    EXPECT_EQ(grpc::StatusCode::UNAUTHENTICATED,
+              chatcli->AnalyzeIssue(Context(token).get(), issue, &analysis).error_code());
+    EXPECT_EQ(grpc::StatusCode::UNAUTHENTICATED, List(*aiops, Context(token).get()).error_code());
+    chatcli::v1::HealthResponse health;
+    grpc::ClientContext probe;  // no authorization metadata at all when the token is ""
+    if (!token.empty()) {
+      probe.AddMetadata("authorization", "Bearer " + token);
+    }
+    status = chatcli->Health(&probe, {}, &health);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(chatcli::v1::HealthResponse::SERVING, health.status());
+    EXPECT_FALSE(health.version().empty());
+  }
+  chatcli::v1::HealthResponse health;
+  EXPECT_TRUE(chatcli->Health(Context().get(), {}, &health).ok());
+}
+
+TEST_F(SharedPortTest, TheKeepalivePolicyIsChatClisAndAFastPingerIsSentAway) {
+  const std::vector<std::pair<std::string, int>> arguments =
+      GrpcServerChannelArguments(GrpcServerOptions());
+  EXPECT_THAT(arguments,
+              ::testing::IsSupersetOf(
+                  {std::pair<std::string, int>(
+                       GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 20'000),
+                   std::pair<std::string, int>(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1),
+                   std::pair<std::string, int>(GRPC_ARG_KEEPALIVE_TIME_MS, 60'000),
+                   std::pair<std::string, int>(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10'000)}));
+
+  // gRPC's client logs the GOAWAY it is sent; the JSON logger collects it. Each check swaps the
+  // sink, so the previous stream is read while no one writes to it.
+  server::RouteGrpcLogsToJson();
+  std::string logged;
+  auto sink = std::make_unique<std::ostringstream>();
+  server::SetLogSink(sink.get());
+  auto take_logs = [&] {
+    auto next = std::make_unique<std::ostringstream>();
+    server::SetLogSink(next.get());
+    logged += sink->str();
+    sink = std::move(next);
+  };
+
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 200);  // far below the 20 s minimum
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  args.SetInt(GRPC_ARG_HTTP2_MIN_SENT_PING_INTERVAL_WITHOUT_DATA_MS, 100);
+  auto channel =
+      grpc::CreateCustomChannel(shared_address(), grpc::InsecureChannelCredentials(), args);
+  auto chatcli = chatcli::v1::ChatCLIService::NewStub(channel);
+  chatcli::v1::HealthResponse health;
+  ASSERT_TRUE(chatcli->Health(Context().get(), {}, &health).ok());
+  for (int i = 0; i < 300 && logged.find("too_many_pings") == std::string::npos; ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+    take_logs();
+  }
+  server::SetLogSink(nullptr);
+  EXPECT_THAT(logged, HasSubstr("ENHANCE_YOUR_CALM"));
+  EXPECT_THAT(logged, HasSubstr("too_many_pings"));
+  EXPECT_THAT(logged, HasSubstr("\"component\":\"grpc\""));
 }
 
 TEST(GrpcServerOptionsTest, BadOptionsAreClearErrors) {

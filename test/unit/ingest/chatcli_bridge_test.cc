@@ -13,6 +13,7 @@
 
 #include "chatcli_test_server.h"
 #include "server/analysis/rules_analyzer.h"
+#include "unit/analysis/test_servers.h"
 
 namespace aiops::ingest {
 namespace {
@@ -190,6 +191,51 @@ TEST_F(ChatCliBridgeTest, ARejectedSubmitIsCountedAndRetriedAtTheNextPoll) {
   c = bridge.counters();
   EXPECT_EQ(c.alerts, 2U);
   EXPECT_EQ(c.last_error, "");
+}
+
+TEST_F(ChatCliBridgeTest, PollsATokenProtectedServerOverTlsWithAPrivateCa) {
+  const analysis::testing::TestCertificate cert = analysis::testing::MakeSelfSignedCertificate();
+  grpc::SslServerCredentialsOptions ssl;
+  ssl.pem_key_cert_pairs.push_back({cert.key_pem, cert.cert_pem});
+  ChatCliServiceOptions service;
+  service.token = kToken;
+  testing::ChatCliTestServer tls_upstream(upstream_alerts_, rules_, service, 0,
+                                          grpc::SslServerCredentials(ssl));
+  ASSERT_TRUE(tls_upstream.ok());
+
+  // What chatcliBridge.target / tls / caFile / tokenFile give the bridge (ChatCliConnection).
+  ChatCliBridgeOptions options = Options();
+  options.chatcli.target = "localhost:" + std::to_string(tls_upstream.port());
+  options.chatcli.tls = true;
+  options.chatcli.ca_pem = cert.cert_pem;
+  {
+    ChatCliBridge bridge(options, clock_, Submit());
+    const absl::StatusOr<int> polled = bridge.PollOnce();
+    ASSERT_TRUE(polled.ok()) << polled.status();
+    EXPECT_EQ(*polled, 2);
+    EXPECT_THAT(submit_.Types(), ElementsAre("OOMKilled", "DeploymentFailing"));
+  }
+  {  // the token still counts over TLS
+    ChatCliBridgeOptions wrong = options;
+    wrong.chatcli.token = "wrong";
+    ChatCliBridge bridge(wrong, clock_, Submit());
+    EXPECT_EQ(bridge.PollOnce().status().code(), absl::StatusCode::kUnauthenticated);
+  }
+  {  // without the private CA the server's certificate is not trusted
+    ChatCliBridgeOptions untrusted = options;
+    untrusted.chatcli.ca_pem.clear();
+    untrusted.call_deadline = absl::Seconds(2);
+    ChatCliBridge bridge(untrusted, clock_, Submit());
+    EXPECT_FALSE(bridge.PollOnce().ok());
+  }
+  {  // plaintext against the TLS port
+    ChatCliBridgeOptions plaintext = options;
+    plaintext.chatcli.tls = false;
+    plaintext.call_deadline = absl::Seconds(2);
+    ChatCliBridge bridge(plaintext, clock_, Submit());
+    EXPECT_FALSE(bridge.PollOnce().ok());
+  }
+  EXPECT_EQ(submit_.Events().size(), 2U);
 }
 
 TEST_F(ChatCliBridgeTest, AWrongTokenFailsThePollWithAHint) {

@@ -16,14 +16,17 @@ namespace aiops::ingest::testing {
 
 class ChatCliTestServer {
  public:
-  // `port` 0: an ephemeral port. `alerts` and `analyzer` must outlive the server.
+  // `port` 0: an ephemeral port. `alerts` and `analyzer` must outlive the server. Plaintext
+  // unless `credentials` are given (e.g. grpc::SslServerCredentials).
   ChatCliTestServer(const AlertBuffer& alerts, analysis::Analyzer& analyzer,
-                    ChatCliServiceOptions options, int port = 0)
+                    ChatCliServiceOptions options, int port = 0,
+                    std::shared_ptr<grpc::ServerCredentials> credentials = nullptr)
       : service_(alerts, analyzer, std::move(options)) {
     grpc::ServerBuilder builder;
     ConfigureChatCliKeepalive(builder);
-    builder.AddListeningPort("127.0.0.1:" + std::to_string(port), grpc::InsecureServerCredentials(),
-                             &port_);
+    builder.AddListeningPort(
+        "127.0.0.1:" + std::to_string(port),
+        credentials != nullptr ? credentials : grpc::InsecureServerCredentials(), &port_);
     builder.RegisterService(&service_);
     server_ = builder.BuildAndStart();
   }

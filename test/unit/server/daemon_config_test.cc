@@ -1,5 +1,7 @@
 #include "server/daemon_config.h"
 
+#include <fstream>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -81,12 +83,94 @@ TEST(DaemonConfigTest, ErrorsNameTheKey) {
            {R"({"logLevel": "loud"})", "\"logLevel\" must be"},
            {R"({"pipeline": {"riskCap": -1}})", "\"pipeline\":"},
            {R"({"pipeline": {"nope": 1}})", "\"pipeline\":"},
+           {R"({"analyzer": {"chatcliTarget": "h:1", "chatcliTls": "yes"}})",
+            "\"analyzer.chatcliTls\" must be true or false"},
+           {R"({"analyzer": {"chatcliTarget": "h:1", "chatcliCaFile": "/ca.crt"}})",
+            "\"analyzer.chatcliCaFile\" needs \"analyzer.chatcliTls\": true"},
+           {R"({"analyzer": {"instance": "a/b", "chatcliTokenFile": "/t"}})",
+            "\"analyzer.chatcliTokenFile\" applies only with \"analyzer.chatcliTarget\""},
+           {R"({"analyzer": {"chatcliTokenFile": 7}})",
+            "\"analyzer.chatcliTokenFile\" must be a string"},
+           {R"({"chatcliBridge": {"target": "h:1", "tls": 1}})",
+            "\"chatcliBridge.tls\" must be true or false"},
+           {R"({"chatcliBridge": {"target": "h:1", "caFile": "/ca.crt"}})",
+            "\"chatcliBridge.caFile\" needs \"chatcliBridge.tls\": true"},
+           {R"({"chatcliBridge": {"instance": "a/b", "tls": true}})",
+            "\"chatcliBridge.tls\" applies only with \"chatcliBridge.target\""},
+           {R"({"chatcliBridge": {"instance": "a/b", "target": "h:1"}})", "exclude each other"},
+           {R"({"chatcliBridge": {"target": "h:1", "tlsCaFile": "/x"}})",
+            "unknown key \"chatcliBridge.tlsCaFile\""},
        }) {
     absl::StatusOr<DaemonConfig> c = ParseDaemonConfig(k.json);
     ASSERT_FALSE(c.ok()) << k.json;
     EXPECT_EQ(absl::StatusCode::kInvalidArgument, c.status().code()) << k.json;
     EXPECT_THAT(std::string(c.status().message()), HasSubstr(k.message)) << k.json;
   }
+}
+
+TEST(DaemonConfigTest, ExplicitChatCliServersTakeTlsACaAndATokenFile) {
+  absl::StatusOr<DaemonConfig> c = ParseDaemonConfig(R"({
+    "analyzer": {"provider": "chatcli", "chatcliTarget": "chatcli.ops:50051", "chatcliTls": true,
+                 "chatcliCaFile": "/etc/chatcli/ca.crt",
+                 "chatcliTokenFile": "/etc/chatcli/token"},
+    "chatcliBridge": {"target": "watcher.ops:50051", "tls": true, "caFile": "/ca.pem",
+                      "tokenFile": "/token"}
+  })");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->analyzer.chatcli_tls);
+  EXPECT_EQ("/etc/chatcli/ca.crt", c->analyzer.chatcli_ca_file);
+  EXPECT_EQ("/etc/chatcli/token", c->analyzer.chatcli_token_file);
+  EXPECT_TRUE(c->chatcli_bridge.tls);
+  EXPECT_EQ("/ca.pem", c->chatcli_bridge.ca_file);
+  EXPECT_EQ("/token", c->chatcli_bridge.token_file);
+
+  absl::StatusOr<DaemonConfig> plain = ParseDaemonConfig(
+      R"({"chatcliBridge": {"target": "watcher.ops:50051", "tokenFile": "/token"}})");
+  ASSERT_TRUE(plain.ok()) << plain.status();  // a token over plaintext (in-cluster)
+  EXPECT_FALSE(plain->chatcli_bridge.tls);
+}
+
+TEST(DaemonConfigTest, ChatCliConnectionReadsTheFilesAndNamesTheKeyOfABadOne) {
+  const std::string dir = ::testing::TempDir();
+  auto write = [&](const std::string& name, const std::string& content) {
+    const std::string path = dir + "/" + name;
+    std::ofstream(path) << content;
+    return path;
+  };
+  const std::string ca =
+      write("ca.crt", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
+  const std::string token = write("token", "  s3cret\n");
+  absl::StatusOr<analysis::ChatCliOptions> options =
+      ChatCliConnection("watcher.ops:50051", true, ca, token, kBridgeChatCliKeys);
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_EQ("watcher.ops:50051", options->target);
+  EXPECT_TRUE(options->tls);
+  EXPECT_THAT(options->ca_pem, HasSubstr("BEGIN CERTIFICATE"));
+  EXPECT_EQ("s3cret", options->token);
+
+  options = ChatCliConnection("h:1", false, "", "", kAnalyzerChatCliKeys);
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_FALSE(options->tls);  // what the key says, not ChatCliOptions' default
+  EXPECT_TRUE(options->token.empty());
+
+  options = ChatCliConnection("h:1", true, dir + "/missing.crt", "", kAnalyzerChatCliKeys);
+  EXPECT_EQ(absl::StatusCode::kNotFound, options.status().code());
+  EXPECT_THAT(std::string(options.status().message()), HasSubstr("\"analyzer.chatcliCaFile\""));
+  EXPECT_THAT(std::string(options.status().message()), HasSubstr("missing.crt"));
+
+  options = ChatCliConnection("h:1", true, write("not-pem", "hello"), "", kBridgeChatCliKeys);
+  EXPECT_EQ(absl::StatusCode::kInvalidArgument, options.status().code());
+  EXPECT_THAT(std::string(options.status().message()), HasSubstr("\"chatcliBridge.caFile\""));
+  EXPECT_THAT(std::string(options.status().message()), HasSubstr("no PEM certificate"));
+
+  options = ChatCliConnection("h:1", false, "", write("empty-token", "\n"), kBridgeChatCliKeys);
+  EXPECT_EQ(absl::StatusCode::kInvalidArgument, options.status().code());
+  EXPECT_THAT(std::string(options.status().message()), HasSubstr("\"chatcliBridge.tokenFile\""));
+  EXPECT_THAT(std::string(options.status().message()), HasSubstr("empty"));
+
+  options = ChatCliConnection("h:1", false, "", dir + "/no-token", kAnalyzerChatCliKeys);
+  EXPECT_EQ(absl::StatusCode::kNotFound, options.status().code());
+  EXPECT_THAT(std::string(options.status().message()), HasSubstr("\"analyzer.chatcliTokenFile\""));
 }
 
 TEST(DaemonConfigTest, MissingFileIsNotFoundAndNamesThePath) {
