@@ -2,7 +2,7 @@
 // per-call overhead that a provider call adds on our side: prompt building (UTF-8 repair,
 // redaction, truncation, formatting) and answer parsing (JSON, schema checks, screening). The
 // network and the model's own time are not measured. Run:
-//   build-bench/bench/analysis_bench --benchmark_counters_tabular=true
+//   build/bench/analysis_bench --benchmark_counters_tabular=true (bench/README.md has the figures)
 #include <string>
 
 #include <benchmark/benchmark.h>
