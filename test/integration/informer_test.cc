@@ -115,6 +115,33 @@ TEST_F(InformerTest, CacheFollowsCreatesUpdatesAndDeletes) {
   informer.Stop();
 }
 
+// The informer asks the server to end each watch after timeoutSeconds (1 s here): each clean end
+// is followed by a new watch from the last resourceVersion, never by a relist, and no change is
+// missed across the gaps.
+TEST_F(InformerTest, ACleanWatchEndIsReWatchedWithoutARelist) {
+  Recorder seen;
+  Informer::Options options{Collection()};
+  options.watch_timeout = absl::Seconds(1);
+  Informer informer(*client_, options,
+                    [&](const std::string& t, const Json& o) { seen.Add(t, o); });
+  informer.Start();
+  ASSERT_TRUE(informer.WaitForSync(absl::Seconds(20)));
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(client_->Create(Collection(), ConfigMap("w" + std::to_string(i), "1")).ok());
+    ASSERT_TRUE(
+        Eventually([&] { return informer.stats().clean_watch_ends > i; }, absl::Seconds(30)))
+        << "watches " << informer.stats().watches;
+  }
+  ASSERT_TRUE(Eventually([&] { return seen.Has("ADDED w2"); }, absl::Seconds(20)));
+  const Informer::Stats stats = informer.stats();
+  EXPECT_EQ(1, stats.lists);
+  EXPECT_GE(stats.watches, 4);
+  EXPECT_EQ(0, stats.errors);
+  EXPECT_EQ(0, stats.gone);
+  EXPECT_THAT(seen.Snapshot(), ::testing::ElementsAre("ADDED w0", "ADDED w1", "ADDED w2"));
+  informer.Stop();
+}
+
 TEST_F(InformerTest, RelistsAfterGoneWithoutLosingAChange) {
   Recorder seen;
   Informer::Options options{Collection()};

@@ -4,7 +4,9 @@
 // the status subresource and watches.
 #include "k8s_sync/kube_client.h"
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -255,6 +257,48 @@ TEST(KubeClientTest, InstallsTheCrdsAndAppliesCustomResourcesWithStatus) {
   EXPECT_THAT(table->out, HasSubstr("STATE"));
   EXPECT_THAT(table->out, HasSubstr("RISK"));
   EXPECT_THAT(table->out, ::testing::ContainsRegex("api-oom-1 +critical +Analyzing +80"));
+
+  // kubectl shows every kind's printer columns, in the CRD's order: one sample of each kind in
+  // the namespace (kubectl prints no table for an empty list), then `kubectl get <short name>`.
+  std::vector<std::string> short_names;
+  for (const auto& entry :
+       fs::directory_iterator(std::string(AIOPS_SOURCE_DIR) + "/deploy/crd/bases")) {
+    auto crd = YamlToJson(ReadAll(entry.path().string()));
+    ASSERT_TRUE(crd.ok()) << crd.status();
+    const Json& names = (*crd)["spec"]["names"];
+    const std::string kind = names["kind"];
+    SCOPED_TRACE(kind);
+    std::string lower = kind;
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    auto sample = YamlToJson(ReadAll(std::string(AIOPS_SOURCE_DIR) +
+                                     "/deploy/samples/platform_v1alpha1_" + lower + ".yaml"));
+    ASSERT_TRUE(sample.ok()) << sample.status();
+    (*sample)["metadata"]["namespace"] = "shop";
+    const std::string sample_name = (*sample)["metadata"]["name"];
+    auto applied_sample =
+        client->Apply(fmt::format("/apis/platform.chatcli.io/v1alpha1/namespaces/shop/{}/{}",
+                                  names["plural"].get<std::string>(), sample_name),
+                      *sample, "chatcli-aiops");
+    ASSERT_TRUE(applied_sample.ok()) << applied_sample.status();
+    std::string header = "^NAME";
+    for (const Json& column : (*crd)["spec"]["versions"][0]["additionalPrinterColumns"]) {
+      std::string title = column["name"];
+      std::transform(title.begin(), title.end(), title.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+      header += " +" + title;
+    }
+    header += " *\n";
+    const std::string short_name = names["shortNames"][0];
+    short_names.push_back(short_name);
+    auto printed =
+        testing::ControlPlaneEnvironment::Get().Kubectl({"get", short_name, "-n", "shop"});
+    ASSERT_TRUE(printed.ok()) << printed.status();
+    EXPECT_THAT(printed->out, ::testing::ContainsRegex(header)) << printed->out << printed->err;
+    EXPECT_THAT(printed->out, HasSubstr(sample_name));
+  }
+  EXPECT_THAT(short_names,
+              ::testing::UnorderedElementsAre("inst", "anom", "iss", "ai", "rp", "rb"));
 }
 
 TEST(KubeClientTest, ErrorsAreClassified) {
@@ -518,6 +562,9 @@ class TcpRelay {
     return true;
   }
   int port() const { return port_; }
+  // From now on nothing is forwarded either way, on open and new connections alike: a server
+  // that accepts connections and never answers.
+  void GoSilent() { silent_.store(true); }
 
  private:
   int ConnectTarget() const {
@@ -560,6 +607,10 @@ class TcpRelay {
     pollfd fds[2] = {{a, POLLIN, 0}, {b, POLLIN, 0}};
     bool open = true;
     while (open && !stop_.load()) {
+      if (silent_.load()) {
+        absl::SleepFor(absl::Milliseconds(50));  // bytes stay unread in the socket buffers
+        continue;
+      }
       if (poll(fds, 2, 100) <= 0) {
         continue;
       }
@@ -586,6 +637,7 @@ class TcpRelay {
   int listen_fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> silent_{false};
   std::thread accept_thread_;
   std::vector<std::thread> pumps_;  // touched by the accept thread only, joined after it
 };
@@ -714,6 +766,28 @@ TEST(KubeClientTest, ACreateIsRetriedWhileTheConnectionIsRefused) {
   ASSERT_TRUE(created.ok()) << created.status();
   EXPECT_EQ(name, (*created)["metadata"]["name"]);
   EXPECT_TRUE((*client)->Delete("/api/v1/namespaces/default/configmaps/" + name).ok());
+}
+
+// An API server that accepts connections and never answers must not keep a leader past its renew
+// deadline: each renewal is cut off at the deadline, whatever the client's own time-outs (30 s per
+// attempt, 4 attempts here) would allow.
+TEST(LeaderElectionTest, StepsDownByTheRenewDeadlineWhenTheApiServerHangs) {
+  TcpRelay relay(Cp().host, Cp().port);
+  ASSERT_TRUE(relay.Start("127.0.0.1"));
+  KubeConfig config = TokenConfig(Cp().token);
+  config.server = fmt::format("https://127.0.0.1:{}", relay.port());
+  auto client = MustClient(config);
+  Transitions t;
+  const LeaderElector::Options options = FastLease("hung", "hung-api-server");
+  LeaderElector a(*client, options, t.Callbacks());
+  a.Start();
+  ASSERT_TRUE(a.WaitForLeadership(absl::Seconds(10)));
+  relay.GoSilent();
+  // A generous bound: three renew deadlines (the unbounded client would take minutes).
+  EXPECT_TRUE(Eventually([&] { return t.Stopped() >= 1; }, 3 * options.renew_deadline))
+      << "still leader " << (3 * options.renew_deadline) << " after the API server went silent";
+  EXPECT_FALSE(a.IsLeader());
+  a.Stop();
 }
 
 }  // namespace
