@@ -321,7 +321,7 @@ void ApplyPayload(PipelineState& state, const v1::Event& event) {
       if (c.to_state() == kVerifying) {
         plan->set_verification_due_ms(t + state.config.verification_window_ms());
       }
-      if (from == kExecuting) {
+      if (from == kExecuting && !plan->dry_run()) {  // a dry run changed nothing
         state.cooldown_until_ms[plan->resource_key()] =
             t + state.config.safety().resource_cooldown_ms();
       }

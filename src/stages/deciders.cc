@@ -408,14 +408,24 @@ void DecidePlanStart(const v1::PipelineConfig& config, const p::PipelineState& s
   if (issue == nullptr || issue->state() != p::kRemediating) {
     return;
   }
+  const std::string blocked = BlockedReason(config, *issue, plan->actions());
   if (plan->dry_run()) {
-    PlanState(out, *issue, *plan, p::kCompleted, "dry-run: no changes made");
-    Escalate(out, *issue, p::kRemediating, "dry_run",
-             fmt::format("plan {} was recorded but not executed (dry run); a person acts",
-                         plan->name()));
+    // A dry run sends every action to the API server with dryRun=All: the server validates
+    // and admits each change without persisting it. It needs no approval and holds no slot
+    // (it changes nothing), but what the policy blocks is not even sent. Nothing is retried:
+    // the issue is escalated so that a person acts (DESIGN.md §4).
+    if (!blocked.empty()) {
+      Escalate(out, *issue, p::kRemediating, "dry_run",
+               fmt::format("plan {} (dry run) is blocked by the safety policy: {}; a person acts",
+                           plan->name(), blocked));
+      PlanState(out, *issue, *plan, p::kFailed,
+                "dry-run: not sent, blocked by the safety policy: " + blocked);
+      return;
+    }
+    PlanState(out, *issue, *plan, p::kExecuting,
+              "dry run: each action is sent with dryRun=All; nothing is changed");
     return;
   }
-  const std::string blocked = BlockedReason(config, *issue, plan->actions());
   if (!blocked.empty()) {
     PlanState(out, *issue, *plan, p::kFailed, "blocked by the safety policy: " + blocked);
     return;
@@ -477,6 +487,18 @@ void DecideExecution(const v1::PipelineConfig& config, const p::PipelineState& s
     const v1::ActionFailed& f = event.action_failed();
     const std::string type =
         f.index() >= 0 && f.index() < plan->actions_size() ? plan->actions(f.index()).type() : "";
+    if (plan->dry_run()) {
+      // The server refused a change it was only asked to validate: the plan would fail for
+      // real. Nothing was changed, so there is nothing to roll back and nothing is retried.
+      Escalate(out, *issue, p::kRemediating, "dry_run",
+               fmt::format("plan {} (dry run): the API server refused action {} ({}): {}; a "
+                           "person acts",
+                           plan->name(), f.index() + 1, type, f.error()));
+      PlanState(out, *issue, *plan, p::kFailed,
+                fmt::format("dry-run: no changes made; action {} ({}) was refused: {}",
+                            f.index() + 1, type, f.error()));
+      return;
+    }
     PlanState(out, *issue, *plan, p::kFailed,
               fmt::format("action {} ({}) failed: {}", f.index() + 1, type, f.error()));
     return;
@@ -484,6 +506,17 @@ void DecideExecution(const v1::PipelineConfig& config, const p::PipelineState& s
   const bool all_done = plan->results_size() == plan->actions_size() &&
                         std::all_of(plan->results().begin(), plan->results().end(),
                                     [](const v1::ActionResult& r) { return r.succeeded(); });
+  if (all_done && plan->dry_run()) {
+    // Verification is skipped: nothing changed, so there is nothing to verify.
+    PlanState(out, *issue, *plan, p::kCompleted,
+              fmt::format("dry-run: no changes made (the API server accepted all {} actions "
+                          "with dryRun=All)",
+                          plan->actions_size()));
+    Escalate(
+        out, *issue, p::kRemediating, "dry_run",
+        fmt::format("plan {} ran as a dry run and changed nothing; a person acts", plan->name()));
+    return;
+  }
   if (all_done) {
     PlanState(out, *issue, *plan, p::kVerifying,
               fmt::format("{} actions applied; verifying the rollout", plan->actions_size()));

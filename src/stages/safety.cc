@@ -136,7 +136,8 @@ std::string WaitReason(const projections::PipelineState& state, const v1::Pipeli
   int in_namespace = 0;
   int in_cluster = 0;
   for (const auto& [name, other] : state.plans) {
-    if (name != plan.name() && projections::IsActivePlanState(other.state())) {
+    // A dry run changes nothing, so it holds no remediation slot.
+    if (name != plan.name() && !other.dry_run() && projections::IsActivePlanState(other.state())) {
       ++in_cluster;
       in_namespace += other.namespace_() == plan.namespace_() ? 1 : 0;
     }

@@ -428,7 +428,7 @@ TEST(SafetyTest, ConcurrentRemediationsAreLimitedAndWaitingPlansStartInOrder) {
   EXPECT_EQ(p::kExecuting, h.Plan(b + "-plan-1").state());
 }
 
-TEST(DryRunTest, DryRunRecordsThePlanAndEscalates) {
+TEST(DryRunTest, DryRunSendsTheActionsAsDryRunsThenEscalates) {
   for (int mode = 0; mode < 3; ++mode) {
     v1::PipelineConfig config = p::DefaultPipelineConfig();
     if (mode == 0) {
@@ -438,17 +438,72 @@ TEST(DryRunTest, DryRunRecordsThePlanAndEscalates) {
     } else {
       config.mutable_dry_run()->add_runbooks("careful");
     }
+    config.mutable_approval()->set_enabled(true);  // a dry run needs no approval
+    config.mutable_approval()->add_severities("low");
     PipelineHarness h(config);
-    h.Feed(ManualRunbook("careful", "production", "pod_restart", "low", "Deployment", {Restart()}));
+    h.Feed(ManualRunbook("careful", "production", "pod_restart", "low", "Deployment",
+                         {Restart(), Action("ScaleDeployment", {{"replicas", "3"}})}));
     const std::string issue = OpenIssue(h);
-    const auto derived = Analyse(h, issue, {});
+    Analyse(h, issue, {});
     const std::string plan = issue + "-plan-1";
-    EXPECT_EQ(p::kCompleted, h.Plan(plan).state()) << mode;
-    EXPECT_EQ("dry-run: no changes made", h.Plan(plan).result());
+    ASSERT_TRUE(h.Plan(plan).dry_run()) << mode;
+    EXPECT_EQ(p::kExecuting, h.Plan(plan).state()) << mode;
+    ASSERT_EQ(1u, p::CollectIntents(h.state()).actions.size());
+    h.Feed(ActionOk(plan, 0));
+    EXPECT_EQ(p::kExecuting, h.Plan(plan).state());
+    const auto derived = h.Feed(ActionOk(plan, 1));
+    EXPECT_EQ(p::kCompleted, h.Plan(plan).state()) << mode;  // no verification
+    EXPECT_THAT(h.Plan(plan).result(), StartsWith("dry-run: no changes made"));
     EXPECT_EQ("dry_run", First(derived, v1::Event::kIssueEscalated).issue_escalated().reason());
     EXPECT_EQ(p::kEscalated, h.Issue(issue).state());
     EXPECT_TRUE(p::CollectIntents(h.state()).actions.empty());
+    EXPECT_TRUE(h.state().cooldown_until_ms.empty()) << "a dry run changed nothing";
   }
+}
+
+TEST(DryRunTest, ARefusedDryRunEscalatesWithoutRollbackOrRetry) {
+  v1::PipelineConfig config = p::DefaultPipelineConfig();
+  config.mutable_dry_run()->set_global(true);
+  PipelineHarness h(config);
+  const std::string issue = OpenIssue(h);
+  Analyse(h, issue, {Restart()});
+  const std::string plan = issue + "-plan-1";
+  const auto derived = h.Feed(ActionError(plan, 0, "admission webhook denied the request"));
+  EXPECT_EQ(p::kFailed, h.Plan(plan).state());
+  EXPECT_THAT(h.Plan(plan).result(), HasSubstr("admission webhook denied the request"));
+  EXPECT_EQ("dry_run", First(derived, v1::Event::kIssueEscalated).issue_escalated().reason());
+  EXPECT_EQ(p::kEscalated, h.Issue(issue).state());
+  EXPECT_EQ(1, h.Issue(issue).attempt());  // nothing is retried
+  const p::Intents intents = p::CollectIntents(h.state());
+  EXPECT_TRUE(intents.rollbacks.empty());
+  EXPECT_TRUE(intents.analyses.empty());
+}
+
+TEST(DryRunTest, ABlockedDryRunIsNotSent) {
+  v1::PipelineConfig config = p::DefaultPipelineConfig();
+  config.mutable_dry_run()->set_global(true);
+  PipelineHarness h(config);
+  const std::string issue = OpenIssue(h);
+  Analyse(h, issue, {Action("Custom")});
+  const std::string plan = issue + "-plan-1";
+  EXPECT_EQ(p::kFailed, h.Plan(plan).state());
+  EXPECT_THAT(h.Plan(plan).result(), HasSubstr("Custom actions are always blocked"));
+  EXPECT_EQ(p::kEscalated, h.Issue(issue).state());
+  EXPECT_TRUE(p::CollectIntents(h.state()).actions.empty());
+}
+
+TEST(DryRunTest, ADryRunHoldsNoRemediationSlot) {
+  v1::PipelineConfig config = p::DefaultPipelineConfig();
+  config.mutable_dry_run()->add_namespaces("dry");
+  config.mutable_safety()->set_max_concurrent_per_cluster(1);
+  PipelineHarness h(config);
+  h.Feed(Alert("OOMKilled", "api", "dry"));
+  const std::string a = h.LatestIssue();
+  Analyse(h, a, {Restart()});
+  ASSERT_EQ(p::kExecuting, h.Plan(a + "-plan-1").state());
+  const std::string b = OpenIssue(h, "OOMKilled", "web");
+  Analyse(h, b, {Restart()});
+  EXPECT_EQ(p::kExecuting, h.Plan(b + "-plan-1").state());
 }
 
 v1::PipelineConfig ApprovalForLow() {
