@@ -2,11 +2,13 @@
 
 #include <algorithm>
 
+#include <absl/strings/ascii.h>
 #include <fmt/format.h>
 
 #include "common/fmt_absl.h"
 #include "k8s_sync/json_access.h"
 #include "k8s_sync/mirror.h"
+#include "projections/pipeline_state.h"
 
 namespace aiops::k8s_sync {
 namespace {
@@ -78,8 +80,12 @@ absl::StatusOr<v1::RunbookObserved> RunbookFromObject(const Json& object) {
 }
 
 ClusterInputs::ClusterInputs(KubeClient& client, common::Clock& clock, Submit submit,
-                             std::function<void(const std::string&)> warn)
-    : client_(client), clock_(clock), submit_(std::move(submit)), warn_(std::move(warn)) {}
+                             std::function<void(const std::string&)> warn, PlanState plan_state)
+    : client_(client),
+      clock_(clock),
+      submit_(std::move(submit)),
+      warn_(std::move(warn)),
+      plan_state_(std::move(plan_state)) {}
 
 ClusterInputs::~ClusterInputs() { Stop(); }
 
@@ -107,13 +113,15 @@ bool ClusterInputs::WaitForSync(absl::Duration timeout) const {
   return runbooks_ != nullptr && runbooks_->WaitForSync(timeout) && plans_->WaitForSync(timeout);
 }
 
-void ClusterInputs::Send(v1::Event event) {
+bool ClusterInputs::Send(v1::Event event) {
   event.set_logical_time_ms(clock_.NowUnixMs());
   event.set_producer("cluster-inputs");
   absl::StatusOr<uint64_t> sent = submit_(std::move(event));
   if (!sent.ok()) {
     warn_(fmt::format("could not record cluster input: {}", sent.status()));
+    return false;
   }
+  return true;
 }
 
 void ClusterInputs::OnRunbook(const std::string& type, const Json& object) {
@@ -157,35 +165,65 @@ void ClusterInputs::OnRunbook(const std::string& type, const Json& object) {
 }
 
 void ClusterInputs::OnPlan(const std::string& type, const Json& object) {
+  const Json& metadata = At(object, "metadata");
+  const std::string plan = StrAt(metadata, "name");
   if (type == "DELETED") {
+    absl::MutexLock lock(&mu_);
+    warned_.erase(plan);
     return;
   }
-  const Json& metadata = At(object, "metadata");
   const Json& annotations = At(metadata, "annotations");
-  const std::string plan = StrAt(metadata, "name");
   const std::string approve = StrAt(annotations, kApproveAnnotation);
   const std::string reject = StrAt(annotations, kRejectAnnotation);
   if (approve.empty() && reject.empty()) {
     return;
   }
+  // Validate first, so a person who wrote a bad value hears about it whatever the plan's state.
+  const bool approving = !approve.empty();
+  const char* const key = approving ? kApproveAnnotation : kRejectAnnotation;
+  const std::string& value = approving ? approve : reject;
+  const size_t colon = value.find(':');
+  std::string problem;
+  if (!approve.empty() && !reject.empty()) {
+    problem =
+        fmt::format("both {} and {} are set; keep one", kApproveAnnotation, kRejectAnnotation);
+  } else if (colon == std::string::npos) {
+    problem = fmt::format("{}='{}' has no ':'; the value must be '<who>:<reason>'", key, value);
+  } else if (absl::StripAsciiWhitespace(absl::string_view(value.data(), colon)).empty()) {
+    problem = fmt::format("{}='{}' names no one before the ':'; the value must be '<who>:<reason>'",
+                          key, value);
+  }
+  if (!problem.empty()) {
+    {
+      absl::MutexLock lock(&mu_);
+      // The mirror's status writes resend the object: say it once per value.
+      std::string& warned = warned_[plan];
+      const std::string seen = approve + "\n" + reject;
+      if (warned == seen) {
+        return;
+      }
+      warned = seen;
+    }
+    warn_(fmt::format("RemediationPlan {}/{}: ignoring the approval annotation: {}",
+                      StrAt(metadata, "namespace"), plan, problem));
+    return;
+  }
+  // Only a plan waiting for approval is answered: a restart sees every annotated plan again, and
+  // the ones already answered (or expired) must not get another event each time.
+  const std::string state = plan_state_ ? plan_state_(plan) : StrAt(At(object, "status"), "state");
+  if (state != projections::kWaitingApproval) {
+    return;
+  }
   {
     absl::MutexLock lock(&mu_);
     if (!answered_.insert(plan).second) {
-      return;  // already recorded; later edits of the annotation change nothing
+      return;  // sent by this process already; the state may not show it yet
     }
   }
-  const std::string& value = approve.empty() ? reject : approve;
-  const size_t colon = value.find(':');
-  const std::string who = value.substr(0, colon);
-  const std::string reason = colon == std::string::npos ? "" : value.substr(colon + 1);
-  if (who.empty()) {
-    warn_(fmt::format("RemediationPlan {}: the approval annotation needs '<who>:<reason>'", plan));
-    absl::MutexLock lock(&mu_);
-    answered_.erase(plan);
-    return;
-  }
+  const std::string who(absl::StripAsciiWhitespace(absl::string_view(value.data(), colon)));
+  const std::string reason = value.substr(colon + 1);
   v1::Event e;
-  if (!approve.empty()) {
+  if (approving) {
     v1::ApprovalGranted* g = e.mutable_approval_granted();
     g->set_plan_name(plan);
     g->set_approver(who);
@@ -198,7 +236,10 @@ void ClusterInputs::OnPlan(const std::string& type, const Json& object) {
     r->set_reason(reason);
     r->set_channel("annotation");
   }
-  Send(std::move(e));
+  if (!Send(std::move(e))) {
+    absl::MutexLock lock(&mu_);
+    answered_.erase(plan);  // not recorded: the next update of the plan tries again
+  }
 }
 
 }  // namespace aiops::k8s_sync

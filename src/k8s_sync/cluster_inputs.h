@@ -4,12 +4,16 @@
 //    removing the label turns it into a manual Runbook (observed). An invalid Runbook is logged
 //    with the reason and changes nothing else.
 //  - Approvals: the annotation platform.chatcli.io/approve (or /reject) with the value
-//    "<who>:<reason>" on a RemediationPlan becomes ApprovalGranted (or ApprovalRejected), once.
+//    "<who>:<reason>" on a RemediationPlan becomes ApprovalGranted (or ApprovalRejected), only
+//    while the plan waits for approval in the projected state, so a restart (which sees every
+//    annotated plan again) appends nothing for a plan already answered. A malformed value (no
+//    colon, empty who) or both annotations at once is logged with the reason and appends nothing.
 // Runs two informers; events go to `submit` (the runner's Submit) stamped with logical time from
 // `clock`. Thread-safe.
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -35,10 +39,15 @@ absl::StatusOr<v1::RunbookObserved> RunbookFromObject(const nlohmann::json& obje
 class ClusterInputs {
  public:
   using Submit = std::function<absl::StatusOr<uint64_t>(v1::Event)>;
+  // The state of the plan named `plan` in the projected (committed) state, "" when unknown; the
+  // daemon reads it from its runner (Runner::ReadState, projections::FindPlan).
+  using PlanState = std::function<std::string(const std::string& plan)>;
 
   // `client` and `clock` must outlive this. `warn` receives messages about invalid input.
+  // Without `plan_state`, the plan's state is the status.state the mirror wrote on the object
+  // (the projected state as the cluster shows it; it may lag the log).
   ClusterInputs(KubeClient& client, common::Clock& clock, Submit submit,
-                std::function<void(const std::string&)> warn);
+                std::function<void(const std::string&)> warn, PlanState plan_state = nullptr);
   ~ClusterInputs();
   ClusterInputs(const ClusterInputs&) = delete;
   ClusterInputs& operator=(const ClusterInputs&) = delete;
@@ -52,18 +61,21 @@ class ClusterInputs {
  private:
   void OnRunbook(const std::string& type, const nlohmann::json& object);
   void OnPlan(const std::string& type, const nlohmann::json& object);
-  void Send(v1::Event event);
+  // Stamps and submits `event`; false (after a warning) when the runner refused it.
+  bool Send(v1::Event event);
 
   KubeClient& client_;
   common::Clock& clock_;
   const Submit submit_;
   const std::function<void(const std::string&)> warn_;
+  const PlanState plan_state_;
   std::unique_ptr<Informer> runbooks_;
   std::unique_ptr<Informer> plans_;
 
   absl::Mutex mu_;
-  std::set<std::string> auto_generated_ ABSL_GUARDED_BY(mu_);  // "ns/name" seen with the label
-  std::set<std::string> answered_ ABSL_GUARDED_BY(mu_);        // plans whose answer was sent
+  std::set<std::string> auto_generated_ ABSL_GUARDED_BY(mu_);       // "ns/name" seen with the label
+  std::set<std::string> answered_ ABSL_GUARDED_BY(mu_);             // plans whose answer was sent
+  std::map<std::string, std::string> warned_ ABSL_GUARDED_BY(mu_);  // plan -> value warned about
 };
 
 }  // namespace aiops::k8s_sync

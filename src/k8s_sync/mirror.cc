@@ -54,33 +54,35 @@ Json IssueLabels(const v1::IssueState& issue) {
 }  // namespace
 
 std::string LabelValue(const std::string& raw) {
-  std::string out;
-  for (const char c : raw) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '.' || c == '_' || c == '-';
-    out.push_back(ok ? c : '-');
-  }
   auto alnum = [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
   };
-  const bool changed = out != raw;
-  if (out.size() > 63 || changed) {
-    const std::string suffix = common::Sha256Hex(raw).substr(0, 8);
-    if (out.size() > 63 - 9) {
-      out.resize(63 - 9);
-    }
-    while (!out.empty() && !alnum(out.back())) {
-      out.pop_back();
-    }
-    out = out.empty() ? suffix : out + "-" + suffix;
+  std::string out;
+  out.reserve(raw.size());
+  for (const char c : raw) {
+    const bool ok = alnum(c) || c == '.' || c == '_' || c == '-';
+    out.push_back(ok ? c : '-');
   }
-  while (!out.empty() && !alnum(out.front())) {
-    out.erase(0, 1);
+  const bool valid = out == raw && out.size() <= kMaxLabelValueLength &&
+                     (out.empty() || (alnum(out.front()) && alnum(out.back())));
+  if (valid) {
+    return out;
+  }
+  // Anything changed (cut, a character replaced, an edge trimmed) gets a hash of the whole raw
+  // value, so two raw values that clean to the same text still give different label values.
+  const std::string suffix = common::Sha256Hex(raw).substr(0, 8);
+  if (out.size() > kMaxLabelValueLength - suffix.size() - 1) {
+    out.resize(kMaxLabelValueLength - suffix.size() - 1);
   }
   while (!out.empty() && !alnum(out.back())) {
     out.pop_back();
   }
-  return out;
+  size_t first = 0;
+  while (first < out.size() && !alnum(out[first])) {
+    ++first;
+  }
+  out.erase(0, first);
+  return out.empty() ? suffix : out + "-" + suffix;
 }
 
 Mirror::Mirror(eventlog::EventLog& log, KubeClient& client, Options options)
@@ -120,9 +122,18 @@ void Mirror::Fold(const v1::Event& e, Dirty& dirty) {
     case v1::Event::kAnalysisRequested:
       dirty.issues.insert(e.analysis_requested().issue_name());
       break;
-    case v1::Event::kAnalysisCompleted:
-      dirty.issues.insert(e.analysis_completed().issue_name());
+    case v1::Event::kAnalysisCompleted: {
+      // The insight's generatedAt is the logical time of the analysis the issue holds (the fold
+      // keeps only an answer to the issue's current attempt), so a rebuild writes the same time.
+      const v1::AnalysisCompleted& a = e.analysis_completed();
+      const v1::IssueState* issue = p::FindIssue(state_, a.issue_name());
+      if (issue != nullptr && issue->analysis_attempt() == a.attempt() &&
+          !issue->analysis_failed() && issue->attempt() == a.attempt()) {
+        analyzed_at_ms_[a.issue_name()] = e.logical_time_ms();
+      }
+      dirty.issues.insert(a.issue_name());
       break;
+    }
     case v1::Event::kAnalysisFailed:
       dirty.issues.insert(e.analysis_failed().issue_name());
       break;
@@ -415,6 +426,9 @@ absl::Status Mirror::ApplyInsight(const v1::IssueState& issue) {
                  {"suggestedActions", actions},
                  {"attempt", a.attempt()},
                  {"fallback", a.fallback()}};
+  if (auto at = analyzed_at_ms_.find(issue.name()); at != analyzed_at_ms_.end()) {
+    status["generatedAt"] = Rfc3339(at->second);
+  }
   return ApplyObject(Path(issue.resource().namespace_(), "aiinsights", name), object, status);
 }
 

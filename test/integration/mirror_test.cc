@@ -4,9 +4,11 @@
 // terminal issues are removed after the retention period.
 #include "k8s_sync/mirror.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -133,6 +135,52 @@ class MirrorTest : public ::testing::Test {
     return list.ok() ? (*list)["items"].size() : 0;
   }
 
+  // Polls `f` every 200 ms until it holds, for at most `limit`.
+  template <typename F>
+  static bool Eventually(F f, absl::Duration limit = absl::Seconds(20)) {
+    const absl::Time deadline = absl::Now() + limit;
+    for (;;) {
+      if (f()) {
+        return true;
+      }
+      if (absl::Now() > deadline) {
+        return false;
+      }
+      absl::SleepFor(absl::Milliseconds(200));
+    }
+  }
+  v1::Event Analysis(const std::string& issue, int64_t t, const std::string& action) {
+    v1::Event e;
+    e.set_logical_time_ms(t);
+    e.set_producer("analyzer");
+    v1::AnalysisCompleted* a = e.mutable_analysis_completed();
+    a->set_issue_name(issue);
+    a->set_attempt(1);
+    a->set_analysis("memory limit too low");
+    a->set_confidence(0.9F);
+    a->set_provider("builtin");
+    if (!action.empty()) {
+      a->add_suggested_actions()->set_type(action);
+    }
+    return e;
+  }
+  // Alert, analysis with a restart, action succeeded, verification passed: a Resolved issue with
+  // its anomaly, insight, completed plan and auto-generated runbook. Returns the issue's name.
+  std::string ResolvedIncident() {
+    Submit(Alert(ns_, "api", "uid-1", t_));
+    const std::string issue = OnlyIssue();
+    Submit(Analysis(issue, t_ + 1000, "RestartDeployment"));
+    v1::Event ok;
+    ok.set_logical_time_ms(t_ + 2000);
+    ok.mutable_action_succeeded()->set_plan_name(issue + "-plan-1");
+    Submit(ok);
+    v1::Event verified;
+    verified.set_logical_time_ms(t_ + 3000);
+    verified.mutable_verification_passed()->set_plan_name(issue + "-plan-1");
+    Submit(verified);
+    return issue;
+  }
+
   // A client that sets `stop` once it has sent `patches` PATCH requests (server-side applies).
   static std::unique_ptr<KubeClient> StopAfterPatches(int patches, std::atomic<bool>& stop) {
     auto sent = std::make_shared<std::atomic<int>>(0);
@@ -188,6 +236,7 @@ TEST_F(MirrorTest, MirrorsAnIncidentFromAlertToResolution) {
   EXPECT_EQ(iss["metadata"]["uid"], rp["metadata"]["ownerReferences"][0]["uid"]);
   Json ai = Get("aiinsights", issue + "-insight");
   EXPECT_EQ("memory limit too low", ai["status"]["analysis"]);
+  EXPECT_EQ("2026-02-16T21:12:35Z", ai["status"]["generatedAt"]);  // the analysis' logical time
   EXPECT_EQ(iss["metadata"]["uid"], ai["metadata"]["ownerReferences"][0]["uid"]);
   auto runbooks =
       client_->Get(fmt::format("/apis/platform.chatcli.io/v1alpha1/namespaces/{}/"
@@ -276,20 +325,48 @@ TEST_F(MirrorTest, AStartRetriedAfterAFailureFoldsTheLogOnce) {
 }
 
 TEST_F(MirrorTest, DeletedObjectsAreRebuiltFromTheLog) {
-  Submit(Alert(ns_, "api", "uid-1", t_));
+  const std::string issue = ResolvedIncident();
+  const std::vector<const char*> kinds = {"issues", "anomalies", "aiinsights", "remediationplans",
+                                          "runbooks"};
+  // The issue is Resolved: keep wall time near its logical time, within the retention period.
+  common::FakeClock clock(absl::FromUnixMillis(t_ + 4000));
+  Mirror::Options options;
+  options.clock = &clock;
+  Json insight_before;
   {
-    Mirror mirror(*log_, *client_, {});
+    Mirror mirror(*log_, *client_, options);
     ASSERT_TRUE(mirror.Start().ok());
+    for (const char* kind : kinds) {
+      ASSERT_EQ(1U, Count(kind)) << kind;
+    }
+    insight_before = Get("aiinsights", issue + "-insight");
   }
-  ASSERT_EQ(1U, Count("issues"));
+  // The garbage collector may delete the insight and plan (owned by the Issue) before kubectl.
   auto wiped = testing::ControlPlaneEnvironment::Get().Kubectl(
-      {"delete", "iss,anom", "--all", "-n", ns_, "--wait=true"});
+      {"delete", "iss,anom,ai,rp,rb", "--all", "-n", ns_, "--wait=true", "--ignore-not-found"});
   ASSERT_TRUE(wiped.ok() && wiped->exit_code == 0) << wiped->err;
-  ASSERT_EQ(0U, Count("issues"));
-  Mirror restarted(*log_, *client_, {});
+  for (const char* kind : kinds) {
+    ASSERT_EQ(0U, Count(kind)) << kind;
+  }
+  Mirror restarted(*log_, *client_, options);
   ASSERT_TRUE(restarted.Start().ok());
-  EXPECT_EQ(1U, Count("issues"));
-  EXPECT_EQ(1U, Count("anomalies"));
+  for (const char* kind : kinds) {
+    EXPECT_EQ(1U, Count(kind)) << kind;
+  }
+  Json iss = Get("issues", issue);
+  EXPECT_EQ("Resolved", iss["status"]["state"]);
+  Json ai = Get("aiinsights", issue + "-insight");
+  EXPECT_EQ(insight_before["status"], ai["status"]);  // generatedAt included: from the log
+  EXPECT_EQ(iss["metadata"]["uid"], ai["metadata"]["ownerReferences"][0]["uid"]);  // the new one
+  Json rp = Get("remediationplans", issue + "-plan-1");
+  EXPECT_EQ("Completed", rp["status"]["state"]);
+  EXPECT_EQ(iss["metadata"]["uid"], rp["metadata"]["ownerReferences"][0]["uid"]);
+  auto runbooks =
+      client_->Get(fmt::format("/apis/platform.chatcli.io/v1alpha1/namespaces/{}/"
+                               "runbooks?labelSelector=platform.chatcli.io%2Fauto-generated%3Dtrue",
+                               ns_));
+  ASSERT_TRUE(runbooks.ok());
+  EXPECT_EQ(1U, (*runbooks)["items"].size());
 }
 
 TEST_F(MirrorTest, LongWorkloadNamesGiveValidNamesAndLabels) {
@@ -307,21 +384,17 @@ TEST_F(MirrorTest, LongWorkloadNamesGiveValidNamesAndLabels) {
 }
 
 TEST_F(MirrorTest, TerminalIssuesAreRemovedAfterTheRetentionPeriod) {
-  Submit(Alert(ns_, "api", "uid-1", t_));
-  const std::string issue = OnlyIssue();
-  v1::Event nothing;
-  nothing.set_logical_time_ms(t_ + 1000);
-  nothing.mutable_analysis_completed()->set_issue_name(issue);
-  nothing.mutable_analysis_completed()->set_attempt(1);
-  Submit(nothing);  // no runbook, no action: escalated
-  common::FakeClock clock(absl::FromUnixMillis(t_ + 2000));
+  const std::string issue = ResolvedIncident();
+  common::FakeClock clock(absl::FromUnixMillis(t_ + 4000));
   Mirror::Options options;
   options.clock = &clock;
   options.retention = absl::Hours(1);
   {
     Mirror mirror(*log_, *client_, options);
     ASSERT_TRUE(mirror.Start().ok());
-    EXPECT_EQ("Escalated", Get("issues", issue)["status"]["state"]);
+    EXPECT_EQ("Resolved", Get("issues", issue)["status"]["state"]);
+    ASSERT_EQ(1U, Count("aiinsights"));
+    ASSERT_EQ(1U, Count("remediationplans"));
   }
   clock.Advance(absl::Hours(2));
   Mirror later(*log_, *client_, options);
@@ -329,21 +402,85 @@ TEST_F(MirrorTest, TerminalIssuesAreRemovedAfterTheRetentionPeriod) {
   EXPECT_EQ(0U, Count("issues"));
   EXPECT_EQ(0U, Count("anomalies"));
   EXPECT_EQ(1U, later.stats().deletes);
+  // The insight and the plan go with their Issue: kube-controller-manager's garbage collector
+  // deletes them through their owner references, a little later.
+  EXPECT_TRUE(Eventually([&] { return Count("aiinsights") == 0 && Count("remediationplans") == 0; },
+                         absl::Seconds(90)))
+      << Count("aiinsights") << " insight(s), " << Count("remediationplans") << " plan(s) left";
 }
 
 class ClusterInputsTest : public MirrorTest {
  protected:
   void SetUp() override {
     MirrorTest::SetUp();
-    inputs_ = std::make_unique<ClusterInputs>(
+    inputs_ = NewInputs(/*projected_state=*/true);
+    ASSERT_TRUE(inputs_->WaitForSync(absl::Seconds(20)));
+  }
+  // Started inputs; with `projected_state` they read plan states from the runner (as the daemon
+  // should), else from the objects' status (what the mirror wrote).
+  std::unique_ptr<ClusterInputs> NewInputs(bool projected_state) {
+    ClusterInputs::PlanState plan_state;
+    if (projected_state) {
+      plan_state = [this](const std::string& plan) {
+        std::string state;
+        runner_->ReadState([&](const projections::PipelineState& s) {
+          if (const v1::PlanState* p = projections::FindPlan(s, plan)) {
+            state = p->state();
+          }
+        });
+        return state;
+      };
+    }
+    auto inputs = std::make_unique<ClusterInputs>(
         *client_, common::SystemClock::Get(),
         [this](v1::Event e) { return runner_->Submit(std::move(e)); },
         [this](const std::string& w) {
           absl::MutexLock lock(&mu_);
           warnings_.push_back(w);
-        });
-    inputs_->Start();
-    ASSERT_TRUE(inputs_->WaitForSync(absl::Seconds(20)));
+        },
+        std::move(plan_state));
+    inputs->Start();
+    return inputs;
+  }
+  size_t CountInLog(v1::Event::PayloadCase type) {
+    auto events = log_->Read(1, 100'000);
+    return static_cast<size_t>(
+        std::count_if(events->begin(), events->end(),
+                      [&](const v1::Event& e) { return e.payload_case() == type; }));
+  }
+  bool Warned(const std::string& text) {
+    absl::MutexLock lock(&mu_);
+    return std::any_of(warnings_.begin(), warnings_.end(),
+                       [&](const std::string& w) { return w.find(text) != std::string::npos; });
+  }
+  std::string PlanStateOf(const std::string& plan) {
+    std::string state;
+    runner_->ReadState([&](const projections::PipelineState& s) {
+      if (const v1::PlanState* p = projections::FindPlan(s, plan)) {
+        state = p->state();
+      }
+    });
+    return state;
+  }
+  // Approval on, an alert and an analysis with a restart: a plan waiting for approval, mirrored
+  // by `mirror`. Returns the plan's name.
+  std::string PlanWaitingForApproval(std::unique_ptr<Mirror>& mirror, common::Clock& clock) {
+    v1::PipelineConfig config = projections::DefaultPipelineConfig();
+    config.mutable_approval()->set_enabled(true);
+    v1::Event cfg;
+    cfg.set_logical_time_ms(t_);
+    *cfg.mutable_config_changed()->mutable_config() = config;
+    Submit(cfg);
+    Submit(Alert(ns_, "api", "uid-1", t_));
+    const std::string issue = OnlyIssue();
+    Submit(Analysis(issue, t_ + 1000, "RestartDeployment"));
+    Mirror::Options options;
+    options.clock = &clock;
+    mirror = std::make_unique<Mirror>(*log_, *client_, options);
+    EXPECT_TRUE(mirror->Start().ok());
+    const std::string plan = issue + "-plan-1";
+    EXPECT_EQ("WaitingApproval", Get("remediationplans", plan)["status"]["state"]);
+    return plan;
   }
   void TearDown() override {
     inputs_.reset();
@@ -355,16 +492,6 @@ class ClusterInputsTest : public MirrorTest {
       if (e.payload_case() == type && e.ShortDebugString().find(text) != std::string::npos) {
         return true;
       }
-    }
-    return false;
-  }
-  template <typename F>
-  bool Eventually(F f) {
-    for (int i = 0; i < 100; ++i) {
-      if (f()) {
-        return true;
-      }
-      absl::SleepFor(absl::Milliseconds(200));
     }
     return false;
   }
@@ -467,6 +594,53 @@ TEST_F(ClusterInputsTest, ApprovalAnnotationsApproveAndAutoRunbooksDeletedByAPer
   Mirror restarted(*log_, *client_, options);
   ASSERT_TRUE(restarted.Start().ok());
   EXPECT_EQ(0U, Count("runbooks"));
+}
+
+TEST_F(ClusterInputsTest, RejectAnnotationRejectsOnceAndMalformedValuesAreReported) {
+  common::FakeClock clock(absl::FromUnixMillis(t_));
+  std::unique_ptr<Mirror> mirror;
+  const std::string plan = PlanWaitingForApproval(mirror, clock);
+  const std::string issue = OnlyIssue();
+
+  // Malformed values: a clear warning each, nothing appended, the plan still waits.
+  auto no_colon = Kubectl({"annotate", "rp", plan, "-n", ns_, "platform.chatcli.io/reject=bob"});
+  ASSERT_TRUE(no_colon.ok() && no_colon->exit_code == 0) << no_colon->err;
+  ASSERT_TRUE(Eventually([&] { return Warned("platform.chatcli.io/reject='bob' has no ':'"); }));
+  auto no_who = Kubectl(
+      {"annotate", "--overwrite", "rp", plan, "-n", ns_, "platform.chatcli.io/reject=:too risky"});
+  ASSERT_TRUE(no_who.ok() && no_who->exit_code == 0) << no_who->err;
+  ASSERT_TRUE(Eventually([&] { return Warned("names no one before the ':'"); }));
+  EXPECT_TRUE(Warned(fmt::format("RemediationPlan {}/{}", ns_, plan)));
+  EXPECT_EQ(0U, CountInLog(v1::Event::kApprovalRejected));
+  EXPECT_EQ(0U, CountInLog(v1::Event::kApprovalGranted));
+  EXPECT_EQ(projections::kWaitingApproval, PlanStateOf(plan));
+
+  // A well-formed rejection: recorded once, the plan fails and the issue is escalated.
+  auto rejected = Kubectl({"annotate", "--overwrite", "rp", plan, "-n", ns_,
+                           "platform.chatcli.io/reject=bob:too risky before the release"});
+  ASSERT_TRUE(rejected.ok() && rejected->exit_code == 0) << rejected->err;
+  ASSERT_TRUE(Eventually([&] { return PlanStateOf(plan) == projections::kFailed; }));
+  EXPECT_TRUE(LogHas(v1::Event::kApprovalRejected, "too risky before the release"));
+  EXPECT_TRUE(LogHas(v1::Event::kApprovalRejected, "approver: \"bob\""));
+  ASSERT_TRUE(mirror->SyncOnce(absl::Seconds(5)).ok());
+  Json rp = Get("remediationplans", plan);
+  EXPECT_EQ("Failed", rp["status"]["state"]);
+  EXPECT_EQ("bob", rp["status"]["approvedBy"]);  // the approver field names who answered
+  EXPECT_EQ("Escalated", Get("issues", issue)["status"]["state"]);
+  // The mirror's status writes resend the annotated object: still one rejection.
+  EXPECT_EQ(1U, CountInLog(v1::Event::kApprovalRejected));
+
+  // Restarts see the annotated plan again and append nothing: the plan no longer waits, whether
+  // the state comes from the runner or from the object's status.
+  const uint64_t last = log_->LastSequence();
+  inputs_.reset();
+  for (const bool projected : {true, false}) {
+    SCOPED_TRACE(projected ? "state from the runner" : "state from the object");
+    std::unique_ptr<ClusterInputs> restarted = NewInputs(projected);
+    ASSERT_TRUE(restarted->WaitForSync(absl::Seconds(20)));  // the initial list is handled
+    EXPECT_EQ(last, log_->LastSequence());
+    EXPECT_EQ(1U, CountInLog(v1::Event::kApprovalRejected));
+  }
 }
 
 }  // namespace
