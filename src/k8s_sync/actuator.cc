@@ -76,6 +76,34 @@ Json* Container(Json& deployment, const std::string& name) {
   return nullptr;
 }
 
+// What the API server answered for a written object: its resourceVersion and generation, and
+// for a Deployment the replicas and images of its spec, for a ConfigMap its keys.
+std::string ResponseSummary(const Json& object) {
+  const Json& meta = At(object, "metadata");
+  std::string out = fmt::format("resourceVersion {}", StrAt(meta, "resourceVersion"));
+  if (StrAt(object, "kind") == "ConfigMap") {
+    std::string keys;
+    for (const auto& [key, value] : At(object, "data").items()) {
+      keys += (keys.empty() ? "" : ",") + key;
+    }
+    return out + fmt::format(", data keys {}", keys.empty() ? "(none)" : keys);
+  }
+  out += fmt::format(", generation {}", IntAt(meta, "generation"));
+  const Json& spec = At(object, "spec");
+  if (spec.contains("replicas")) {
+    out += fmt::format(", replicas {}", IntAt(spec, "replicas"));
+  }
+  std::string images;
+  for (const Json& c : At(At(At(spec, "template"), "spec"), "containers")) {
+    images +=
+        fmt::format("{}{}={}", images.empty() ? "" : ",", StrAt(c, "name"), StrAt(c, "image"));
+  }
+  if (!images.empty()) {
+    out += ", images " + images;
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string DeploymentPath(const v1::ResourceRef& ref) {
@@ -114,8 +142,14 @@ absl::StatusOr<v1::PreflightSnapshot> Actuator::Preflight(const v1::PlanState& p
 absl::StatusOr<std::string> Actuator::ApplyAction(const v1::ActionSpec& action,
                                                   const v1::ResourceRef& target,
                                                   const std::string& marker, bool dry_run,
-                                                  bool& already_applied) {
+                                                  bool& already_applied, std::string& response) {
   const std::string path = DeploymentPath(target);
+  // Every write below returns the object the API server answered with (or, when the marker was
+  // already there, the object as read): its summary goes into the result.
+  auto answered = [&](const Json& out, std::string text) {
+    response = ResponseSummary(out);
+    return text;
+  };
   auto param = [&](const char* key) { return projections::ParamValue(action, key); };
   if (action.type() == "ScaleDeployment") {
     int64_t replicas = 0;
@@ -128,7 +162,8 @@ absl::StatusOr<std::string> Actuator::ApplyAction(const v1::ActionSpec& action,
           d["spec"]["replicas"] = replicas;
           return absl::OkStatus();
         }));
-    return fmt::format("{}/{} scaled to {} replicas", target.namespace_(), target.name(), replicas);
+    return answered(out, fmt::format("{}/{} scaled to {} replicas", target.namespace_(),
+                                     target.name(), replicas));
   }
   if (action.type() == "RestartDeployment") {
     const std::string at =
@@ -138,10 +173,18 @@ absl::StatusOr<std::string> Actuator::ApplyAction(const v1::ActionSpec& action,
           d["spec"]["template"]["metadata"]["annotations"][kRestartedAtAnnotation] = at;
           return absl::OkStatus();
         }));
-    return fmt::format("{}/{} restarted (restartedAt {})", target.namespace_(), target.name(), at);
+    return answered(out, fmt::format("{}/{} restarted (restartedAt {})", target.namespace_(),
+                                     target.name(), at));
   }
   if (action.type() == "RollbackDeployment") {
     AIOPS_ASSIGN_OR_RETURN(Json deployment, client_.Get(path));
+    // The marker first: an applied rollback made the target revision the newest one (renumbered),
+    // so a repeat after a crash could no longer find an explicit toRevision.
+    if (!marker.empty() && Marker(deployment) == marker) {
+      already_applied = true;
+      return answered(deployment,
+                      fmt::format("{}/{} rolled back", target.namespace_(), target.name()));
+    }
     const std::string uid = deployment["metadata"].value("uid", "");
     AIOPS_ASSIGN_OR_RETURN(
         Json sets,
@@ -191,8 +234,8 @@ absl::StatusOr<std::string> Actuator::ApplyAction(const v1::ActionSpec& action,
           d["spec"]["template"] = tmpl;
           return absl::OkStatus();
         }));
-    return fmt::format("{}/{} rolled back to revision {}", target.namespace_(), target.name(),
-                       target_revision);
+    return answered(out, fmt::format("{}/{} rolled back to revision {}", target.namespace_(),
+                                     target.name(), target_revision));
   }
   if (action.type() == "PatchConfig") {
     const std::string name = param("configmap");
@@ -206,8 +249,8 @@ absl::StatusOr<std::string> Actuator::ApplyAction(const v1::ActionSpec& action,
                                       }
                                       return absl::OkStatus();
                                     }));
-    return fmt::format("ConfigMap {}/{} patched ({} keys)", target.namespace_(), name,
-                       action.params_size() - 1);
+    return answered(out, fmt::format("ConfigMap {}/{} patched ({} keys)", target.namespace_(), name,
+                                     action.params_size() - 1));
   }
   if (action.type() == "AdjustResources") {
     AIOPS_ASSIGN_OR_RETURN(
@@ -227,7 +270,8 @@ absl::StatusOr<std::string> Actuator::ApplyAction(const v1::ActionSpec& action,
           }
           return absl::OkStatus();
         }));
-    return fmt::format("{}/{} container resources adjusted", target.namespace_(), target.name());
+    return answered(
+        out, fmt::format("{}/{} container resources adjusted", target.namespace_(), target.name()));
   }
   return absl::InvalidArgumentError(
       fmt::format("'{}' is not an action the actuator implements", action.type()));
@@ -247,8 +291,9 @@ v1::Event Actuator::Execute(const v1::PlanState& plan, const v1::IssueState& iss
   }
   const std::string marker = fmt::format("{}/{}", plan.name(), index);
   bool already_applied = false;
-  absl::StatusOr<std::string> summary =
-      ApplyAction(plan.actions(index), issue.resource(), marker, dry_run, already_applied);
+  std::string response;
+  absl::StatusOr<std::string> summary = ApplyAction(plan.actions(index), issue.resource(), marker,
+                                                    dry_run, already_applied, response);
   if (!summary.ok()) {
     v1::ActionFailed* f = e.mutable_action_failed();
     f->set_plan_name(plan.name());
@@ -260,8 +305,10 @@ v1::Event Actuator::Execute(const v1::PlanState& plan, const v1::IssueState& iss
   s->set_plan_name(plan.name());
   s->set_index(index);
   s->set_already_applied(already_applied);
-  s->set_summary(already_applied ? fmt::format("already applied ({})", marker)
-                                 : (dry_run ? "dry run: " : "") + *summary);
+  s->set_summary(already_applied
+                     ? fmt::format("already applied ({}); the object: {}", marker, response)
+                     : fmt::format("{}{}; the API server answered: {}", dry_run ? "dry run: " : "",
+                                   *summary, response));
   return e;
 }
 
@@ -319,6 +366,61 @@ absl::StatusOr<std::optional<std::string>> Actuator::RolloutComplete(
                     deployment.namespace_(), deployment.name(), available, desired));
   }
   return std::optional<std::string>();
+}
+
+absl::StatusOr<std::string> Actuator::RolloutEvidence(const v1::ResourceRef& deployment) {
+  constexpr size_t kMaxPods = 5;
+  AIOPS_ASSIGN_OR_RETURN(Json d, client_.Get(DeploymentPath(deployment)));
+  const Json& status = At(d, "status");
+  std::string out = fmt::format(
+      "rollout of {}/{}: observedGeneration {} of generation {}; desired {}, updated {}, ready {}, "
+      "available {}, unavailable {}",
+      deployment.namespace_(), deployment.name(), IntAt(status, "observedGeneration"),
+      IntAt(At(d, "metadata"), "generation"), IntAt(At(d, "spec"), "replicas"),
+      IntAt(status, "updatedReplicas"), IntAt(status, "readyReplicas"),
+      IntAt(status, "availableReplicas"), IntAt(status, "unavailableReplicas"));
+  for (const Json& c : At(status, "conditions")) {
+    out += fmt::format("; {}={} ({})", StrAt(c, "type"), StrAt(c, "status"), StrAt(c, "reason"));
+  }
+  const std::string selector = LabelSelectorQuery(At(At(At(d, "spec"), "selector"), "matchLabels"));
+  if (selector.empty()) {
+    return out;
+  }
+  AIOPS_ASSIGN_OR_RETURN(Json pods,
+                         client_.Get(fmt::format("/api/v1/namespaces/{}/pods?labelSelector={}",
+                                                 deployment.namespace_(), selector)));
+  std::vector<std::string> unhealthy;
+  for (const Json& pod : At(pods, "items")) {
+    const Json& st = At(pod, "status");
+    bool ready = false;
+    for (const Json& c : At(st, "conditions")) {
+      ready = ready || (StrAt(c, "type") == "Ready" && StrAt(c, "status") == "True");
+    }
+    if (ready) {
+      continue;
+    }
+    std::string line = fmt::format(
+        "pod {} phase={}{}{}", StrAt(At(pod, "metadata"), "name"),
+        StrAt(st, "phase").empty() ? "Unknown" : StrAt(st, "phase"),
+        StrAt(At(pod, "spec"), "nodeName").empty() ? " (not scheduled)" : "",
+        At(At(pod, "metadata"), "deletionTimestamp").is_string() ? " (terminating)" : "");
+    for (const Json& cs : At(st, "containerStatuses")) {
+      const Json& state = At(cs, "state");
+      const std::string now_state = state.is_object() && !state.empty() ? state.begin().key() : "";
+      const std::string reason = StrAt(At(state, now_state.c_str()), "reason");
+      const std::string last = StrAt(At(At(cs, "lastState"), "terminated"), "reason");
+      line += fmt::format(" container {}: {}{} restarts={}{}", StrAt(cs, "name"),
+                          now_state.empty() ? "unknown" : now_state,
+                          reason.empty() ? "" : "(" + reason + ")", IntAt(cs, "restartCount"),
+                          last.empty() ? "" : " last terminated " + last);
+    }
+    unhealthy.push_back(std::move(line));
+  }
+  out += fmt::format("; {} of {} pods not ready", unhealthy.size(), At(pods, "items").size());
+  for (size_t i = 0; i < unhealthy.size() && i < kMaxPods; ++i) {
+    out += "; " + unhealthy[i];
+  }
+  return out;
 }
 
 absl::StatusOr<std::optional<std::string>> Actuator::PodsFailingSince(

@@ -44,6 +44,11 @@ class Actuator {
   // Whether the Deployment's rollout is complete (observedGeneration caught up, updated =
   // available = desired replicas): a summary when it is, nullopt while not yet.
   absl::StatusOr<std::optional<std::string>> RolloutComplete(const v1::ResourceRef& deployment);
+  // Why the Deployment's rollout is not complete, for a verification that ran out of time: the
+  // rollout numbers (observedGeneration against generation; desired, updated, ready, available
+  // replicas), its Progressing/Available conditions, and the states of up to 5 pods that are not
+  // ready (phase, node, each container's state and reason, restarts).
+  absl::StatusOr<std::string> RolloutEvidence(const v1::ResourceRef& deployment);
   // Evidence that the pods of the Deployment's current revision fail since `since` (a container
   // waiting in CrashLoopBackOff, ImagePullBackOff, ErrImagePull or CreateContainerConfigError, or
   // one that terminated after `since`, e.g. OOMKilled), naming the pod; nullopt when none does.
@@ -54,7 +59,8 @@ class Actuator {
  private:
   absl::StatusOr<std::string> ApplyAction(const v1::ActionSpec& action,
                                           const v1::ResourceRef& target, const std::string& marker,
-                                          bool dry_run, bool& already_applied);
+                                          bool dry_run, bool& already_applied,
+                                          std::string& response);
 
   KubeClient& client_;
   common::Clock& clock_;

@@ -1,6 +1,8 @@
 #include "k8s_sync/context_builder.h"
 
 #include <algorithm>
+#include <optional>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -80,13 +82,37 @@ v1::Event BuildContext(KubeClient& client, const v1::IssueState& issue, int32_t 
     note_error("deployment", d.status());
   }
 
+  // The ReplicaSets the Deployment owns (its revisions), read once for events and revisions.
+  std::optional<Json> sets;
+  std::set<std::string> owned_sets;
+  if (!uid.empty()) {
+    absl::StatusOr<Json> list =
+        client.Get(fmt::format("/apis/apps/v1/namespaces/{}/replicasets", r.namespace_()));
+    if (list.ok()) {
+      sets = *std::move(list);
+      for (const Json& rs : At(*sets, "items")) {
+        for (const Json& o : At(At(rs, "metadata"), "ownerReferences")) {
+          if (StrAt(o, "uid") == uid) {
+            owned_sets.insert(StrAt(At(rs, "metadata"), "name"));
+          }
+        }
+      }
+    } else {
+      note_error("replicasets", list.status());
+    }
+  }
+
   // Pods, unhealthy first, then by restarts.
+  std::set<std::string> pod_names;
   const std::string selector_query = LabelSelectorQuery(selector);
   if (!selector_query.empty()) {
     absl::StatusOr<Json> pods = client.Get(
         fmt::format("/api/v1/namespaces/{}/pods?labelSelector={}", r.namespace_(), selector_query));
     if (pods.ok()) {
       std::vector<Json> items(At(*pods, "items").begin(), At(*pods, "items").end());
+      for (const Json& pod : items) {
+        pod_names.insert(StrAt(At(pod, "metadata"), "name"));
+      }
       std::stable_sort(items.begin(), items.end(), [](const Json& a, const Json& b) {
         return std::make_pair(!Unhealthy(a), -Restarts(a)) <
                std::make_pair(!Unhealthy(b), -Restarts(b));
@@ -113,14 +139,33 @@ v1::Event BuildContext(KubeClient& client, const v1::IssueState& issue, int32_t 
     }
   }
 
-  // Events about the Deployment or its pods and ReplicaSets, newest first.
+  // Events about the Deployment or its pods and ReplicaSets, newest first. Matched by kind and
+  // exact name (a name prefix would take "web-api"'s events for "web"'s): the Deployment, the
+  // ReplicaSets it owns, their pods (named "<replicaset>-<suffix>", so gone ones count too).
+  auto related_to = [&](const Json& involved) {
+    const std::string kind = StrAt(involved, "kind");
+    const std::string name = StrAt(involved, "name");
+    if (kind == "Deployment") {
+      return name == r.name();
+    }
+    if (kind == "ReplicaSet") {
+      return owned_sets.count(name) > 0;
+    }
+    if (kind != "Pod") {
+      return false;
+    }
+    if (pod_names.count(name) > 0) {
+      return true;
+    }
+    const size_t dash = name.rfind('-');
+    return dash != std::string::npos && owned_sets.count(name.substr(0, dash)) > 0;
+  };
   absl::StatusOr<Json> events =
       client.Get(fmt::format("/api/v1/namespaces/{}/events", r.namespace_()));
   if (events.ok()) {
     std::vector<Json> related;
     for (const Json& e : At(*events, "items")) {
-      const std::string object = StrAt(At(e, "involvedObject"), "name");
-      if (object == r.name() || object.rfind(r.name() + "-", 0) == 0) {
+      if (related_to(At(e, "involvedObject"))) {
         related.push_back(e);
       }
     }
@@ -142,40 +187,34 @@ v1::Event BuildContext(KubeClient& client, const v1::IssueState& issue, int32_t 
   }
 
   // Revision history with what changed.
-  if (!uid.empty()) {
-    absl::StatusOr<Json> sets =
-        client.Get(fmt::format("/apis/apps/v1/namespaces/{}/replicasets", r.namespace_()));
-    if (sets.ok()) {
-      std::vector<std::pair<int64_t, Json>> revisions;
-      for (const Json& rs : At(*sets, "items")) {
-        bool owned = false;
-        for (const Json& o : At(At(rs, "metadata"), "ownerReferences")) {
-          owned = owned || StrAt(o, "uid") == uid;
-        }
-        const std::string rev =
-            StrAt(At(At(rs, "metadata"), "annotations"), "deployment.kubernetes.io/revision");
-        if (owned && !rev.empty()) {
-          revisions.emplace_back(std::atoll(rev.c_str()), rs);
-        }
+  if (sets.has_value()) {
+    std::vector<std::pair<int64_t, Json>> revisions;
+    for (const Json& rs : At(*sets, "items")) {
+      bool owned = false;
+      for (const Json& o : At(At(rs, "metadata"), "ownerReferences")) {
+        owned = owned || StrAt(o, "uid") == uid;
       }
-      std::sort(revisions.begin(), revisions.end(),
-                [](const auto& a, const auto& b) { return a.first > b.first; });
-      text += fmt::format("Revisions (newest first, {} of {}):\n",
-                          std::min(revisions.size(), limits.max_revisions), revisions.size());
-      for (size_t i = 0; i < revisions.size() && i < limits.max_revisions; ++i) {
-        const Json& rs = revisions[i].second;
-        const std::string images = Images(At(At(rs, "spec"), "template"));
-        std::string diff;
-        if (i + 1 < revisions.size()) {
-          const std::string older = Images(At(At(revisions[i + 1].second, "spec"), "template"));
-          diff = older == images ? "" : fmt::format(" (was: {})", older);
-        }
-        text += fmt::format("  revision {}: ready {}/{}, {}{}\n", revisions[i].first,
-                            IntAt(At(rs, "status"), "readyReplicas"),
-                            IntAt(At(rs, "spec"), "replicas"), images, diff);
+      const std::string rev =
+          StrAt(At(At(rs, "metadata"), "annotations"), "deployment.kubernetes.io/revision");
+      if (owned && !rev.empty()) {
+        revisions.emplace_back(std::atoll(rev.c_str()), rs);
       }
-    } else {
-      note_error("replicasets", sets.status());
+    }
+    std::sort(revisions.begin(), revisions.end(),
+              [](const auto& a, const auto& b) { return a.first > b.first; });
+    text += fmt::format("Revisions (newest first, {} of {}):\n",
+                        std::min(revisions.size(), limits.max_revisions), revisions.size());
+    for (size_t i = 0; i < revisions.size() && i < limits.max_revisions; ++i) {
+      const Json& rs = revisions[i].second;
+      const std::string images = Images(At(At(rs, "spec"), "template"));
+      std::string diff;
+      if (i + 1 < revisions.size()) {
+        const std::string older = Images(At(At(revisions[i + 1].second, "spec"), "template"));
+        diff = older == images ? "" : fmt::format(" (was: {})", older);
+      }
+      text += fmt::format("  revision {}: ready {}/{}, {}{}\n", revisions[i].first,
+                          IntAt(At(rs, "status"), "readyReplicas"),
+                          IntAt(At(rs, "spec"), "replicas"), images, diff);
     }
   }
 

@@ -107,21 +107,36 @@ class ActuatorTest : public ::testing::Test {
 
 TEST_F(ActuatorTest, ActionsApplyOnceAndCarryTheIdempotencyMarker) {
   Actuator actuator(*client_, clock_);
-  const v1::PlanState plan = Plan(
-      {Action("ScaleDeployment", {{"replicas", "3"}}), Action("RestartDeployment"),
-       Action("AdjustResources",
-              {{"container", "app"}, {"memory_limit", "512Mi"}, {"memory_request", "256Mi"}})});
+  const v1::PlanState plan =
+      Plan({Action("ScaleDeployment", {{"replicas", "3"}}), Action("RestartDeployment"),
+            Action("AdjustResources", {{"container", "app"},
+                                       {"memory_limit", "512Mi"},
+                                       {"memory_request", "256Mi"},
+                                       {"cpu_limit", "500m"},
+                                       {"cpu_request", "250m"}})});
+  std::vector<std::string> summaries;
   for (int i = 0; i < 3; ++i) {
     const v1::Event e = actuator.Execute(plan, issue_, i);
     ASSERT_TRUE(e.has_action_succeeded()) << e.ShortDebugString();
     EXPECT_FALSE(e.action_succeeded().already_applied());
+    summaries.push_back(e.action_succeeded().summary());
+    // The summary carries what the API server answered (the generation each write made).
+    EXPECT_THAT(summaries.back(),
+                ::testing::ContainsRegex(fmt::format(
+                    "the API server answered: resourceVersion [0-9]+, generation {}, replicas 3, "
+                    "images app=nginx:1.26",
+                    i + 2)));
   }
+  EXPECT_THAT(summaries[0], HasSubstr("scaled to 3 replicas"));
   Json d = Get();
   EXPECT_EQ(3, d["spec"]["replicas"]);
   EXPECT_EQ("2026-02-16T21:12:34Z",
             d["spec"]["template"]["metadata"]["annotations"][kRestartedAtAnnotation]);
-  EXPECT_EQ("512Mi",
-            d["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"]);
+  const Json& resources = d["spec"]["template"]["spec"]["containers"][0]["resources"];
+  EXPECT_EQ("512Mi", resources["limits"]["memory"]);
+  EXPECT_EQ("256Mi", resources["requests"]["memory"]);
+  EXPECT_EQ("500m", resources["limits"]["cpu"]);
+  EXPECT_EQ("250m", resources["requests"]["cpu"]);
   EXPECT_EQ(plan.name() + "/2", d["metadata"]["annotations"][kAppliedActionAnnotation]);
   // The action in flight when the operator crashed runs again after the restart: a no-op.
   // (kube-controller-manager keeps writing the status, so the spec's generation is compared.)
@@ -129,7 +144,15 @@ TEST_F(ActuatorTest, ActionsApplyOnceAndCarryTheIdempotencyMarker) {
   const v1::Event again = actuator.Execute(plan, issue_, 2);
   ASSERT_TRUE(again.has_action_succeeded());
   EXPECT_TRUE(again.action_succeeded().already_applied());
+  EXPECT_THAT(again.action_succeeded().summary(),
+              HasSubstr(fmt::format("generation {}", generation)));
   EXPECT_EQ(generation, Get()["metadata"]["generation"]);
+  // A ConfigMap's summary names its keys.
+  const v1::Event patched = actuator.Execute(
+      Plan({Action("PatchConfig", {{"configmap", "app-config"}, {"POOL", "8"}})}), issue_, 0);
+  ASSERT_TRUE(patched.has_action_succeeded()) << patched.ShortDebugString();
+  EXPECT_THAT(patched.action_succeeded().summary(),
+              ::testing::ContainsRegex("resourceVersion [0-9]+, data keys LOG_LEVEL,POOL"));
 }
 
 TEST_F(ActuatorTest, RollbackReturnsToThePreviousRevision) {
@@ -147,9 +170,59 @@ TEST_F(ActuatorTest, RollbackReturnsToThePreviousRevision) {
   ASSERT_TRUE(e.has_action_succeeded()) << e.ShortDebugString();
   EXPECT_THAT(e.action_succeeded().summary(), HasSubstr("rolled back to revision 1"));
   EXPECT_EQ("nginx:1.26", Get()["spec"]["template"]["spec"]["containers"][0]["image"]);
-  const v1::Event missing =
-      actuator.Execute(Plan({Action("RollbackDeployment", {{"toRevision", "9"}})}), issue_, 0);
-  ASSERT_TRUE(missing.has_action_failed());
+  // Another plan (the marker on the Deployment is the first one's).
+  v1::PlanState other = Plan({Action("RollbackDeployment", {{"toRevision", "9"}})});
+  other.set_name("web-oom-kill-1-plan-2");
+  const v1::Event missing = actuator.Execute(other, issue_, 0);
+  ASSERT_TRUE(missing.has_action_failed()) << missing.ShortDebugString();
+  EXPECT_THAT(missing.action_failed().error(), HasSubstr("no revision to roll back to"));
+}
+
+// An explicit toRevision, and a repeat after a crash: the applied rollback made the target the
+// newest revision (renumbered), so the repeat finds the marker and changes nothing, where
+// looking the revision up first would fail it (and the plan be rolled back).
+TEST_F(ActuatorTest, RollbackToAGivenRevisionIsIdempotent) {
+  for (const char* image : {"nginx:1.27", "nginx:1.28-broken"}) {
+    absl::StatusOr<testing::ProcessResult> set = testing::ControlPlaneEnvironment::Get().Kubectl(
+        {"-n", ns_, "set", "image", "deploy/web", fmt::format("app={}", image)});
+    ASSERT_TRUE(set.ok()) << set.status();
+    ASSERT_EQ(0, set->exit_code) << set->err;
+    const size_t want = std::string(image) == "nginx:1.27" ? 2 : 3;
+    ASSERT_TRUE(testing::Eventually([&] { return Revisions() >= want; }, absl::Seconds(60)))
+        << "kube-controller-manager made no revision " << want << " in 60 s";
+  }
+  Actuator actuator(*client_, clock_);
+  const v1::PlanState plan = Plan({Action("RollbackDeployment", {{"toRevision", "1"}})});
+  const v1::Event e = actuator.Execute(plan, issue_, 0);
+  ASSERT_TRUE(e.has_action_succeeded()) << e.ShortDebugString();
+  EXPECT_FALSE(e.action_succeeded().already_applied());
+  EXPECT_THAT(e.action_succeeded().summary(), HasSubstr("rolled back to revision 1"));
+  EXPECT_THAT(e.action_succeeded().summary(), HasSubstr("images app=nginx:1.26"));
+  EXPECT_EQ("nginx:1.26", Get()["spec"]["template"]["spec"]["containers"][0]["image"]);
+  // kube-controller-manager renumbers revision 1 as 4.
+  ASSERT_TRUE(testing::Eventually(
+      [&] {
+        auto sets = client_->Get(fmt::format("/apis/apps/v1/namespaces/{}/replicasets", ns_));
+        for (const Json& rs : (*sets)["items"]) {
+          if (rs["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.26") {
+            return rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "4";
+          }
+        }
+        return false;
+      },
+      absl::Seconds(60)));
+  const Json template_before = Get()["spec"]["template"];
+  const int64_t generation = Get()["metadata"]["generation"];
+  const v1::Event again = actuator.Execute(plan, issue_, 0);
+  ASSERT_TRUE(again.has_action_succeeded()) << again.ShortDebugString();
+  EXPECT_TRUE(again.action_succeeded().already_applied());
+  EXPECT_EQ(template_before, Get()["spec"]["template"]);
+  EXPECT_EQ(generation, Get()["metadata"]["generation"]);
+  // Another plan asking for the renumbered-away revision 1 is refused.
+  v1::PlanState other = plan;
+  other.set_name("web-oom-kill-1-plan-2");
+  const v1::Event missing = actuator.Execute(other, issue_, 0);
+  ASSERT_TRUE(missing.has_action_failed()) << missing.ShortDebugString();
   EXPECT_THAT(missing.action_failed().error(), HasSubstr("no revision to roll back to"));
 }
 

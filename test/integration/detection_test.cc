@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include <absl/strings/match.h>
 #include <absl/time/clock.h>
 #include <fmt/format.h>
 #include <gmock/gmock.h>
@@ -32,6 +33,57 @@ absl::Status Standin(const std::vector<std::string>& args) {
 }
 
 using testing::Eventually;
+
+std::unique_ptr<KubeClient> Client() {
+  KubeConfig config;
+  config.server = Cp().server;
+  std::ifstream in(Cp().ca_file);
+  std::stringstream s;
+  s << in.rdbuf();
+  config.ca_pem = s.str();
+  config.token = Cp().token;
+  return *KubeClient::Create(config);
+}
+
+Json DeploymentObject(const std::string& name, int replicas, int progress_deadline_s = 600) {
+  return {{"apiVersion", "apps/v1"},
+          {"kind", "Deployment"},
+          {"metadata", {{"name", name}}},
+          {"spec",
+           {{"replicas", replicas},
+            {"progressDeadlineSeconds", progress_deadline_s},
+            {"selector", {{"matchLabels", {{"app", name}}}}},
+            {"template",
+             {{"metadata", {{"labels", {{"app", name}}}}},
+              {"spec", {{"containers", {{{"name", "app"}, {"image", "shop:1"}}}}}}}}}}};
+}
+
+// The alerts a DetectorRunner submitted.
+class Recorded {
+ public:
+  DetectorRunner::Submit Submitter() {
+    return [this](v1::Event e) -> absl::StatusOr<uint64_t> {
+      absl::MutexLock lock(&mu_);
+      alerts_.push_back(e.alert_observed());
+      return alerts_.size();
+    };
+  }
+  // Those of `type` about `object`.
+  std::vector<v1::AlertObserved> Of(const std::string& type, const std::string& object) const {
+    absl::MutexLock lock(&mu_);
+    std::vector<v1::AlertObserved> out;
+    for (const v1::AlertObserved& a : alerts_) {
+      if (a.type() == type && a.object() == object) {
+        out.push_back(a);
+      }
+    }
+    return out;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::vector<v1::AlertObserved> alerts_ ABSL_GUARDED_BY(mu_);
+};
 
 TEST(DetectionTest, AnOomKillBecomesAnIssueOnItsDeployment) {
   KubeConfig config;
@@ -149,6 +201,247 @@ TEST(DetectionTest, AnOomKillBecomesAnIssueOnItsDeployment) {
   EXPECT_TRUE(Eventually([&] { return actuator.RolloutComplete(deployment)->has_value(); },
                          absl::Seconds(30)));
   detectors.Stop();
+}
+
+// The time-based detectors fire on objects that stopped changing: a pod made not ready now (not
+// backdated) sends one informer event, below the threshold; only the periodic re-check over the
+// cache raises PodNotReady once the threshold has passed, and the Deployment's unavailable
+// replica likewise raises DeploymentFailing. Each fires once, not on every re-check. Image-pull
+// failures and a Deployment past its progress deadline (kube-controller-manager's own
+// Progressing=False condition) are detected too.
+TEST(DetectionTest, TimeBasedDetectorsFireOnObjectsThatStopChanging) {
+  auto client = Client();
+  const std::string ns = "detect-time";
+  ASSERT_TRUE(
+      client
+          ->Create("/api/v1/namespaces",
+                   {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}})
+          .ok());
+  ASSERT_TRUE(client
+                  ->Create(fmt::format("/apis/apps/v1/namespaces/{}/deployments", ns),
+                           DeploymentObject("cart", 2))
+                  .ok());
+  ASSERT_TRUE(Standin({"node"}).ok());
+  std::vector<std::string> pods;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto list = client->Get(fmt::format("/api/v1/namespaces/{}/pods", ns));
+        pods.clear();
+        for (const Json& p : (*list)["items"]) {
+          pods.push_back(p["metadata"]["name"]);
+        }
+        return pods.size() == 2;
+      },
+      absl::Seconds(30)));
+  absl::Status standin;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        standin = Standin({"run", ns});
+        return standin.ok();
+      },
+      absl::Seconds(30), absl::Seconds(1)))
+      << standin;
+  Actuator actuator(*client, common::SystemClock::Get());
+  v1::ResourceRef cart;
+  cart.set_kind("Deployment");
+  cart.set_namespace_(ns);
+  cart.set_name("cart");
+  ASSERT_TRUE(
+      Eventually([&] { return actuator.RolloutComplete(cart)->has_value(); }, absl::Seconds(30)));
+
+  Recorded recorded;
+  DetectorConfig config;
+  config.targets = {{ns, ""}};
+  config.not_ready_after = absl::Seconds(3);
+  config.unavailable_after = absl::Seconds(3);
+  config.recheck_interval = absl::Milliseconds(200);
+  DetectorRunner detectors(*client, common::SystemClock::Get(), config, recorded.Submitter());
+  detectors.Start();
+  ASSERT_TRUE(detectors.WaitForSync(absl::Seconds(20)));
+  EXPECT_EQ(0U, detectors.alerts());
+
+  ASSERT_TRUE(Standin({"fail", ns, pods[0], "notready-now"}).ok());
+  ASSERT_TRUE(
+      Eventually([&] { return !recorded.Of("PodNotReady", pods[0]).empty(); }, absl::Seconds(30)))
+      << "no PodNotReady for " << pods[0];
+  const v1::AlertObserved not_ready = recorded.Of("PodNotReady", pods[0])[0];
+  EXPECT_EQ("cart", not_ready.deployment());
+  EXPECT_THAT(not_ready.message(), ::testing::ContainsRegex("not ready for ([3-9]|[1-9][0-9]+) s"));
+  // kube-controller-manager counts the pod unavailable; that lasts past the threshold too.
+  ASSERT_TRUE(
+      Eventually([&] { return !recorded.Of("DeploymentFailing", "Deployment/cart").empty(); },
+                 absl::Seconds(30)));
+  EXPECT_EQ("warning", recorded.Of("DeploymentFailing", "Deployment/cart")[0].severity());
+  EXPECT_THAT(recorded.Of("DeploymentFailing", "Deployment/cart")[0].message(),
+              ::testing::HasSubstr("1 unavailable replicas"));
+  // Later passes find the same episodes: nothing more.
+  const uint64_t passes = detectors.rechecks();
+  ASSERT_TRUE(Eventually([&] { return detectors.rechecks() >= passes + 10; }, absl::Seconds(30)));
+  EXPECT_EQ(1U, recorded.Of("PodNotReady", pods[0]).size());
+  EXPECT_EQ(1U, recorded.Of("DeploymentFailing", "Deployment/cart").size());
+  EXPECT_TRUE(recorded.Of("PodNotReady", pods[1]).empty());
+
+  ASSERT_TRUE(Standin({"fail", ns, pods[1], "imagepull"}).ok());
+  EXPECT_TRUE(Eventually([&] { return !recorded.Of("ImagePullBackOff", pods[1]).empty(); },
+                         absl::Seconds(30)));
+
+  // No kubelet starts this one's pods: past its 2 s progress deadline, kube-controller-manager
+  // sets Progressing=False (ProgressDeadlineExceeded).
+  ASSERT_TRUE(client
+                  ->Create(fmt::format("/apis/apps/v1/namespaces/{}/deployments", ns),
+                           DeploymentObject("stuck", 1, 2))
+                  .ok());
+  ASSERT_TRUE(Eventually(
+      [&] {
+        for (const v1::AlertObserved& a : recorded.Of("DeploymentFailing", "Deployment/stuck")) {
+          if (a.severity() == "critical") {
+            return true;
+          }
+        }
+        return false;
+      },
+      absl::Seconds(60)))
+      << "no ProgressDeadlineExceeded alert for Deployment/stuck";
+  const auto stuck = recorded.Of("DeploymentFailing", "Deployment/stuck");
+  EXPECT_THAT(stuck.back().message(), ::testing::HasSubstr("exceeded its progress deadline"));
+  detectors.Stop();
+}
+
+// The context builder's caps: 5 pods (unhealthy first), the 15 newest events, 5 revisions, and
+// a byte cap with its marker. Events are those about the Deployment, its ReplicaSets and their
+// pods only: "web-api"'s are not "web"'s.
+TEST(DetectionTest, ContextIsCappedAndAboutTheDeploymentOnly) {
+  auto client = Client();
+  const std::string ns = "detect-context";
+  ASSERT_TRUE(
+      client
+          ->Create("/api/v1/namespaces",
+                   {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}})
+          .ok());
+  const std::string deployments = fmt::format("/apis/apps/v1/namespaces/{}/deployments", ns);
+  ASSERT_TRUE(client->Create(deployments, DeploymentObject("web", 7)).ok());
+  ASSERT_TRUE(client->Create(deployments, DeploymentObject("web-api", 1)).ok());
+  ASSERT_TRUE(client->Create(deployments, DeploymentObject("hist", 0)).ok());
+  ASSERT_TRUE(Standin({"node"}).ok());
+  std::vector<std::string> pods;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto list =
+            client->Get(fmt::format("/api/v1/namespaces/{}/pods?labelSelector=app%3Dweb", ns));
+        pods.clear();
+        for (const Json& p : (*list)["items"]) {
+          pods.push_back(p["metadata"]["name"]);
+        }
+        return pods.size() == 7;
+      },
+      absl::Seconds(30)));
+  absl::Status standin;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        standin = Standin({"run", ns, "app=web"});
+        return standin.ok();
+      },
+      absl::Seconds(30), absl::Seconds(1)))
+      << standin;
+  // Two unhealthy pods, last in name order.
+  ASSERT_TRUE(Standin({"fail", ns, pods[5], "notready"}).ok());
+  ASSERT_TRUE(Standin({"fail", ns, pods[6], "crashloop", "2"}).ok());
+  // 20 events about web's pods and 3 about web-api's objects, all newer than the controllers'.
+  const absl::Time base = absl::Now() + absl::Hours(1);
+  auto event = [&](const std::string& name, const std::string& kind, const std::string& object,
+                   const std::string& reason, int second) {
+    const std::string at =
+        absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", base + absl::Seconds(second), absl::UTCTimeZone());
+    return client
+        ->Create(fmt::format("/api/v1/namespaces/{}/events", ns),
+                 {{"apiVersion", "v1"},
+                  {"kind", "Event"},
+                  {"metadata", {{"name", name}}},
+                  {"involvedObject", {{"kind", kind}, {"name", object}, {"namespace", ns}}},
+                  {"reason", reason},
+                  {"message", "test event"},
+                  {"type", "Warning"},
+                  {"count", 1},
+                  {"source", {{"component", "detection-test"}}},
+                  {"firstTimestamp", at},
+                  {"lastTimestamp", at}})
+        .status();
+  };
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(event(fmt::format("probe-{}", i), "Pod", pods[static_cast<size_t>(i) % 7],
+                      fmt::format("Probe{:02}", i), i)
+                    .ok());
+  }
+  ASSERT_TRUE(event("other-1", "Deployment", "web-api", "NotMine", 30).ok());
+  ASSERT_TRUE(event("other-2", "Pod", "web-api-5d9f7c-abcde", "NotMine", 31).ok());
+  ASSERT_TRUE(event("other-3", "ReplicaSet", "web-api-5d9f7c", "NotMine", 32).ok());
+  // hist has no pods and 7 revisions.
+  for (int i = 2; i <= 7; ++i) {
+    ASSERT_TRUE(
+        client
+            ->Patch(deployments + "/hist",
+                    {{"spec",
+                      {{"template",
+                        {{"spec",
+                          {{"containers",
+                            {{{"name", "app"}, {"image", fmt::format("shop:{}", i)}}}}}}}}}}},
+                    "application/strategic-merge-patch+json")
+            .ok());
+    ASSERT_TRUE(Eventually(
+        [&] {
+          auto sets = client->Get(
+              fmt::format("/apis/apps/v1/namespaces/{}/replicasets?labelSelector=app%3Dhist", ns));
+          return sets.ok() && (*sets)["items"].size() == static_cast<size_t>(i);
+        },
+        absl::Seconds(30)))
+        << "no revision " << i;
+  }
+
+  v1::IssueState issue;
+  issue.set_name("web-pod-not-ready-1");
+  issue.mutable_resource()->set_kind("Deployment");
+  issue.mutable_resource()->set_namespace_(ns);
+  issue.mutable_resource()->set_name("web");
+  std::string text;
+  ASSERT_TRUE(Eventually(
+      [&] {  // the stand-in's status writes reach the API server before the build reads them
+        text = BuildContext(*client, issue, 1).context_collected().context();
+        return absl::StrContains(text, pods[6] + " phase=Running ready=false restarts=2");
+      },
+      absl::Seconds(10)))
+      << text;
+  EXPECT_THAT(text, ::testing::HasSubstr("Pods (5 of 7)"));
+  size_t shown = 0;
+  for (size_t at = text.find(" phase="); at != std::string::npos;
+       at = text.find(" phase=", at + 1)) {
+    ++shown;
+  }
+  EXPECT_EQ(5U, shown);
+  // Unhealthy first (the crash-looping one, with more restarts, before the merely unready one).
+  const size_t first_healthy = text.find("ready=true");
+  ASSERT_NE(std::string::npos, first_healthy);
+  EXPECT_LT(text.find(pods[6] + " phase="), text.find(pods[5] + " phase="));
+  EXPECT_LT(text.find(pods[5] + " phase="), first_healthy);
+  EXPECT_THAT(text, ::testing::HasSubstr("Events (last 15)"));
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(i >= 5, absl::StrContains(text, fmt::format("Probe{:02}", i))) << i;
+  }
+  EXPECT_THAT(text, ::testing::Not(::testing::HasSubstr("NotMine")));
+  EXPECT_LT(text.find("Probe19"), text.find("Probe05"));  // newest first
+
+  issue.mutable_resource()->set_name("hist");
+  const std::string hist = BuildContext(*client, issue, 1).context_collected().context();
+  EXPECT_THAT(hist, ::testing::HasSubstr("Revisions (newest first, 5 of 7)"));
+  EXPECT_THAT(hist, ::testing::HasSubstr("revision 7: ready 0/0, app=shop:7 (was: app=shop:6)"));
+  EXPECT_THAT(hist, ::testing::HasSubstr("revision 3: ready 0/0, app=shop:3 (was: app=shop:2)"));
+  EXPECT_THAT(hist, ::testing::Not(::testing::HasSubstr("revision 2:")));
+
+  issue.mutable_resource()->set_name("web");
+  ContextLimits small;
+  small.max_bytes = 300;
+  const std::string capped = BuildContext(*client, issue, 1, small).context_collected().context();
+  EXPECT_EQ(text.substr(0, 300), capped.substr(0, 300));
+  EXPECT_EQ("\n... (context truncated)", capped.substr(300));
 }
 
 }  // namespace
