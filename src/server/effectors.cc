@@ -422,15 +422,29 @@ bool Effectors::DoVerification(const std::string& plan_name) {
     } else {
       const absl::Duration settle =
           std::min(options_.verification_settle, absl::Milliseconds(window_ms) / 2);
-      if (!complete->has_value() || deps_.clock->Now() < acted + settle) {
+      // The core's verification deadline fails the plan at the due time with no evidence; this
+      // fails it with the rollout's numbers and pods' states first. The margin covers the calls
+      // above, so the deadline, looked at after this in the same step, is never due before it.
+      const absl::Time due = absl::FromUnixMillis(plan.verification_due_ms()) -
+                             std::min(options_.poll, absl::Milliseconds(window_ms) / 10);
+      if (!complete->has_value() && deps_.clock->Now() >= due) {
+        absl::StatusOr<std::string> evidence = deps_.actuator->RolloutEvidence(issue.resource());
+        fail(fmt::format(
+            "{} {}/{} was not healthy within the {} s verification window: {}",
+            issue.resource().kind(), issue.resource().namespace_(), issue.resource().name(),
+            window_ms / 1000,
+            evidence.ok() ? *evidence : fmt::format("(no evidence: {})", evidence.status())));
+      } else if (!complete->has_value() || deps_.clock->Now() < acted + settle) {
         return false;  // not yet: checked again on the next pass
+      } else {
+        v1::VerificationPassed* v = event.mutable_verification_passed();
+        v->set_plan_name(plan_name);
+        v->set_issue_name(issue.name());
+        v->set_summary(fmt::format("{}; no pod failed again in the {} since the actions",
+                                   **complete,
+                                   absl::FormatDuration(absl::Trunc(deps_.clock->Now() - acted,
+                                                                    absl::Milliseconds(100)))));
       }
-      v1::VerificationPassed* v = event.mutable_verification_passed();
-      v->set_plan_name(plan_name);
-      v->set_issue_name(issue.name());
-      v->set_summary(fmt::format(
-          "{}; no pod failed again in the {} since the actions", **complete,
-          absl::FormatDuration(absl::Trunc(deps_.clock->Now() - acted, absl::Milliseconds(100)))));
     }
   }
   if (!Submit(std::move(event), "verifier", issue.incident_id())) {
