@@ -855,35 +855,29 @@ constexpr char kRunUsage[] =
     "\n"
     "Runs the operator until SIGTERM or SIGINT. The configuration file (JSON, docs/operations.md)\n"
     "is authoritative for the pipeline and the analyzer; flags override process settings.\n"
-    "Environment: AIOPS_CONFIG (the file when --config is absent), POD_NAME, POD_NAMESPACE.\n";
+    "Environment: AIOPS_CONFIG (the file when --config is absent), KUBECONFIG, POD_NAME,\n"
+    "POD_NAMESPACE, GRPC_VERBOSITY, GLIBC_TUNABLES; no other setting is read from the\n"
+    "environment (docs/operations.md, \"Environment\").\n";
 
 }  // namespace
 
-int RunDaemonCommand(std::span<const std::string_view> args, std::ostream& out, std::ostream& err) {
-  absl::StatusOr<ParsedFlags> flags = ParseFlagArgs(
+absl::StatusOr<ParsedFlags> ParseRunFlags(std::span<const std::string_view> args) {
+  return ParseFlagArgs(
       args,
       {"config", "data-dir", "kubeconfig", "grpc-listen", "http-listen", "cluster-id", "log-level"},
       {"no-leader-election"});
-  if (!flags.ok()) {
-    err << fmt::format("aiops run: {}\n{}", flags.status().message(), kRunUsage);
-    return kExitUsage;
-  }
-  if (flags->help) {
-    out << kRunUsage;
-    return kExitOk;
-  }
-  // From here on stderr carries JSON lines only, gRPC's own messages included.
-  RouteGrpcLogsToJson();
-  const std::string path = flags->Get("config", Getenv("AIOPS_CONFIG"));
+}
+
+absl::StatusOr<DaemonConfig> RunConfigFromFlags(const ParsedFlags& flags) {
+  const std::string path = flags.Get("config", Getenv("AIOPS_CONFIG"));
   absl::StatusOr<DaemonConfig> config =
       path.empty() ? absl::StatusOr<DaemonConfig>(DefaultDaemonConfig()) : LoadDaemonConfig(path);
   if (!config.ok()) {
-    err << fmt::format("aiops run: {}\n", config.status().message());
-    return kExitUsage;
+    return config.status();
   }
   auto override_with = [&](std::string_view flag, std::string& field) {
-    if (flags->Has(flag)) {
-      field = flags->Get(flag);
+    if (flags.Has(flag)) {
+      field = flags.Get(flag);
     }
   };
   override_with("data-dir", config->data_dir);
@@ -892,16 +886,35 @@ int RunDaemonCommand(std::span<const std::string_view> args, std::ostream& out, 
   override_with("http-listen", config->http_listen);
   override_with("cluster-id", config->cluster_id);
   override_with("log-level", config->log_level);
-  if (flags->Has("no-leader-election")) {
+  if (flags.Has("no-leader-election")) {
     config->leader_election.enabled = false;
   }
   LogLevel level;
   if (!ParseLogLevel(config->log_level, level)) {
-    err << fmt::format("aiops run: --log-level must be debug, info, warn or error (got \"{}\")\n",
-                       config->log_level);
-    return kExitUsage;
+    return absl::InvalidArgumentError(fmt::format(
+        "--log-level must be debug, info, warn or error (got \"{}\")", config->log_level));
   }
   RefreshPipeline(*config);
+  return config;
+}
+
+int RunDaemonCommand(std::span<const std::string_view> args, std::ostream& out, std::ostream& err) {
+  absl::StatusOr<ParsedFlags> flags = ParseRunFlags(args);
+  if (!flags.ok()) {
+    err << fmt::format("aiops run: {}\n{}", flags.status().message(), kRunUsage);
+    return kExitUsage;
+  }
+  if (flags->help) {
+    out << kRunUsage;
+    return kExitOk;
+  }
+  absl::StatusOr<DaemonConfig> config = RunConfigFromFlags(*flags);
+  if (!config.ok()) {
+    err << fmt::format("aiops run: {}\n", config.status().message());
+    return kExitUsage;
+  }
+  // From here on stderr carries JSON lines only, gRPC's own messages included.
+  RouteGrpcLogsToJson();
 
   // Signals are taken synchronously by this thread only: block them before any thread starts.
   sigset_t signals;

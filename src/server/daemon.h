@@ -34,6 +34,7 @@
 #include "server/api/service.h"
 #include "server/daemon_config.h"
 #include "server/effectors.h"
+#include "server/flags.h"
 #include "server/ingest/alert_buffer.h"
 #include "server/ingest/alertmanager_webhook.h"
 #include "server/ingest/chatcli_bridge.h"
@@ -131,8 +132,15 @@ class Daemon {
   std::atomic<uint64_t> log_last_{0};
 };
 
+// The flags of `aiops run`: kInvalidArgument naming an unknown flag or a missing value.
+absl::StatusOr<ParsedFlags> ParseRunFlags(std::span<const std::string_view> args);
+// The configuration `aiops run` runs with: the file of --config, else the file named by
+// $AIOPS_CONFIG, else the defaults; then the flags over it. kNotFound naming an unreadable file,
+// kInvalidArgument naming the file and the key of a bad value, or the flag.
+absl::StatusOr<DaemonConfig> RunConfigFromFlags(const ParsedFlags& flags);
+
 // `aiops run [flags]`: runs the daemon until SIGTERM or SIGINT (exit 0) or until it fails
-// (exit 1). Flags override the configuration file.
+// (exit 1); exit 2 for a bad flag or configuration. Flags override the configuration file.
 int RunDaemonCommand(std::span<const std::string_view> args, std::ostream& out, std::ostream& err);
 
 }  // namespace aiops::server
