@@ -267,13 +267,43 @@ std::string WatcherName(const InstanceSpec& spec, const std::string& ns) {
              : projections::Dns1123Name(spec.namespace_name + "-" + spec.name + "-watcher");
 }
 
-// What the watcher reads (the operator's own ClusterRole holds the same, so granting it needs
-// neither `bind` nor `escalate`).
-Json WatcherRules() {
+// What the watcher reads in `ns`: the pods, events and services of its targets, the pods' logs
+// when it keeps log lines (maxLogLines > 0), and the workload kinds of the targets in that
+// namespace with what owns their pods (a Deployment's ReplicaSets, a CronJob's Jobs). The
+// operator's own ClusterRole holds every one of these rules, so the API server's escalation
+// check lets it grant them without `bind` or `escalate` (docs/deployment.md, "RBAC").
+Json WatcherRules(const InstanceSpec& spec, const std::string& ns) {
   const Json verbs = {"get", "list", "watch"};
-  return Json::array(
-      {{{"apiGroups", {""}}, {"resources", {"pods", "events", "services"}}, {"verbs", verbs}},
-       {{"apiGroups", {"apps"}}, {"resources", {"deployments", "replicasets"}}, {"verbs", verbs}}});
+  std::set<std::string> apps;
+  std::set<std::string> batch;
+  for (const WatchTarget& t : spec.targets) {
+    if (t.namespace_name != ns) {
+      continue;
+    }
+    if (t.kind == "Deployment") {
+      apps.insert({"deployments", "replicasets"});
+    } else if (t.kind == "StatefulSet") {
+      apps.insert("statefulsets");
+    } else if (t.kind == "DaemonSet") {
+      apps.insert("daemonsets");
+    } else if (t.kind == "Job") {
+      batch.insert("jobs");
+    } else if (t.kind == "CronJob") {
+      batch.insert({"cronjobs", "jobs"});
+    }
+  }
+  Json rules = Json::array(
+      {{{"apiGroups", {""}}, {"resources", {"pods", "events", "services"}}, {"verbs", verbs}}});
+  if (spec.watch_max_log_lines > 0) {
+    rules.push_back({{"apiGroups", {""}}, {"resources", {"pods/log"}}, {"verbs", {"get"}}});
+  }
+  if (!apps.empty()) {
+    rules.push_back({{"apiGroups", {"apps"}}, {"resources", apps}, {"verbs", verbs}});
+  }
+  if (!batch.empty()) {
+    rules.push_back({{"apiGroups", {"batch"}}, {"resources", batch}, {"verbs", verbs}});
+  }
+  return rules;
 }
 
 Json Deployment(const InstanceSpec& spec, const std::string& config_hash, DesiredObject& d) {
@@ -599,7 +629,7 @@ DesiredState BuildDesiredState(const InstanceSpec& spec, const SecretVersions& s
     for (const std::string& target_ns : namespaces) {
       DesiredObject role = Object(spec, "rbac.authorization.k8s.io/v1", "Role", "roles", target_ns,
                                   WatcherName(spec, target_ns));
-      role.object["rules"] = WatcherRules();
+      role.object["rules"] = WatcherRules(spec, target_ns);
       state.objects.push_back(std::move(role));
     }
     for (const std::string& target_ns : namespaces) {

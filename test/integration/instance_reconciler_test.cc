@@ -522,6 +522,69 @@ TEST_F(InstanceReconcilerTest, BackgroundLoopReconcilesAndCleansUpAfterDeletion)
   EXPECT_EQ(static_cast<int>(reconciler.stats().generations_observed), submitted_);
 }
 
+// Owner references, proved by the garbage collector alone: the Instance is deleted while no
+// reconciler runs, so nothing but kube-controller-manager can remove the objects of its
+// namespace. The objects in the other target namespace carry no owner reference (they cannot
+// cross namespaces): they stay until a reconciler starts and its start-up sweep finds them.
+TEST_F(InstanceReconcilerTest, GarbageCollectorTakesOwnedObjectsAndStartupSweepTheRest) {
+  CreateSecrets();
+  Create(Instance());
+  {
+    InstanceReconciler reconciler(*client_, Options(), submit_);
+    ASSERT_TRUE(reconciler.Reconcile(ns_, "chatcli").ok());
+  }
+  const std::vector<std::string> owned = {
+      Path("/apis/apps/v1", ns_, "deployments", "chatcli"),
+      Path("/api/v1", ns_, "services", "chatcli"),
+      Path("/api/v1", ns_, "configmaps", "chatcli"),
+      Path("/api/v1", ns_, "configmaps", "chatcli-watch-config"),
+      Path("/api/v1", ns_, "serviceaccounts", "chatcli"),
+      Path("/api/v1", ns_, "persistentvolumeclaims", "chatcli-sessions"),
+      Path("/apis/rbac.authorization.k8s.io/v1", ns_, "roles", "chatcli-watcher"),
+      Path("/apis/rbac.authorization.k8s.io/v1", ns_, "rolebindings", "chatcli-watcher")};
+  const std::vector<std::string> foreign = {
+      Path("/apis/rbac.authorization.k8s.io/v1", other_, "roles", ns_ + "-chatcli-watcher"),
+      Path("/apis/rbac.authorization.k8s.io/v1", other_, "rolebindings", ns_ + "-chatcli-watcher")};
+  for (const std::string& path : owned) {
+    ASSERT_TRUE(Exists(path)) << path;
+  }
+  for (const std::string& path : foreign) {
+    ASSERT_TRUE(Exists(path)) << path;
+  }
+
+  ASSERT_TRUE(client_->Delete(InstancePath()).ok());
+  ASSERT_TRUE(Eventually([&] { return !Exists(InstancePath()); }, absl::Seconds(30)));
+  auto remaining = [&] {
+    std::vector<std::string> left;
+    for (const std::string& path : owned) {
+      if (Exists(path)) {
+        left.push_back(path);
+      }
+    }
+    return left;
+  };
+  EXPECT_TRUE(Eventually([&] { return remaining().empty(); }, absl::Seconds(90)))
+      << "not garbage-collected after the Instance was deleted: "
+      << fmt::format("{}", fmt::join(remaining(), ", "));
+  // The collector has finished with this owner; what it cannot reach is still there.
+  for (const std::string& path : foreign) {
+    EXPECT_TRUE(Exists(path)) << path << " has no owner reference and no reconciler ran";
+  }
+
+  InstanceReconciler::Options options = Options();
+  options.namespace_name = ns_;
+  InstanceReconciler reconciler(*client_, options, submit_);
+  reconciler.Start();
+  ASSERT_TRUE(reconciler.WaitForSync(absl::Seconds(30)));
+  for (const std::string& path : foreign) {
+    EXPECT_TRUE(Eventually([&] { return !Exists(path); }, absl::Seconds(30)))
+        << path << " was not removed by the start-up sweep";
+  }
+  EXPECT_TRUE(reconciler.WaitIdle(absl::Seconds(30)));
+  reconciler.Stop();
+  EXPECT_GE(reconciler.stats().deletes, foreign.size());
+}
+
 // --- Instance and Secret lookups -----------------------------------------------------------
 
 TEST_F(InstanceReconcilerTest, LooksUpTheEndpointWithCaAndToken) {

@@ -193,13 +193,60 @@ TEST(DesiredStateTest, OwnerReferencesOnlyInTheInstanceNamespace) {
   }
 }
 
+// Each target namespace's Role grants the kinds of the targets in that namespace, so a
+// StatefulSet, DaemonSet, Job or CronJob target can be read by the watcher; pods/log only when
+// the watcher keeps log lines.
+TEST(DesiredStateTest, WatcherRoleGrantsTheKindsOfItsNamespacesTargets) {
+  Json j = Sample();
+  j["spec"]["watcher"]["targets"] = Json::parse(R"([
+    {"name": "db", "kind": "StatefulSet", "namespace": "production"},
+    {"name": "agent", "kind": "DaemonSet", "namespace": "production"},
+    {"name": "nightly", "kind": "CronJob", "namespace": "batch"},
+    {"name": "once", "kind": "Job", "namespace": "batch"}])");
+  const DesiredState state = BuildDesiredState(Spec(j), {});
+  auto rules = [&](const std::string& ns) {
+    const DesiredObject* role = Find(state, "Role", ns, "ops-chatcli-prod-watcher");
+    EXPECT_NE(nullptr, role) << ns;
+    return role != nullptr ? role->object["rules"] : Json();
+  };
+  const Json read = {"get", "list", "watch"};
+  const Json common = {
+      {"apiGroups", {""}}, {"resources", {"pods", "events", "services"}}, {"verbs", read}};
+  const Json logs = {{"apiGroups", {""}}, {"resources", {"pods/log"}}, {"verbs", {"get"}}};
+  EXPECT_EQ(Json::array({common,
+                         logs,
+                         {{"apiGroups", {"apps"}},
+                          {"resources", {"daemonsets", "statefulsets"}},
+                          {"verbs", read}}}),
+            rules("production"));
+  EXPECT_EQ(Json::array(
+                {common,
+                 logs,
+                 {{"apiGroups", {"batch"}}, {"resources", {"cronjobs", "jobs"}}, {"verbs", read}}}),
+            rules("batch"));
+
+  j["spec"]["watcher"]["maxLogLines"] = 0;
+  const DesiredState no_logs = BuildDesiredState(Spec(j), {});
+  const DesiredObject* role = Find(no_logs, "Role", "batch", "ops-chatcli-prod-watcher");
+  ASSERT_NE(nullptr, role);
+  for (const Json& rule : role->object["rules"]) {
+    EXPECT_NE(Json({"pods/log"}), rule["resources"]);
+  }
+}
+
 TEST(DesiredStateTest, WatcherRoleReadsOnlyAndIsBoundToTheInstanceServiceAccount) {
   const DesiredState state = BuildDesiredState(Spec(), {});
   const DesiredObject* role = Find(state, "Role", "production", "ops-chatcli-prod-watcher");
   ASSERT_NE(nullptr, role);
-  for (const Json& rule : role->object["rules"]) {
-    EXPECT_EQ(Json({"get", "list", "watch"}), rule["verbs"]);
-  }
+  // Read-only, and only what a Deployment target needs: its pods, their logs, the
+  // Deployment and its ReplicaSets.
+  EXPECT_EQ(Json::parse(R"([
+    {"apiGroups": [""], "resources": ["pods", "events", "services"],
+     "verbs": ["get", "list", "watch"]},
+    {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+    {"apiGroups": ["apps"], "resources": ["deployments", "replicasets"],
+     "verbs": ["get", "list", "watch"]}])"),
+            role->object["rules"]);
   const DesiredObject* binding =
       Find(state, "RoleBinding", "production", "ops-chatcli-prod-watcher");
   ASSERT_NE(nullptr, binding);
