@@ -370,6 +370,43 @@ TEST_F(ServiceTest, AppendStampsAlertsAndRefusesAnythingElseWithoutAppending) {
   EXPECT_EQ(before, log_->LastSequence());  // nothing of any refused batch was appended
 }
 
+TEST_F(ServiceTest, AnOversizedAppendIsRefusedWholeWithAClearError) {
+  auto alert = [](v1::AppendRequest& request, int i) {
+    v1::AlertObserved* a = request.add_events()->mutable_alert_observed();
+    a->set_type("PodNotReady");
+    a->set_namespace_("shop");
+    a->set_deployment("web-" + std::to_string(i));
+  };
+  const uint64_t before = log_->LastSequence();
+  v1::AppendResponse response;
+
+  // One event more than an Append may carry (AiopsServiceImpl::Options::max_append_events).
+  constexpr int kLimit = 10'000;
+  v1::AppendRequest too_many;
+  for (int i = 0; i <= kLimit; ++i) {
+    alert(too_many, i);
+  }
+  grpc::Status status = stub_->Append(Context().get(), too_many, &response);
+  EXPECT_EQ(grpc::StatusCode::INVALID_ARGUMENT, status.error_code());
+  EXPECT_THAT(status.error_message(), HasSubstr("at most 10000 events per call (got 10001)"));
+  EXPECT_EQ(0, response.sequences_size());
+
+  // A message over the server's 16 MiB receive limit never reaches the service.
+  v1::AppendRequest too_big;
+  alert(too_big, 0);
+  too_big.mutable_events(0)->mutable_alert_observed()->set_message(std::string(17 << 20, 'x'));
+  status = stub_->Append(Context().get(), too_big, &response);
+  EXPECT_EQ(grpc::StatusCode::RESOURCE_EXHAUSTED, status.error_code());
+  EXPECT_THAT(status.error_message(), HasSubstr("larger than max"));
+  EXPECT_EQ(before, log_->LastSequence());  // nothing of either was appended
+
+  // The limit itself is accepted, and the server still serves after the refusals.
+  too_many.mutable_events()->RemoveLast();
+  status = stub_->Append(Context().get(), too_many, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(kLimit, response.sequences_size());
+}
+
 TEST_F(ServiceTest, ReplayFoldsTheLogAsOfASequence) {
   const std::string issue = OpenIssueWaitingForApproval();
   const uint64_t last = log_->LastSequence();
