@@ -54,8 +54,36 @@ if ! dpkg-query -W -f='${Status}' prometheus 2>/dev/null | grep -q "install ok i
     { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends prometheus; }
   if [[ $policy_added -eq 1 ]]; then $SUDO rm -f /usr/sbin/policy-rc.d; fi
 fi
+# Stop a Prometheus server the package may have started, with or without systemd: the unit
+# (systemd), the init script (sysvinit, or containers with neither), and finally any process still
+# running Debian's binary, matched by its executable path (never by name: that would also hit
+# unrelated processes). Each step is skipped when it does not apply.
 if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
   $SUDO systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+elif [[ -x /etc/init.d/prometheus ]]; then
+  $SUDO /etc/init.d/prometheus stop >/dev/null 2>&1 || true
+  if command -v update-rc.d >/dev/null 2>&1; then
+    $SUDO update-rc.d prometheus disable >/dev/null 2>&1 || true
+  fi
+fi
+prometheus_pids() {
+  local exe pid
+  for exe in /proc/[0-9]*/exe; do
+    pid=${exe#/proc/}
+    pid=${pid%/exe}
+    if [[ $($SUDO readlink "$exe" 2>/dev/null) == /usr/bin/prometheus ]]; then echo "$pid"; fi
+  done
+}
+mapfile -t pids < <(prometheus_pids)
+if [[ ${#pids[@]} -gt 0 ]]; then
+  echo "[setup] stopping the Prometheus server left running (pid ${pids[*]})"
+  $SUDO kill -TERM "${pids[@]}" 2>/dev/null || true
+  for _ in $(seq 50); do
+    mapfile -t pids < <(prometheus_pids)
+    [[ ${#pids[@]} -eq 0 ]] && break
+    sleep 0.1
+  done
+  if [[ ${#pids[@]} -gt 0 ]]; then $SUDO kill -KILL "${pids[@]}" 2>/dev/null || true; fi
 fi
 command -v promtool >/dev/null 2>&1 || { echo "[setup] error: promtool is missing" >&2; exit 1; }
 
