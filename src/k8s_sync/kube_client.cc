@@ -226,8 +226,16 @@ int RecordVerifyFailure(int preverify_ok, X509_STORE_CTX* store) {
   return preverify_ok;
 }
 
-// Runs an exec credential plugin and returns its token and expiry.
-absl::StatusOr<std::pair<std::string, absl::Time>> RunExecPlugin(const ExecPlugin& exec) {
+// What an exec credential plugin printed (client.authentication.k8s.io ExecCredential status).
+struct ExecOutput {
+  std::string token;
+  std::string client_cert_pem;  // clientCertificateData
+  std::string client_key_pem;   // clientKeyData
+  absl::Time expires = absl::InfiniteFuture();
+};
+
+// Runs an exec credential plugin and returns its token or client certificate, and the expiry.
+absl::StatusOr<ExecOutput> RunExecPlugin(const ExecPlugin& exec) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) {
     return absl::InternalError("exec plugin: pipe failed");
@@ -285,14 +293,32 @@ absl::StatusOr<std::pair<std::string, absl::Time>> RunExecPlugin(const ExecPlugi
         fmt::format("exec credential plugin '{}' failed (status {})", exec.command, status));
   }
   const Json cred = Json::parse(out, nullptr, /*allow_exceptions=*/false);
-  if (!cred.is_object() || !cred.contains("status") || !cred["status"].is_object() ||
-      !cred["status"].contains("token") || !cred["status"]["token"].is_string()) {
-    return absl::InvalidArgumentError(
-        fmt::format("exec credential plugin '{}' did not print an ExecCredential with status.token",
-                    exec.command));
+  const Json no_status = Json::object();
+  const Json& cred_status =
+      cred.is_object() && cred.contains("status") && cred["status"].is_object() ? cred["status"]
+                                                                                : no_status;
+  auto text = [&](const char* key) {
+    return cred_status.contains(key) && cred_status[key].is_string()
+               ? cred_status[key].get<std::string>()
+               : std::string();
+  };
+  ExecOutput result;
+  result.token = text("token");
+  result.client_cert_pem = text("clientCertificateData");
+  result.client_key_pem = text("clientKeyData");
+  if (result.client_cert_pem.empty() != result.client_key_pem.empty()) {
+    return absl::InvalidArgumentError(fmt::format(
+        "exec credential plugin '{}' printed only one of status.clientCertificateData and "
+        "status.clientKeyData: both are needed",
+        exec.command));
+  }
+  if (result.token.empty() && result.client_cert_pem.empty()) {
+    return absl::InvalidArgumentError(fmt::format(
+        "exec credential plugin '{}' did not print an ExecCredential with status.token or "
+        "status.clientCertificateData and status.clientKeyData",
+        exec.command));
   }
   absl::Time expires = absl::InfiniteFuture();
-  const Json& cred_status = cred["status"];
   const std::string expiry =
       cred_status.contains("expirationTimestamp") && cred_status["expirationTimestamp"].is_string()
           ? cred_status["expirationTimestamp"].get<std::string>()
@@ -305,7 +331,8 @@ absl::StatusOr<std::pair<std::string, absl::Time>> RunExecPlugin(const ExecPlugi
                       expiry, error));
     }
   }
-  return std::make_pair(cred["status"]["token"].get<std::string>(), expires);
+  result.expires = expires;
+  return result;
 }
 
 }  // namespace
@@ -316,6 +343,28 @@ bool IsKubeAlreadyExists(const absl::Status& s) { return HasReason(s, "AlreadyEx
 bool IsKubeGone(const absl::Status& s) { return HasReason(s, "Gone") || HasReason(s, "Expired"); }
 bool IsKubeForbidden(const absl::Status& s) { return HasReason(s, "Forbidden"); }
 bool IsKubeUnauthorized(const absl::Status& s) { return HasReason(s, "Unauthorized"); }
+
+class KubeClient::ClientIdentity {
+ public:
+  // kInvalidArgument when either PEM block does not parse.
+  static absl::StatusOr<std::shared_ptr<const ClientIdentity>> Parse(const std::string& cert_pem,
+                                                                     const std::string& key_pem) {
+    auto identity = std::make_shared<ClientIdentity>();
+    std::unique_ptr<BIO, PemDeleter> cert_bio(
+        BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size())));
+    std::unique_ptr<BIO, PemDeleter> key_bio(
+        BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size())));
+    identity->cert.reset(PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr));
+    identity->key.reset(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
+    if (identity->cert == nullptr || identity->key == nullptr) {
+      return absl::InvalidArgumentError("the client certificate or key is not valid PEM");
+    }
+    return identity;
+  }
+
+  std::unique_ptr<X509, PemDeleter> cert;
+  std::unique_ptr<EVP_PKEY, PemDeleter> key;
+};
 
 // Builds httplib clients for the configured server, TLS material parsed once.
 class KubeClient::Transport {
@@ -329,16 +378,13 @@ class KubeClient::Transport {
     }
     t->server_ = *server;
     if (!config.client_cert_pem.empty()) {
-      std::unique_ptr<BIO, PemDeleter> cert_bio(BIO_new_mem_buf(
-          config.client_cert_pem.data(), static_cast<int>(config.client_cert_pem.size())));
-      std::unique_ptr<BIO, PemDeleter> key_bio(BIO_new_mem_buf(
-          config.client_key_pem.data(), static_cast<int>(config.client_key_pem.size())));
-      t->cert_.reset(PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr));
-      t->key_.reset(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
-      if (t->cert_ == nullptr || t->key_ == nullptr) {
-        return absl::InvalidArgumentError(fmt::format(
-            "kubeconfig user '{}': the client certificate or key is not valid PEM", config.user));
+      absl::StatusOr<std::shared_ptr<const ClientIdentity>> identity =
+          ClientIdentity::Parse(config.client_cert_pem, config.client_key_pem);
+      if (!identity.ok()) {
+        return absl::InvalidArgumentError(
+            fmt::format("kubeconfig user '{}': {}", config.user, identity.status().message()));
       }
+      t->identity_ = *std::move(identity);
     }
     if (!config.ca_pem.empty()) {
       // Checked once here so that a bad CA is a configuration error, not a request error.
@@ -352,12 +398,19 @@ class KubeClient::Transport {
     return t;
   }
 
-  std::unique_ptr<httplib::ClientImpl> NewClient(absl::Duration read_timeout) const {
+  // `identity` (may be null) replaces the kubeconfig's client certificate; OpenSSL takes its
+  // own references, so it need not outlive the client.
+  std::unique_ptr<httplib::ClientImpl> NewClient(absl::Duration read_timeout,
+                                                 const ClientIdentity* identity) const {
     std::unique_ptr<httplib::ClientImpl> client;
     if (server_.https) {
-      auto ssl = cert_ != nullptr
-                     ? std::make_unique<httplib::SSLClient>(server_.host, server_.port, cert_.get(),
-                                                            key_.get())
+      if (identity == nullptr) {
+        identity = identity_.get();
+      }
+      X509* cert = identity != nullptr ? identity->cert.get() : nullptr;
+      EVP_PKEY* key = identity != nullptr ? identity->key.get() : nullptr;
+      auto ssl = cert != nullptr
+                     ? std::make_unique<httplib::SSLClient>(server_.host, server_.port, cert, key)
                      : std::make_unique<httplib::SSLClient>(server_.host, server_.port);
       if (!config_.ca_pem.empty()) {
         ssl->set_ca_cert_store(MakeStore());  // the SSL context takes ownership
@@ -433,12 +486,13 @@ class KubeClient::Transport {
   const KubeConfig config_;
   const KubeClientOptions options_;
   ParsedServer server_;
-  std::unique_ptr<X509, PemDeleter> cert_;
-  std::unique_ptr<EVP_PKEY, PemDeleter> key_;
+  std::shared_ptr<const ClientIdentity> identity_;  // the kubeconfig's client certificate
 
  public:
   absl::Mutex mu;
   std::unique_ptr<httplib::ClientImpl> shared ABSL_GUARDED_BY(mu);
+  // The exec plugin's certificate `shared` was built with: a new one needs a new connection.
+  std::shared_ptr<const ClientIdentity> shared_identity ABSL_GUARDED_BY(mu);
 };
 
 absl::StatusOr<std::unique_ptr<KubeClient>> KubeClient::Create(const KubeConfig& config,
@@ -501,20 +555,34 @@ bool KubeClient::Throttle(absl::Time deadline) {
   }
 }
 
-absl::StatusOr<std::string> KubeClient::BearerToken() {
+absl::StatusOr<KubeClient::Credential> KubeClient::CurrentCredential() {
   absl::MutexLock lock(&credential_mu_);
   if (config_.exec.has_value()) {
-    if (exec_token_.empty() || clock_.Now() >= exec_token_expires_) {
-      absl::StatusOr<std::pair<std::string, absl::Time>> cred = RunExecPlugin(*config_.exec);
-      if (!cred.ok()) {
-        return cred.status();
+    if (clock_.Now() >= exec_token_expires_) {
+      absl::StatusOr<ExecOutput> out = RunExecPlugin(*config_.exec);
+      if (!out.ok()) {
+        return out.status();
       }
-      exec_token_ = cred->first;
-      // Renew a little early so that a request never carries an expiring token.
-      exec_token_expires_ = cred->second - absl::Seconds(10);
+      Credential fresh;
+      fresh.token = out->token;
+      if (!out->client_cert_pem.empty()) {
+        absl::StatusOr<std::shared_ptr<const ClientIdentity>> identity =
+            ClientIdentity::Parse(out->client_cert_pem, out->client_key_pem);
+        if (!identity.ok()) {
+          return absl::InvalidArgumentError(fmt::format(
+              "exec credential plugin '{}': status.clientCertificateData/clientKeyData: "
+              "{}",
+              config_.exec->command, identity.status().message()));
+        }
+        fresh.identity = *std::move(identity);
+      }
+      exec_credential_ = std::move(fresh);
+      // Renew a little early so that a request never carries an expiring credential.
+      exec_token_expires_ = out->expires - absl::Seconds(10);
     }
-    return exec_token_;
+    return exec_credential_;
   }
+  Credential credential;
   if (!config_.token_file.empty()) {
     // Re-read a rotated token: at most once a second, and only when the file changed.
     std::error_code ec;
@@ -536,9 +604,11 @@ absl::StatusOr<std::string> KubeClient::BearerToken() {
       file_token_ = token;
       file_token_read_at_ = seen;
     }
-    return file_token_;
+    credential.token = file_token_;
+    return credential;
   }
-  return config_.token;
+  credential.token = config_.token;
+  return credential;
 }
 
 absl::StatusOr<Json> KubeClient::Request(const std::string& method, const std::string& path,
@@ -560,9 +630,9 @@ absl::StatusOr<Json> KubeClient::Request(const std::string& method, const std::s
     if (!Throttle(deadline)) {
       return out_of_time();
     }
-    absl::StatusOr<std::string> token = BearerToken();
-    if (!token.ok()) {
-      return token.status();
+    absl::StatusOr<Credential> credential = CurrentCredential();
+    if (!credential.ok()) {
+      return credential.status();
     }
     const absl::Duration left = deadline - clock_.Now();
     if (left <= absl::ZeroDuration()) {
@@ -574,16 +644,18 @@ absl::StatusOr<Json> KubeClient::Request(const std::string& method, const std::s
     const absl::Duration connect_timeout = std::min(options_.connect_timeout, left);
     httplib::Headers headers = {{"Accept", "application/json"},
                                 {"User-Agent", options_.user_agent}};
-    if (!token->empty()) {
-      headers.emplace("Authorization", "Bearer " + *token);
+    if (!credential->token.empty()) {
+      headers.emplace("Authorization", "Bearer " + credential->token);
     }
     ++attempts;
     std::optional<httplib::Result> sent;
     {
       // One request at a time on the shared keep-alive connection; released before any sleep.
       absl::MutexLock transport_lock(&transport_->mu);
-      if (transport_->shared == nullptr) {
-        transport_->shared = transport_->NewClient(options_.request_timeout);
+      if (transport_->shared == nullptr || transport_->shared_identity != credential->identity) {
+        transport_->shared =
+            transport_->NewClient(options_.request_timeout, credential->identity.get());
+        transport_->shared_identity = credential->identity;
       }
       httplib::ClientImpl& client = *transport_->shared;
       // httplib applies these to each request, the kept-alive connection included.
@@ -635,7 +707,8 @@ absl::StatusOr<Json> KubeClient::Request(const std::string& method, const std::s
       last = ApiError(method, path, result->status, result->body, config_);
       if (result->status == 401 && config_.exec.has_value()) {
         absl::MutexLock lock(&credential_mu_);
-        exec_token_.clear();  // the plugin's token may have been revoked early
+        // The plugin's credential may have been revoked early: run it again next time.
+        exec_token_expires_ = absl::InfinitePast();
       }
       const bool retryable = result->status == 429 ||
                              (result->status >= 500 && result->status != 501 && idempotent) ||
@@ -708,15 +781,16 @@ absl::Status KubeClient::Watch(const std::string& path,
                                const std::function<bool(const Json& event)>& on_event,
                                absl::Duration timeout, WatchHandle* handle) {
   Throttle();
-  absl::StatusOr<std::string> token = BearerToken();
-  if (!token.ok()) {
-    return token.status();
+  absl::StatusOr<Credential> credential = CurrentCredential();
+  if (!credential.ok()) {
+    return credential.status();
   }
   httplib::Headers headers = {{"Accept", "application/json"}, {"User-Agent", options_.user_agent}};
-  if (!token->empty()) {
-    headers.emplace("Authorization", "Bearer " + *token);
+  if (!credential->token.empty()) {
+    headers.emplace("Authorization", "Bearer " + credential->token);
   }
-  std::unique_ptr<httplib::ClientImpl> client = transport_->NewClient(timeout);
+  std::unique_ptr<httplib::ClientImpl> client =
+      transport_->NewClient(timeout, credential->identity.get());
   if (handle != nullptr) {
     absl::MutexLock lock(&handle->mu_);
     if (handle->cancelled_) {

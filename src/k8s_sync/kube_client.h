@@ -4,7 +4,8 @@
 // exponential back-off on 429 (honouring Retry-After), 5xx and connection errors for idempotent
 // requests, and errors a person can act on, classified by IsNotFound/IsConflict/IsGone/...
 // Credentials are resolved per request: a token file is re-read when it changes (bound service
-// account tokens rotate) and an exec plugin's credential is cached until it expires.
+// account tokens rotate) and an exec plugin's credential (a token, or a client certificate and
+// key) is cached until it expires.
 // Thread-safe: unary requests share one keep-alive connection; each watch has its own.
 #pragma once
 
@@ -118,14 +119,21 @@ class KubeClient {
 
  private:
   class Transport;
-  struct Credential;
+  // A parsed client certificate and key (from an exec plugin's ExecCredential).
+  class ClientIdentity;
+  // What one request authenticates with: a bearer token (may be empty) and, when an exec
+  // plugin supplied one, a client certificate that replaces the kubeconfig's.
+  struct Credential {
+    std::string token;
+    std::shared_ptr<const ClientIdentity> identity;
+  };
 
   KubeClient(KubeConfig config, KubeClientOptions options);
   absl::StatusOr<nlohmann::json> Request(const std::string& method, const std::string& path,
                                          const std::string& body, const std::string& content_type,
                                          bool idempotent,
                                          absl::Duration budget = absl::InfiniteDuration());
-  absl::StatusOr<std::string> BearerToken();
+  absl::StatusOr<Credential> CurrentCredential();
   // Takes a token from the bucket, waiting for one; false (nothing taken) when the wait would
   // end after `deadline`.
   bool Throttle(absl::Time deadline = absl::InfiniteFuture());
@@ -143,7 +151,7 @@ class KubeClient {
   absl::Mutex credential_mu_;
   std::string file_token_ ABSL_GUARDED_BY(credential_mu_);
   absl::Time file_token_read_at_ ABSL_GUARDED_BY(credential_mu_) = absl::InfinitePast();
-  std::string exec_token_ ABSL_GUARDED_BY(credential_mu_);
+  Credential exec_credential_ ABSL_GUARDED_BY(credential_mu_);
   absl::Time exec_token_expires_ ABSL_GUARDED_BY(credential_mu_) = absl::InfinitePast();
 };
 

@@ -433,6 +433,59 @@ current-context: good
   fs::remove_all(dir);
 }
 
+// An exec plugin may answer with a client certificate and key instead of a token
+// (ExecCredential status.clientCertificateData/clientKeyData): the API server then sees the
+// certificate's user. A plugin printing only half of the pair gets a clear error.
+TEST(KubeClientTest, ExecPluginSuppliesAClientCertificate) {
+  const std::string dir = testing::FreshTestDir("exec-cert");
+  auto credential = [](const Json& status) {
+    return Json{{"apiVersion", "client.authentication.k8s.io/v1"},
+                {"kind", "ExecCredential"},
+                {"status", status}}
+        .dump();
+  };
+  std::ofstream(dir + "/cert.json")
+      << credential({{"clientCertificateData", ReadAll(Cp().client_cert_file)},
+                     {"clientKeyData", ReadAll(Cp().client_key_file)}});
+  std::ofstream(dir + "/half.json")
+      << credential({{"clientCertificateData", ReadAll(Cp().client_cert_file)}});
+  for (const char* name : {"cert", "half"}) {
+    const std::string script = fmt::format("{}/{}.sh", dir, name);
+    std::ofstream(script) << fmt::format("#!/bin/sh\ncat '{}/{}.json'\n", dir, name);
+    fs::permissions(script, fs::perms::owner_all);
+  }
+  const std::string kubeconfig = fmt::format(R"(apiVersion: v1
+kind: Config
+clusters: [{{name: c, cluster: {{server: "{}", certificate-authority: "{}"}}}}]
+users:
+- name: cert
+  user: {{exec: {{apiVersion: client.authentication.k8s.io/v1, command: ./cert.sh}}}}
+- name: half
+  user: {{exec: {{apiVersion: client.authentication.k8s.io/v1, command: ./half.sh}}}}
+contexts:
+- {{name: cert, context: {{cluster: c, user: cert}}}}
+- {{name: half, context: {{cluster: c, user: half}}}}
+current-context: cert
+)",
+                                             Cp().server, Cp().ca_file);
+  std::ofstream(dir + "/config") << kubeconfig;
+  auto config = LoadKubeConfig({dir + "/config"});
+  ASSERT_TRUE(config.ok()) << config.status();
+  auto client = MustClient(*config);
+  EXPECT_EQ("aiops-admin", WhoAmI(*client));  // the certificate's CN, not a token's user
+  // A watch authenticates the same way.
+  absl::Status watched = client->Watch(
+      "/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=1",
+      [](const Json&) { return false; }, absl::Seconds(10));
+  EXPECT_TRUE(watched.ok()) << watched;
+  auto half = LoadKubeConfig({dir + "/config"}, "half");
+  ASSERT_TRUE(half.ok());
+  auto r = MustClient(*half)->Get("/version");
+  EXPECT_EQ(absl::StatusCode::kInvalidArgument, r.status().code()) << r.status();
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("clientKeyData"));
+  fs::remove_all(dir);
+}
+
 LeaderElector::Options FastLease(const std::string& identity, const std::string& lease) {
   LeaderElector::Options options;
   options.lease_name = lease;
