@@ -10,9 +10,12 @@
 #     allowed and denied requests, then real requests with a TokenRequest token of that
 #     ServiceAccount (including the API server's escalation check on the watcher Role);
 #   - with the aiops binary (first argument, or AIOPS_BIN; ctest passes it): `aiops run` with the
-#     shipped config.json and that ServiceAccount's token takes the Lease, becomes ready, turns an
-#     Alertmanager alert into an Issue CR, logs no Forbidden answer, and stops cleanly on SIGTERM
-#     within the pod's grace period.
+#     shipped config.json and that ServiceAccount's token takes the Lease, becomes ready,
+#     reconciles the sample Instance (every object, the watcher Role in both target namespaces,
+#     status.observedGeneration; then 2 replicas, the Service deleted and recreated headless),
+#     turns an Alertmanager alert into an Issue, AIInsight and RemediationPlan, stops cleanly on
+#     SIGTERM within the pod's grace period, logged no Forbidden answer from start to stop, and
+#     its event log holds both Instance generations as instance_spec_observed.
 # Usage: test/integration/deploy_manifests_test.sh [path/to/aiops]
 # Fails (never skips) when the control-plane binaries are missing. Prints 'N passed, N failed'.
 set -euo pipefail
@@ -266,16 +269,26 @@ can yes list replicasets.apps --all-namespaces
 can yes watch pods --all-namespaces
 can yes create events -n production
 can yes get secrets -n default
+can yes get pods --subresource=log -n production
+can yes list statefulsets.apps --all-namespaces
+can yes watch daemonsets.apps --all-namespaces
+can yes list jobs.batch --all-namespaces
+can yes watch cronjobs.batch --all-namespaces
 can yes create configmaps -n production
 can yes delete services -n default
 can yes create persistentvolumeclaims -n default
 can yes create serviceaccounts -n default
 can yes create roles.rbac.authorization.k8s.io -n production
 can yes create rolebindings.rbac.authorization.k8s.io -n production
-for r in anomalies issues aiinsights remediationplans runbooks instances; do
+for r in anomalies issues aiinsights remediationplans runbooks; do
   can yes create "$r.$P" -n production
   can yes patch "$r.$P" --subresource=status -n production
 done
+# Instances are read; only their status is written (server-side apply: PATCH).
+can yes get "instances.$P" -n default
+can yes list "instances.$P" --all-namespaces
+can yes watch "instances.$P" --all-namespaces
+can yes patch "instances.$P" --subresource=status -n default
 can yes update "instances.$P" --subresource=finalizers -n default
 can yes get leases.coordination.k8s.io -n "$NS"
 can yes create leases.coordination.k8s.io -n "$NS"
@@ -285,7 +298,20 @@ can no '*' '*' --all-namespaces
 can no delete pods -n production
 can no create pods -n production
 can no create pods --subresource=exec -n production
-can no get pods --subresource=log -n production
+can no list secrets -n default
+can no list secrets --all-namespaces
+can no watch secrets --all-namespaces
+for v in create update patch delete; do
+  can no "$v" "instances.$P" -n default
+done
+can no update "instances.$P" --subresource=status -n default
+can no get "instances.$P" --subresource=status -n default
+can no create statefulsets.apps -n production
+can no patch daemonsets.apps -n production
+can no delete jobs.batch -n production
+can no create cronjobs.batch -n production
+can no create pods --subresource=attach -n production
+can no create pods --subresource=portforward -n production
 can no create secrets -n default
 can no update secrets -n default
 can no delete secrets -n default
@@ -389,14 +415,17 @@ equal "Lease holder after update" \
 forbidden "SA creates a Lease in another namespace" s create -f <(lease default chatcli-aiops-0)
 
 # The watcher Role of an Instance: allowed without bind/escalate because the operator holds
-# every permission it grants; a Role granting more is refused by the escalation check.
+# every permission it grants (the widest watcher Role: targets of every kind, logs read); a Role
+# granting more is refused by the escalation check.
 check "SA creates the watcher Role" s create -f - <<'EOF'
 apiVersion: rbac.authorization.k8s.io/v1
 kind: Role
 metadata: {name: chatcli-prod-watcher, namespace: production}
 rules:
 - {apiGroups: [""], resources: [pods, events, services], verbs: [get, list, watch]}
-- {apiGroups: [apps], resources: [deployments, replicasets], verbs: [get, list, watch]}
+- {apiGroups: [""], resources: [pods/log], verbs: [get]}
+- {apiGroups: [apps], resources: [daemonsets, deployments, replicasets, statefulsets], verbs: [get, list, watch]}
+- {apiGroups: [batch], resources: [cronjobs, jobs], verbs: [get, list, watch]}
 EOF
 check "SA binds the watcher Role" s create rolebinding chatcli-prod-watcher \
   --role=chatcli-prod-watcher --serviceaccount=default:chatcli-prod
@@ -405,6 +434,14 @@ forbidden "SA creates a Role granting more than it holds" s create role too-wide
 forbidden "SA binds cluster-admin" s create rolebinding admin-grab \
   --clusterrole=cluster-admin --serviceaccount=default:chatcli-prod
 forbidden "SA writes a Secret" s create secret generic stolen --from-literal=a=b
+forbidden "SA lists Secrets" s get secrets
+forbidden "SA patches a Secret" s annotate secret chatcli-api-keys stolen=yes
+k -n production get secret chatcli-api-keys -o json > "$WORK/secret.json"
+forbidden "SA updates a Secret (PUT)" s replace -f "$WORK/secret.json"
+forbidden "SA deletes a Secret" s delete secret chatcli-api-keys --wait=false
+forbidden "SA writes an Instance" s -n default patch instance chatcli-prod --type=merge \
+  -p '{"spec":{"replicas":3}}'
+forbidden "SA deletes an Instance" s -n default delete instance chatcli-prod --wait=false
 forbidden "SA deletes a namespace" s delete namespace production --wait=false
 forbidden "SA deletes a CRD" s delete crd issues.platform.chatcli.io --wait=false
 forbidden "SA reads nodes" s get nodes
@@ -417,7 +454,13 @@ else
   fail "kube-controller-manager created no ReplicaSet for deployment web"
 fi
 forbidden "SA requests a ServiceAccount token" s -n "$NS" create token "$SA"
+# pods/exec through the real exec path: kubectl reads the pod (allowed) and then POSTs the exec
+# subresource, which RBAC refuses before anything reaches a kubelet.
+k -n production run exec-target --image=registry.k8s.io/pause:3.10 --restart=Never >/dev/null
+forbidden "SA execs into a pod (pods/exec)" s exec exec-target -- true
 check "the Secret was not written" bash -c "! '$AIOPS_K8S_KUBECTL' --kubeconfig '$AIOPS_K8S_KUBECONFIG' -n production get secret stolen"
+check "the Secret was neither changed nor deleted" bash -c "[[ -z \$('$AIOPS_K8S_KUBECTL' --kubeconfig '$AIOPS_K8S_KUBECONFIG' -n production get secret chatcli-api-keys -o jsonpath='{.metadata.annotations.stolen}') ]]"
+check "the Instance was not written" bash -c "[[ \$('$AIOPS_K8S_KUBECTL' --kubeconfig '$AIOPS_K8S_KUBECONFIG' -n default get instance chatcli-prod -o jsonpath='{.spec.replicas}') == 1 ]]"
 check "the namespace survived" k get namespace production
 
 # --- aiops run with the shipped config and the ServiceAccount's token -------------------------
@@ -436,6 +479,13 @@ print(json.dumps(c, indent=2))
 PY
   HTTP_PORT=$(free_port); GRPC_PORT=$(free_port)
   k -n production create deployment shop --image=registry.k8s.io/pause:3.10 >/dev/null
+  # What the sample Instance (default/chatcli-prod) names, so that its reconcile goes all the
+  # way under the token: the second target's namespace and the three Secrets.
+  k create namespace batch >/dev/null
+  k -n default create secret generic chatcli-api-keys --from-literal=ANTHROPIC_API_KEY=x >/dev/null
+  k -n default create secret generic chatcli-server-token --from-literal=token=t0ken >/dev/null
+  k -n default create secret generic chatcli-tls --from-literal=tls.crt=CERT \
+    --from-literal=tls.key=KEY --from-literal=ca.crt=CA >/dev/null
   POD_NAME=chatcli-aiops-0 POD_NAMESPACE=$NS "$AIOPS_BIN" run --config "$WORK/daemon-config.json" \
     --data-dir "$WORK/data" --kubeconfig "$WORK/sa.kubeconfig" \
     --grpc-listen "127.0.0.1:$GRPC_PORT" --http-listen "127.0.0.1:$HTTP_PORT" \
@@ -472,12 +522,58 @@ PY
     fail "no Issue CR for deployment shop was mirrored (webhook answered: $(cat "$WORK/webhook.out" 2>/dev/null))"
     tail -n 15 "$WORK/daemon.log" | sed 's/^/    /'
   fi
-  sleep 3  # let the analysis and remediation effectors make their calls
-  if grep -Eiq 'forbidden|\b403\b' "$WORK/daemon.log"; then
-    fail "aiops run was refused a call by RBAC:"
-    grep -Ei 'forbidden|\b403\b' "$WORK/daemon.log" | head -n 5 | sed 's/^/    /'
-  else
+
+  # The Instance reconciler under the token: every object of the sample Instance, the watcher
+  # Role in each target namespace, and the status.
+  I=chatcli-prod
+  gi() { k -n default get instance "$I" -o jsonpath="$1"; }
+  reconciled() { [[ -n "$(gi '{.status.observedGeneration}')" && "$(gi '{.status.observedGeneration}')" == "$(gi '{.metadata.generation}')" ]]; }
+  if wait_for 60 reconciled; then
     pass
+  else
+    fail "Instance $I: status.observedGeneration '$(gi '{.status.observedGeneration}')' never reached generation $(gi '{.metadata.generation}')"
+    tail -n 15 "$WORK/daemon.log" | sed 's/^/    /'
+  fi
+  check "Instance Deployment" k -n default get deployment "$I"
+  check "Instance Service" k -n default get service "$I"
+  check "Instance env ConfigMap" k -n default get configmap "$I"
+  check "Instance watch ConfigMap" k -n default get configmap "$I-watch-config"
+  check "Instance ServiceAccount" k -n default get serviceaccount "$I"
+  for target_ns in production batch; do
+    check "watcher Role in $target_ns" k -n "$target_ns" get role "default-$I-watcher"
+    check "watcher RoleBinding in $target_ns" k -n "$target_ns" get rolebinding "default-$I-watcher"
+  done
+  equal "Instance Progressing reason" \
+    "$(gi '{.status.conditions[?(@.type=="Progressing")].reason}')" RolloutInProgress
+  cluster_ip=$(k -n default get service "$I" -o jsonpath='{.spec.clusterIP}' 2>&1 || true)
+  if [[ -n "$cluster_ip" && "$cluster_ip" != None ]]; then pass; else fail "Instance Service clusterIP '$cluster_ip' at 1 replica"; fi
+  equal "Instance pods take the env ConfigMap" \
+    "$(k -n default get deployment "$I" -o jsonpath='{.spec.template.spec.containers[0].envFrom[0].configMapRef.name}')" "$I"
+  # Scale to 2: the Service turns headless, which is a delete and a create under the token.
+  check "patch the Instance to 2 replicas" k -n default patch instance "$I" --type=merge \
+    -p '{"spec":{"replicas":2}}'
+  headless() { [[ "$(k -n default get service "$I" -o jsonpath='{.spec.clusterIP}')" == None ]]; }
+  if wait_for 60 headless; then pass; else fail "Instance Service did not turn headless at 2 replicas"; fi
+  if wait_for 60 reconciled; then pass; else fail "Instance generation 2 was not observed in status"; fi
+  equal "Instance observedGeneration" "$(gi '{.status.observedGeneration}')" 2
+  equal "Instance Deployment replicas" "$(k -n default get deployment "$I" -o jsonpath='{.spec.replicas}')" 2
+
+  # The analysis and remediation effectors have worked on the shop Issue: its AIInsight exists
+  # and its RemediationPlan left Pending (or waits for approval).
+  shop_worked() {
+    local issue
+    issue=$(k -n production get issues -o jsonpath='{range .items[?(@.spec.resource.name=="shop")]}{.metadata.name}{end}')
+    [[ -n "$issue" ]] || return 1
+    k -n production get aiinsights -o jsonpath='{.items[*].spec.issueRef.name}' | tr ' ' '\n' | grep -qx "$issue" || return 1
+    k -n production get remediationplans \
+      -o jsonpath="{range .items[?(@.spec.issueRef.name==\"$issue\")]}{.status.state}{'\n'}{end}" |
+      grep -Eqx 'WaitingApproval|Executing|Verifying|Completed|Failed|RolledBack'
+  }
+  if wait_for 90 shop_worked; then
+    pass
+  else
+    fail "the shop Issue got no AIInsight or no RemediationPlan past Pending"
+    k -n production get issues,aiinsights,remediationplans 2>&1 | tail -n 8 | sed 's/^/    /'
   fi
 
   kill -TERM "$DAEMON_PID"
@@ -493,6 +589,40 @@ PY
     fail "aiops run still running 30 s after SIGTERM (the pod's grace period is 60 s)"
   fi
   DAEMON_PID=""
+  # Everything the daemon did under the token, from start to stop: no call refused by RBAC.
+  if grep -Eiq 'forbidden|\b403\b' "$WORK/daemon.log"; then
+    fail "aiops run was refused a call by RBAC:"
+    grep -Ei 'forbidden|\b403\b' "$WORK/daemon.log" | head -n 5 | sed 's/^/    /'
+  else
+    pass
+  fi
+  # Both generations of the Instance's spec reached the event log as InstanceSpecObserved.
+  if [[ $stopped -eq 1 ]]; then
+    "$AIOPS_BIN" log show --dir "$WORK/data/log" --json --limit 1000000 > "$WORK/events.jsonl" 2>&1 || true
+    observed=$(python3 - "$WORK/events.jsonl" <<'PY'
+import json, sys
+gens = []
+def find(o):
+    if isinstance(o, dict):
+        for k, v in o.items():
+            if k in ("instance_spec_observed", "instanceSpecObserved"):
+                return v
+            r = find(v)
+            if r is not None:
+                return r
+    return None
+for line in open(sys.argv[1]):
+    try:
+        o = find(json.loads(line))
+    except ValueError:
+        continue
+    if o and o.get("name") == "chatcli-prod":
+        gens.append(str(o.get("generation")))
+print(",".join(gens))
+PY
+)
+    equal "generations of chatcli-prod recorded as instance_spec_observed in the log" "$observed" "1,2"
+  fi
 fi
 
 echo "$passed passed, $failed failed"
