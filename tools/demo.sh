@@ -6,7 +6,11 @@
 # incident until the operator has remediated and verified it; then it shows the incident's
 # timeline and audits the log with `aiops replay --verify`.
 #
-#   tools/demo.sh [--keep]     --keep leaves the control plane and the operator running
+#   tools/demo.sh [--keep] [--aiops PATH]
+#     --keep        leaves the control plane and the operator running
+#     --aiops PATH  uses this aiops binary and skips the set-up and build steps (the apt step,
+#                   the control plane's build, cmake and ninja): the control-plane binaries must
+#                   already be built (the ctest demo_integration_test passes the built aiops)
 # Environment: AIOPS_BUILD_DIR (default build), AIOPS_SKIP_SETUP=1 to skip the apt step,
 # AIOPS_DEMO_SCENARIO = oom (default) | crashloop.
 set -euo pipefail
@@ -15,7 +19,20 @@ ROOT=$(pwd)
 BUILD_DIR=${AIOPS_BUILD_DIR:-build}
 SCENARIO=${AIOPS_DEMO_SCENARIO:-oom}
 KEEP=0
-[[ "${1:-}" == "--keep" ]] && KEEP=1
+PREBUILT=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --keep) KEEP=1; shift ;;
+    --aiops)
+      [[ $# -ge 2 ]] || { echo "demo: --aiops needs the path of an aiops binary" >&2; exit 2; }
+      PREBUILT=$2; shift 2 ;;
+    *) echo "demo: unknown argument '$1' (usage: tools/demo.sh [--keep] [--aiops PATH])" >&2; exit 2 ;;
+  esac
+done
+if [[ -n "$PREBUILT" && ! -x "$PREBUILT" ]]; then
+  echo "demo: --aiops '$PREBUILT' is not an executable file" >&2
+  exit 2
+fi
 
 START=$(date +%s)
 step() { printf '\n\033[1m==> [%3ds] %s\033[0m\n' "$(( $(date +%s) - START ))" "$*"; }
@@ -46,16 +63,21 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [[ "${AIOPS_SKIP_SETUP:-0}" != 1 ]]; then
-  step "installing Debian packages (tools/setup.sh; skipped when present)"
-  tools/setup.sh
+if [[ -n "$PREBUILT" ]]; then
+  step "using the prebuilt $PREBUILT (--aiops: no set-up or build steps)"
+  AIOPS=$(cd "$(dirname "$PREBUILT")" && pwd)/$(basename "$PREBUILT")
+else
+  if [[ "${AIOPS_SKIP_SETUP:-0}" != 1 ]]; then
+    step "installing Debian packages (tools/setup.sh; skipped when present)"
+    tools/setup.sh
+  fi
+  step "building the Kubernetes control plane (cached after the first build: ~6 min cold)"
+  tools/build_control_plane.sh
+  step "building aiops ($BUILD_DIR)"
+  cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  ninja -C "$BUILD_DIR" aiops | tail -n 1
+  AIOPS="$ROOT/$BUILD_DIR/src/server/aiops"
 fi
-step "building the Kubernetes control plane (cached after the first build: ~6 min cold)"
-tools/build_control_plane.sh
-step "building aiops ($BUILD_DIR)"
-cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-ninja -C "$BUILD_DIR" aiops | tail -n 1
-AIOPS="$ROOT/$BUILD_DIR/src/server/aiops"
 
 step "starting a local control plane (etcd, kube-apiserver, kube-controller-manager)"
 tools/control_plane.sh start --dir "$CP_DIR" --owner-pid $$ >/dev/null
