@@ -222,7 +222,7 @@ void RunScenario(const Scenario& s, double seconds, double warmup) {
     options.submit_batch = [runner](std::vector<Event> e) {
       return runner->SubmitBatch(std::move(e));
     };
-    http.set_tcp_nodelay(true);  // as the daemon does
+    aiops::ingest::ConfigureWebhookServer(http);  // as the daemon does
     aiops::ingest::RegisterAlertmanagerWebhook(http, options);
     port = http.bind_to_any_port("127.0.0.1");
     http_thread = std::thread([&http] { http.listen_after_bind(); });

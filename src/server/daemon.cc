@@ -434,8 +434,20 @@ absl::Status Daemon::StartLeadingComponents() {
       *client_, clock_, config_.watcher,
       ingest::AlertBuffer::Recording(alerts_, submit));  // served by GetAlerts
   detectors_->Start();
+  // Approvals are taken only for plans that wait for one in the committed state, so a restart
+  // does not append the annotations it already turned into events.
+  auto plan_state = [runner_ptr](const std::string& plan) {
+    std::string state;
+    runner_ptr->ReadState([&](const projections::PipelineState& s) {
+      if (const v1::PlanState* p = projections::FindPlan(s, plan); p != nullptr) {
+        state = p->state();
+      }
+    });
+    return state;
+  };
   inputs_ = std::make_unique<k8s_sync::ClusterInputs>(
-      *client_, clock_, submit, [](const std::string& message) { Warn(message); });
+      *client_, clock_, submit, [](const std::string& message) { Warn(message); },
+      std::move(plan_state));
   inputs_->Start();
   if (config_.reconcile_instances) {
     k8s_sync::InstanceReconciler::Options options;
@@ -688,9 +700,7 @@ absl::Status Daemon::StartHttp() {
     return s;
   }
   http_ = std::make_unique<httplib::Server>();
-  // httplib writes a response's headers and body separately: without TCP_NODELAY, Nagle holds
-  // the body until the client's delayed ACK (40 ms per webhook call).
-  http_->set_tcp_nodelay(true);
+  ingest::ConfigureWebhookServer(*http_);
   http_->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("ok\n", "text/plain");
   });

@@ -501,6 +501,14 @@ void Handle(const WebhookOptions& options, const httplib::Request& req, httplib:
 
 }  // namespace
 
+void ConfigureWebhookServer(httplib::Server& server) {
+  server.set_tcp_nodelay(true);
+  server.set_keep_alive_max_count(kWebhookKeepAliveRequests);
+  // A kept-alive connection holds a worker thread until it ends, so the pool must exceed the
+  // senders and scrapers that may be connected at once (httplib's default is 8 threads).
+  server.new_task_queue = [] { return new httplib::ThreadPool(kWebhookServerThreads); };
+}
+
 void RegisterAlertmanagerWebhook(httplib::Server& server, const WebhookOptions& options) {
   AIOPS_CHECK(options.clock != nullptr);  // wiring errors, not input errors
   AIOPS_CHECK(static_cast<bool>(options.submit) || static_cast<bool>(options.submit_batch));

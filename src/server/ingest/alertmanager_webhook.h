@@ -102,4 +102,15 @@ struct WebhookOptions {
 // `server` must not be running yet (httplib registers handlers before listen).
 void RegisterAlertmanagerWebhook(httplib::Server& server, const WebhookOptions& options);
 
+// Transport settings for the HTTP server that receives webhooks: TCP_NODELAY (httplib writes a
+// response's headers and body separately; without it Nagle holds the body until the client's
+// delayed ACK, 40 ms per call); keep-alive connections reused for up to
+// kWebhookKeepAliveRequests requests (httplib closes one after 5 by default, so a busy sender
+// reconnects hundreds of times a second against a listen backlog of 5, and a connection attempt
+// dropped there waits for TCP's 1 s SYN retry); and kWebhookServerThreads worker threads, since
+// each open connection holds one.
+inline constexpr size_t kWebhookKeepAliveRequests = 1000;
+inline constexpr size_t kWebhookServerThreads = 32;
+void ConfigureWebhookServer(httplib::Server& server);
+
 }  // namespace aiops::ingest

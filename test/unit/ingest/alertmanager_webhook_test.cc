@@ -3,6 +3,8 @@
 // cpp-httplib server on a loopback port (auth, bad input, submit failures, success).
 #include "server/ingest/alertmanager_webhook.h"
 
+#include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -526,6 +528,65 @@ struct ServingWebhook {
   std::thread thread;
   int port = 0;
 };
+
+// A server with the webhook's transport settings whose one route answers with the client's
+// port, so a test can tell which connection a request came on.
+struct ConfiguredServer {
+  ConfiguredServer() {
+    ConfigureWebhookServer(server);
+    server.Get("/port", [](const httplib::Request& req, httplib::Response& res) {
+      res.set_content(std::to_string(req.remote_port), "text/plain");
+    });
+    port = server.bind_to_any_port("127.0.0.1");
+    thread = std::thread([this] { server.listen_after_bind(); });
+    while (!server.is_running()) {
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+  }
+  ~ConfiguredServer() {
+    server.stop();
+    thread.join();
+  }
+  ConfiguredServer(const ConfiguredServer&) = delete;
+  ConfiguredServer& operator=(const ConfiguredServer&) = delete;
+
+  httplib::Server server;
+  std::thread thread;
+  int port = 0;
+};
+
+TEST(WebhookTransportTest, AKeptAliveConnectionServesManyRequests) {
+  ConfiguredServer serving;
+  httplib::Client client("127.0.0.1", serving.port);
+  client.set_keep_alive(true);
+  std::set<std::string> ports;
+  for (int i = 0; i < 20; ++i) {  // httplib's default closes a connection after 5
+    const httplib::Result r = client.Get("/port");
+    ASSERT_TRUE(r) << i;
+    ports.insert(r->body);
+  }
+  EXPECT_EQ(1U, ports.size()) << "requests came on " << ports.size() << " connections";
+}
+
+TEST(WebhookTransportTest, OpenConnectionsDoNotStarveANewSender) {
+  ConfiguredServer serving;
+  // Each of these holds its connection, and so a server thread, open after its request. With
+  // httplib's 8 threads the ninth would wait for a held connection's 5 s keep-alive to run
+  // out, past the client's 3 s read time-out.
+  std::vector<std::unique_ptr<httplib::Client>> held;
+  for (int i = 0; i < 20; ++i) {
+    held.push_back(std::make_unique<httplib::Client>("127.0.0.1", serving.port));
+    held.back()->set_keep_alive(true);
+    held.back()->set_read_timeout(3, 0);
+    const httplib::Result r = held.back()->Get("/port");
+    ASSERT_TRUE(r) << i << ": " << httplib::to_string(r.error());
+  }
+  httplib::Client late("127.0.0.1", serving.port);
+  late.set_read_timeout(3, 0);
+  const httplib::Result r = late.Get("/port");
+  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  EXPECT_EQ(200, r->status);
+}
 
 TEST(WebhookServerWithoutTokenTest, AcceptsUnauthenticatedPostsWhenNoTokenIsConfigured) {
   common::FakeClock clock;
