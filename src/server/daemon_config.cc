@@ -157,14 +157,15 @@ absl::Status ParseKubeClient(const Json& j, DaemonConfig::KubeClient& out) {
 
 absl::Status ParseWatcher(const Json& j, k8s_sync::DetectorConfig& out) {
   ObjectReader r(j, "watcher");
-  AIOPS_CFG(r.Check(
-      {"targets", "restartsMin", "restartWindowSeconds", "notReadySeconds", "unavailableSeconds"}));
+  AIOPS_CFG(r.Check({"targets", "restartsMin", "restartWindowSeconds", "notReadySeconds",
+                     "unavailableSeconds", "recheckSeconds"}));
   int64_t restarts = out.restarts_min;
   AIOPS_CFG(r.Int("restartsMin", restarts));
   out.restarts_min = static_cast<int>(restarts);
   AIOPS_CFG(r.Seconds("restartWindowSeconds", out.restart_window));
   AIOPS_CFG(r.Seconds("notReadySeconds", out.not_ready_after));
   AIOPS_CFG(r.Seconds("unavailableSeconds", out.unavailable_after));
+  AIOPS_CFG(r.Seconds("recheckSeconds", out.recheck_interval));
   if (const Json* targets = r.Child("targets")) {
     if (!targets->is_array()) {
       return absl::InvalidArgumentError("\"watcher.targets\" must be an array");

@@ -30,7 +30,7 @@ TEST(DaemonConfigTest, ReadsEverySection) {
     "clusterId": "prod-eu", "dataDir": "/data", "grpcListen": "127.0.0.1:1", "httpListen": "",
     "leaderElection": {"enabled": false, "namespace": "ops", "leaseName": "l"},
     "watcher": {"targets": [{"namespace": "shop", "deployment": "checkout"}, {"namespace": "b"}],
-                "restartsMin": 5, "restartWindowSeconds": 60},
+                "restartsMin": 5, "restartWindowSeconds": 60, "recheckSeconds": 7},
     "analyzer": {"provider": "openai", "model": "m", "baseUrl": "http://127.0.0.1:11434"},
     "chatcliBridge": {"target": "127.0.0.1:50051", "intervalSeconds": 10},
     "kubeClient": {"qps": 50, "burst": 100, "mirrorQps": 0.5, "mirrorBurst": 2},
@@ -46,6 +46,7 @@ TEST(DaemonConfigTest, ReadsEverySection) {
   EXPECT_EQ("", c->watcher.targets[1].deployment);
   EXPECT_EQ(5, c->watcher.restarts_min);
   EXPECT_EQ(absl::Seconds(60), c->watcher.restart_window);
+  EXPECT_EQ(absl::Seconds(7), c->watcher.recheck_interval);
   EXPECT_EQ("openai", c->analyzer.provider);
   EXPECT_EQ(absl::Seconds(10), c->chatcli_bridge.interval);
   EXPECT_TRUE(c->pipeline.dry_run().global());
