@@ -143,14 +143,34 @@ void LeaderElector::Release() {
 
 void LeaderElector::Run() {
   for (;;) {
-    absl::Time deadline;
+    absl::Time deadline;          // when a leader that has not renewed steps down
+    absl::Time attempt_deadline;  // when this attempt's requests are cut off
+    bool was_leader = false;
     {
-      // A leader must renew by its renew deadline; a candidate's attempt gets as long.
+      // As in client-go, a leader's renewal round starts with its first attempt after the last
+      // successful renewal and must succeed within the renew deadline, and never later than the
+      // Lease's expiry (a slow started_leading callback delays the round; it must not let the
+      // Lease run out unnoticed). A candidate's attempt gets a renew deadline too.
       absl::MutexLock lock(&mu_);
-      deadline = leader_ ? last_renewed_ + options_.renew_deadline
-                         : clock_.Now() + options_.renew_deadline;
+      const absl::Time now = clock_.Now();
+      was_leader = leader_;
+      if (leader_) {
+        if (renew_started_ == absl::InfiniteFuture()) {
+          renew_started_ = now;
+        }
+        deadline = std::min(renew_started_ + options_.renew_deadline,
+                            last_renewed_ + options_.lease_duration);
+      } else {
+        deadline = now + options_.renew_deadline;
+      }
+      // A leader past its deadline before it even tried (the process was stalled: frozen, or a
+      // slow started_leading callback) still gets one attempt of a retry period: the write is
+      // conditional on the read resourceVersion, so it renews only a Lease nobody else took,
+      // and if it fails leadership ends at once.
+      attempt_deadline = std::max(
+          deadline, now + (deadline <= now ? options_.retry_period : absl::ZeroDuration()));
     }
-    const bool held = TryAcquireOrRenew(deadline);
+    const bool held = TryAcquireOrRenew(attempt_deadline);
     const absl::Time now = clock_.Now();
     bool started = false;
     bool stopped = false;
@@ -160,9 +180,11 @@ void LeaderElector::Run() {
       absl::MutexLock lock(&mu_);
       if (held) {
         last_renewed_ = now;
+        renew_started_ = absl::InfiniteFuture();
         started = !leader_ && !stopping_;
-      } else if (leader_ && now - last_renewed_ >= options_.renew_deadline) {
+      } else if (was_leader && leader_ && now >= deadline) {
         leader_ = false;  // could not renew in time: another process may take over
+        renew_started_ = absl::InfiniteFuture();
         stopped = true;
       }
       if (stopping_) {
@@ -192,12 +214,11 @@ void LeaderElector::Run() {
     }
     absl::MutexLock lock(&mu_);
     auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
-    // A leader that failed to renew tries again at the latest when its renew deadline ends, so
-    // that it steps down then and not a retry period later.
+    // A leader that failed to renew tries again at the latest when its round's deadline ends,
+    // so that it steps down then and not a retry period later.
     absl::Duration wait = options_.retry_period;
     if (leader_ && !held) {
-      wait = std::min(wait, std::max(absl::ZeroDuration(),
-                                     last_renewed_ + options_.renew_deadline - clock_.Now()));
+      wait = std::min(wait, std::max(absl::ZeroDuration(), deadline - clock_.Now()));
     }
     mu_.AwaitWithTimeout(absl::Condition(&stopping), wait);
   }

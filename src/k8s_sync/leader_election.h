@@ -1,10 +1,12 @@
 // Leader election on a coordination.k8s.io/v1 Lease (DESIGN.md §7), as client-go does it: a
 // candidate takes the Lease when it is free or its holder has not renewed it for a lease
 // duration (measured on this process's clock from when the Lease last changed, so clock skew
-// between nodes does not matter), renews it every retry period, and steps down when it could not
-// renew within the renew deadline: each renewal's requests are cut off at that deadline, so a
-// hung API server cannot delay the step-down past it. Writes carry the read resourceVersion, so of
-// two candidates racing for one Lease only one wins (the other gets a conflict). Thread-safe.
+// between nodes does not matter), renews it every retry period, and steps down when a renewal
+// round (from its first attempt after the last success) has not succeeded within the renew
+// deadline, or by the Lease's expiry if that comes first. Each attempt's requests are cut off at
+// that deadline, so a hung API server cannot delay the step-down past it. Writes carry the read
+// resourceVersion, so of two candidates racing for one Lease only one wins (the other gets a
+// conflict). Thread-safe.
 #pragma once
 
 #include <functional>
@@ -73,6 +75,8 @@ class LeaderElector {
   std::string observed_record_ ABSL_GUARDED_BY(mu_);
   absl::Time observed_at_ ABSL_GUARDED_BY(mu_);
   absl::Time last_renewed_ ABSL_GUARDED_BY(mu_);
+  // The first attempt of the current renewal round (InfiniteFuture: none since the last success).
+  absl::Time renew_started_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
 };
 
 }  // namespace aiops::k8s_sync
