@@ -121,6 +121,23 @@ absl::StatusOr<v1::PreflightSnapshot> Actuator::Preflight(const v1::PlanState& p
   snap.set_replicas(deployment["spec"].value("replicas", 1));
   snap.set_pod_template_json(deployment["spec"]["template"].dump());
   snap.set_resource_version(deployment["metadata"].value("resourceVersion", ""));
+  // The snapshot holds one ConfigMap: a plan that would patch two could not be restored, so it
+  // fails here, before anything is changed.
+  std::string patched;
+  for (const v1::ActionSpec& a : plan.actions()) {
+    if (a.type() != "PatchConfig") {
+      continue;
+    }
+    const std::string name = projections::ParamValue(a, "configmap");
+    if (patched.empty()) {
+      patched = name;
+    } else if (name != patched) {
+      return absl::FailedPreconditionError(
+          fmt::format("plan {} patches ConfigMaps {} and {}; a plan may patch one, so that its "
+                      "preflight snapshot can restore it",
+                      plan.name(), patched, name));
+    }
+  }
   for (const v1::ActionSpec& a : plan.actions()) {
     if (a.type() == "PatchConfig") {
       const std::string name = projections::ParamValue(a, "configmap");
@@ -343,7 +360,8 @@ absl::StatusOr<v1::Event> Actuator::Rollback(const v1::PlanState& plan,
   e.set_producer("actuator");
   v1::PlanRolledBack* r = e.mutable_plan_rolled_back();
   r->set_plan_name(plan.name());
-  r->set_reason("an action failed");
+  // Why the plan failed (an action, or its verification), as the core recorded it.
+  r->set_reason(plan.result().empty() ? "the plan failed" : plan.result());
   r->set_summary(fmt::format("restored {} replicas and the pod template{}", snapshot.replicas(),
                              snapshot.configmap_name().empty()
                                  ? ""

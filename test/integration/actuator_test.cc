@@ -22,16 +22,7 @@ using ::testing::HasSubstr;
 
 const testing::ControlPlaneInfo& Cp() { return testing::ControlPlaneEnvironment::Get().Info(); }
 
-std::unique_ptr<KubeClient> Client() {
-  KubeConfig config;
-  config.server = Cp().server;
-  std::ifstream in(Cp().ca_file);
-  std::stringstream s;
-  s << in.rdbuf();
-  config.ca_pem = s.str();
-  config.token = Cp().token;
-  return *KubeClient::Create(config);
-}
+std::unique_ptr<KubeClient> Client() { return testing::AdminKubeClient(Cp()); }
 
 v1::ActionSpec Action(const std::string& type,
                       std::vector<std::pair<std::string, std::string>> params = {}) {
@@ -254,10 +245,27 @@ TEST_F(ActuatorTest, APreflightSnapshotIsRestoredAfterAFailedAction) {
   const v1::Event failed = actuator.Execute(plan, issue_, 2);
   ASSERT_TRUE(failed.has_action_failed());
   EXPECT_THAT(failed.action_failed().error(), HasSubstr("no container 'nope'"));
-  auto rolled = actuator.Rollback(plan, *snapshot);
+  v1::PlanState failed_plan = plan;
+  failed_plan.set_result("action 3 (AdjustResources) failed: no container 'nope'");
+  auto rolled = actuator.Rollback(failed_plan, *snapshot);
   ASSERT_TRUE(rolled.ok()) << rolled.status();
-  EXPECT_TRUE(rolled->has_plan_rolled_back());
+  ASSERT_TRUE(rolled->has_plan_rolled_back());
+  EXPECT_EQ(failed_plan.result(), rolled->plan_rolled_back().reason());
   EXPECT_EQ(2, Get()["spec"]["replicas"]);
+  EXPECT_EQ("info", (*client_->Get(fmt::format("/api/v1/namespaces/{}/configmaps/app-config",
+                                               ns_)))["data"]["LOG_LEVEL"]);
+}
+
+TEST_F(ActuatorTest, APlanPatchingTwoConfigMapsHasNoPreflightSnapshot) {
+  Actuator actuator(*client_, clock_);
+  auto snapshot = actuator.Preflight(
+      Plan({Action("PatchConfig", {{"configmap", "app-config"}, {"LOG_LEVEL", "debug"}}),
+            Action("PatchConfig", {{"configmap", "app-config"}, {"MODE", "safe"}}),
+            Action("PatchConfig", {{"configmap", "other-config"}, {"K", "V"}})}),
+      issue_);
+  ASSERT_FALSE(snapshot.ok());
+  EXPECT_THAT(snapshot.status().message(),
+              HasSubstr("patches ConfigMaps app-config and other-config"));
   EXPECT_EQ("info", (*client_->Get(fmt::format("/api/v1/namespaces/{}/configmaps/app-config",
                                                ns_)))["data"]["LOG_LEVEL"]);
 }

@@ -34,16 +34,7 @@ absl::Status Standin(const std::vector<std::string>& args) {
 
 using testing::Eventually;
 
-std::unique_ptr<KubeClient> Client() {
-  KubeConfig config;
-  config.server = Cp().server;
-  std::ifstream in(Cp().ca_file);
-  std::stringstream s;
-  s << in.rdbuf();
-  config.ca_pem = s.str();
-  config.token = Cp().token;
-  return *KubeClient::Create(config);
-}
+std::unique_ptr<KubeClient> Client() { return testing::AdminKubeClient(Cp()); }
 
 Json DeploymentObject(const std::string& name, int replicas, int progress_deadline_s = 600) {
   return {{"apiVersion", "apps/v1"},
@@ -56,6 +47,24 @@ Json DeploymentObject(const std::string& name, int replicas, int progress_deadli
             {"template",
              {{"metadata", {{"labels", {{"app", name}}}}},
               {"spec", {{"containers", {{{"name", "app"}, {"image", "shop:1"}}}}}}}}}}};
+}
+
+// The names of the pods `path` lists, once there are `n` of them (what there is after 30 s).
+std::vector<std::string> WaitForPods(KubeClient& client, const std::string& path, size_t n) {
+  std::vector<std::string> pods;
+  Eventually(
+      [&] {
+        pods.clear();
+        absl::StatusOr<Json> list = client.Get(path);
+        if (list.ok()) {
+          for (const Json& p : (*list)["items"]) {
+            pods.push_back(p["metadata"]["name"]);
+          }
+        }
+        return pods.size() == n;
+      },
+      absl::Seconds(30));
+  return pods;
 }
 
 // The alerts a DetectorRunner submitted.
@@ -86,14 +95,7 @@ class Recorded {
 };
 
 TEST(DetectionTest, AnOomKillBecomesAnIssueOnItsDeployment) {
-  KubeConfig config;
-  config.server = Cp().server;
-  std::ifstream in(Cp().ca_file);
-  std::stringstream s;
-  s << in.rdbuf();
-  config.ca_pem = s.str();
-  config.token = Cp().token;
-  auto client = *KubeClient::Create(config);
+  auto client = Client();
   const std::string ns = "detect";
   ASSERT_TRUE(
       client
@@ -114,17 +116,9 @@ TEST(DetectionTest, AnOomKillBecomesAnIssueOnItsDeployment) {
                         {"spec", {{"containers", {{{"name", "app"}, {"image", "shop:1"}}}}}}}}}}})
           .ok());
   ASSERT_TRUE(Standin({"node"}).ok());
-  std::vector<std::string> pods;
-  ASSERT_TRUE(Eventually(
-      [&] {
-        auto list = client->Get(fmt::format("/api/v1/namespaces/{}/pods", ns));
-        pods.clear();
-        for (const Json& p : (*list)["items"]) {
-          pods.push_back(p["metadata"]["name"]);
-        }
-        return pods.size() == 2;
-      },
-      absl::Seconds(30)));
+  std::vector<std::string> pods =
+      WaitForPods(*client, fmt::format("/api/v1/namespaces/{}/pods", ns), 2);
+  ASSERT_EQ(2U, pods.size());
   ASSERT_TRUE(Standin({"run", ns}).ok());
   Actuator actuator(*client, common::SystemClock::Get());
   v1::ResourceRef deployment;
@@ -222,17 +216,9 @@ TEST(DetectionTest, TimeBasedDetectorsFireOnObjectsThatStopChanging) {
                            DeploymentObject("cart", 2))
                   .ok());
   ASSERT_TRUE(Standin({"node"}).ok());
-  std::vector<std::string> pods;
-  ASSERT_TRUE(Eventually(
-      [&] {
-        auto list = client->Get(fmt::format("/api/v1/namespaces/{}/pods", ns));
-        pods.clear();
-        for (const Json& p : (*list)["items"]) {
-          pods.push_back(p["metadata"]["name"]);
-        }
-        return pods.size() == 2;
-      },
-      absl::Seconds(30)));
+  std::vector<std::string> pods =
+      WaitForPods(*client, fmt::format("/api/v1/namespaces/{}/pods", ns), 2);
+  ASSERT_EQ(2U, pods.size());
   absl::Status standin;
   ASSERT_TRUE(Eventually(
       [&] {
@@ -323,18 +309,9 @@ TEST(DetectionTest, ContextIsCappedAndAboutTheDeploymentOnly) {
   ASSERT_TRUE(client->Create(deployments, DeploymentObject("web-api", 1)).ok());
   ASSERT_TRUE(client->Create(deployments, DeploymentObject("hist", 0)).ok());
   ASSERT_TRUE(Standin({"node"}).ok());
-  std::vector<std::string> pods;
-  ASSERT_TRUE(Eventually(
-      [&] {
-        auto list =
-            client->Get(fmt::format("/api/v1/namespaces/{}/pods?labelSelector=app%3Dweb", ns));
-        pods.clear();
-        for (const Json& p : (*list)["items"]) {
-          pods.push_back(p["metadata"]["name"]);
-        }
-        return pods.size() == 7;
-      },
-      absl::Seconds(30)));
+  std::vector<std::string> pods = WaitForPods(
+      *client, fmt::format("/api/v1/namespaces/{}/pods?labelSelector=app%3Dweb", ns), 7);
+  ASSERT_EQ(7U, pods.size());
   absl::Status standin;
   ASSERT_TRUE(Eventually(
       [&] {

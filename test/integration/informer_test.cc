@@ -11,6 +11,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "support/cluster_helpers.h"
 #include "support/control_plane_environment.h"
 
 namespace aiops::k8s_sync {
@@ -20,30 +21,9 @@ using Json = nlohmann::json;
 
 const testing::ControlPlaneInfo& Cp() { return testing::ControlPlaneEnvironment::Get().Info(); }
 
-std::unique_ptr<KubeClient> Client() {
-  KubeConfig config;
-  config.server = Cp().server;
-  std::ifstream in(Cp().ca_file);
-  std::stringstream s;
-  s << in.rdbuf();
-  config.ca_pem = s.str();
-  config.token = Cp().token;
-  auto client = KubeClient::Create(config);
-  EXPECT_TRUE(client.ok()) << client.status();
-  return *std::move(client);
-}
+std::unique_ptr<KubeClient> Client() { return testing::AdminKubeClient(Cp()); }
 
-template <typename F>
-bool Eventually(F condition, absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    if (condition()) {
-      return true;
-    }
-    absl::SleepFor(absl::Milliseconds(100));
-  }
-  return condition();
-}
+using testing::Eventually;
 
 struct Recorder {
   absl::Mutex mu;

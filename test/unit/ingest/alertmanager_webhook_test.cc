@@ -3,6 +3,7 @@
 // cpp-httplib server on a loopback port (auth, bad input, submit failures, success).
 #include "server/ingest/alertmanager_webhook.h"
 
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -507,52 +508,44 @@ TEST_F(WebhookServerTest, OtherPathsAndMethodsAreNotServed) {
   EXPECT_TRUE(submit_.Events().empty());
 }
 
-// A receiver with `options` serving on a loopback port for the scope's lifetime.
-struct ServingWebhook {
-  explicit ServingWebhook(const WebhookOptions& options) {
-    RegisterAlertmanagerWebhook(server, options);
+// A server set up by `setup`, serving on a loopback port for the scope's lifetime.
+struct LoopbackServer {
+  explicit LoopbackServer(const std::function<void(httplib::Server&)>& setup) {
+    setup(server);
     port = server.bind_to_any_port("127.0.0.1");
     thread = std::thread([this] { server.listen_after_bind(); });
     while (!server.is_running()) {
       absl::SleepFor(absl::Milliseconds(1));
     }
   }
-  ~ServingWebhook() {
+  ~LoopbackServer() {
     server.stop();
     thread.join();
   }
-  ServingWebhook(const ServingWebhook&) = delete;
-  ServingWebhook& operator=(const ServingWebhook&) = delete;
+  LoopbackServer(const LoopbackServer&) = delete;
+  LoopbackServer& operator=(const LoopbackServer&) = delete;
 
   httplib::Server server;
   std::thread thread;
   int port = 0;
 };
 
-// A server with the webhook's transport settings whose one route answers with the client's
-// port, so a test can tell which connection a request came on.
-struct ConfiguredServer {
-  ConfiguredServer() {
-    ConfigureWebhookServer(server);
-    server.Get("/port", [](const httplib::Request& req, httplib::Response& res) {
-      res.set_content(std::to_string(req.remote_port), "text/plain");
-    });
-    port = server.bind_to_any_port("127.0.0.1");
-    thread = std::thread([this] { server.listen_after_bind(); });
-    while (!server.is_running()) {
-      absl::SleepFor(absl::Milliseconds(1));
-    }
-  }
-  ~ConfiguredServer() {
-    server.stop();
-    thread.join();
-  }
-  ConfiguredServer(const ConfiguredServer&) = delete;
-  ConfiguredServer& operator=(const ConfiguredServer&) = delete;
+// A receiver with `options`.
+struct ServingWebhook : LoopbackServer {
+  explicit ServingWebhook(const WebhookOptions& options)
+      : LoopbackServer([&](httplib::Server& s) { RegisterAlertmanagerWebhook(s, options); }) {}
+};
 
-  httplib::Server server;
-  std::thread thread;
-  int port = 0;
+// The webhook's transport settings and one route that answers with the client's port, so a
+// test can tell which connection a request came on.
+struct ConfiguredServer : LoopbackServer {
+  ConfiguredServer()
+      : LoopbackServer([](httplib::Server& s) {
+          ConfigureWebhookServer(s);
+          s.Get("/port", [](const httplib::Request& req, httplib::Response& res) {
+            res.set_content(std::to_string(req.remote_port), "text/plain");
+          });
+        }) {}
 };
 
 TEST(WebhookTransportTest, AKeptAliveConnectionServesManyRequests) {
