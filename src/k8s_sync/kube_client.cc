@@ -748,16 +748,18 @@ absl::StatusOr<Json> KubeClient::Replace(const std::string& path, const Json& ob
 }
 
 absl::StatusOr<Json> KubeClient::Patch(const std::string& path, const Json& patch,
-                                       const std::string& content_type) {
-  return Request("PATCH", path, patch.dump(), content_type, true);
+                                       const std::string& content_type, absl::Duration budget) {
+  return Request("PATCH", path, patch.dump(), content_type, true, budget);
 }
 
 absl::StatusOr<Json> KubeClient::Apply(const std::string& path, const Json& object,
-                                       const std::string& field_manager, bool force) {
+                                       const std::string& field_manager, bool force,
+                                       absl::Duration budget) {
   const std::string query =
       fmt::format("{}fieldManager={}{}", path.find('?') == std::string::npos ? "?" : "&",
                   field_manager, force ? "&force=true" : "");
-  return Request("PATCH", path + query, object.dump(), "application/apply-patch+yaml", true);
+  return Request("PATCH", path + query, object.dump(), "application/apply-patch+yaml", true,
+                 budget);
 }
 
 absl::StatusOr<Json> KubeClient::Delete(const std::string& path, absl::Duration budget) {

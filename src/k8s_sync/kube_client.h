@@ -85,10 +85,10 @@ class KubeClient {
   KubeClient& operator=(KubeClient&&) = delete;
 
   // `path` is the API path with query, e.g. "/apis/apps/v1/namespaces/ns/deployments/web".
-  // `budget` bounds the whole call on the client's clock: rate-limit wait, every attempt (each
-  // attempt's connect and read time-outs are cut to what is left) and the back-off between
-  // them. When it runs out the call returns kDeadlineExceeded naming the server. Without one a
-  // call may take max_attempts request time-outs plus back-off.
+  // `budget` (every call but Watch) bounds the whole call on the client's clock: rate-limit wait,
+  // every attempt (each attempt's connect and read time-outs are cut to what is left) and the
+  // back-off between them. When it runs out the call returns kDeadlineExceeded naming the server.
+  // Without one a call may take max_attempts request time-outs plus back-off.
   absl::StatusOr<nlohmann::json> Get(const std::string& path,
                                      absl::Duration budget = absl::InfiniteDuration());
   absl::StatusOr<nlohmann::json> Create(const std::string& collection_path,
@@ -99,11 +99,13 @@ class KubeClient {
   // `content_type`: application/merge-patch+json, application/json-patch+json or
   // application/strategic-merge-patch+json.
   absl::StatusOr<nlohmann::json> Patch(const std::string& path, const nlohmann::json& patch,
-                                       const std::string& content_type);
+                                       const std::string& content_type,
+                                       absl::Duration budget = absl::InfiniteDuration());
   // Server-side apply of `object` (apiVersion, kind and metadata.name required) as
   // `field_manager`; `force` takes ownership of conflicting fields.
   absl::StatusOr<nlohmann::json> Apply(const std::string& path, const nlohmann::json& object,
-                                       const std::string& field_manager, bool force = true);
+                                       const std::string& field_manager, bool force = true,
+                                       absl::Duration budget = absl::InfiniteDuration());
   absl::StatusOr<nlohmann::json> Delete(const std::string& path,
                                         absl::Duration budget = absl::InfiniteDuration());
 

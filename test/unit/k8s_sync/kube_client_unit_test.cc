@@ -269,14 +269,16 @@ struct HungServer {
   std::atomic<int> hits{0};
   TestServer server;
   HungServer() {
-    server.http().Get("/hang", [this](const httplib::Request&, httplib::Response& res) {
+    auto hang = [this](const httplib::Request&, httplib::Response& res) {
       ++hits;
       const absl::Time give_up = absl::Now() + absl::Seconds(10);
       while (!released.load() && absl::Now() < give_up) {
         absl::SleepFor(absl::Milliseconds(10));
       }
       res.set_content("{}", "application/json");
-    });
+    };
+    server.http().Get("/hang", hang);
+    server.http().Patch("/hang", hang);
     server.Start();
   }
   ~HungServer() { released.store(true); }
@@ -307,6 +309,20 @@ TEST(KubeClientTimeoutTest, ACallBudgetCutsTheAttemptsShortWithDeadlineExceeded)
   EXPECT_THAT(std::string(got.status().message()), HasSubstr(config.server));
   EXPECT_THAT(std::string(got.status().message()), HasSubstr("time budget of 400ms"));
   EXPECT_EQ(1, hung.hits.load());  // no retry was started past the budget
+}
+
+TEST(KubeClientTimeoutTest, PatchAndApplyTakeABudgetToo) {
+  HungServer hung;
+  const KubeConfig config = PlainConfig(hung.server.port());
+  auto client = MustClient(config, KubeClientOptions{});
+  for (const absl::StatusOr<Json>& got :
+       {client->Patch("/hang", Json{{"a", 1}}, "application/merge-patch+json",
+                      absl::Milliseconds(300)),
+        client->Apply("/hang", Json{{"a", 1}}, "chatcli-aiops", true, absl::Milliseconds(300))}) {
+    EXPECT_EQ(absl::StatusCode::kDeadlineExceeded, got.status().code()) << got.status();
+    EXPECT_THAT(std::string(got.status().message()), HasSubstr("time budget of 300ms"));
+  }
+  EXPECT_EQ(2, hung.hits.load());
 }
 
 TEST(KubeClientRateLimitTest, TheBurstPassesThenOneRequestPerToken) {
