@@ -4,6 +4,7 @@
 
 #include <absl/strings/ascii.h>
 #include <fmt/format.h>
+#include <google/protobuf/util/message_differencer.h>
 
 #include "common/fmt_absl.h"
 #include "k8s_sync/json_access.h"
@@ -80,12 +81,12 @@ absl::StatusOr<v1::RunbookObserved> RunbookFromObject(const Json& object) {
 }
 
 ClusterInputs::ClusterInputs(KubeClient& client, common::Clock& clock, Submit submit,
-                             std::function<void(const std::string&)> warn, PlanState plan_state)
+                             std::function<void(const std::string&)> warn, StateReader read_state)
     : client_(client),
       clock_(clock),
       submit_(std::move(submit)),
       warn_(std::move(warn)),
-      plan_state_(std::move(plan_state)) {}
+      read_state_(std::move(read_state)) {}
 
 ClusterInputs::~ClusterInputs() { Stop(); }
 
@@ -160,6 +161,20 @@ void ClusterInputs::OnRunbook(const std::string& type, const Json& object) {
     return;
   }
   (void)was_auto;  // a Runbook whose label was removed is observed like any manual one
+  if (read_state_) {
+    // The informer lists every Runbook at each start: one the committed state already holds, as
+    // a manual Runbook with this very spec, is not observed again.
+    bool known = false;
+    read_state_([&](const projections::PipelineState& s) {
+      auto it = s.runbooks.find(projections::RunbookKey(observed->namespace_(), observed->name()));
+      known =
+          it != s.runbooks.end() && !it->second.auto_generated() && !it->second.retired() &&
+          google::protobuf::util::MessageDifferencer::Equals(it->second.spec(), observed->spec());
+    });
+    if (known) {
+      return;
+    }
+  }
   *e.mutable_runbook_observed() = *std::move(observed);
   Send(std::move(e));
 }
@@ -210,7 +225,15 @@ void ClusterInputs::OnPlan(const std::string& type, const Json& object) {
   }
   // Only a plan waiting for approval is answered: a restart sees every annotated plan again, and
   // the ones already answered (or expired) must not get another event each time.
-  const std::string state = plan_state_ ? plan_state_(plan) : StrAt(At(object, "status"), "state");
+  std::string state = StrAt(At(object, "status"), "state");
+  if (read_state_) {
+    state.clear();
+    read_state_([&](const projections::PipelineState& s) {
+      if (const v1::PlanState* p = projections::FindPlan(s, plan); p != nullptr) {
+        state = p->state();
+      }
+    });
+  }
   if (state != projections::kWaitingApproval) {
     return;
   }

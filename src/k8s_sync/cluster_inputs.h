@@ -27,6 +27,7 @@
 #include "aiops/v1/events.pb.h"
 #include "common/clock.h"
 #include "k8s_sync/informer.h"
+#include "projections/pipeline_state.h"
 
 namespace aiops::k8s_sync {
 
@@ -39,15 +40,19 @@ absl::StatusOr<v1::RunbookObserved> RunbookFromObject(const nlohmann::json& obje
 class ClusterInputs {
  public:
   using Submit = std::function<absl::StatusOr<uint64_t>(v1::Event)>;
-  // The state of the plan named `plan` in the projected (committed) state, "" when unknown; the
-  // daemon reads it from its runner (Runner::ReadState, projections::FindPlan).
-  using PlanState = std::function<std::string(const std::string& plan)>;
+  // Calls its argument with the projected (committed) state, under the state's lock; the
+  // daemon passes its runner's ReadState.
+  using StateReader =
+      std::function<void(const std::function<void(const projections::PipelineState&)>&)>;
 
   // `client` and `clock` must outlive this. `warn` receives messages about invalid input.
-  // Without `plan_state`, the plan's state is the status.state the mirror wrote on the object
-  // (the projected state as the cluster shows it; it may lag the log).
+  // With `read_state`, an approval annotation is taken only while the plan waits for approval in
+  // the committed state, and a manual Runbook the state already holds with the same spec (the
+  // informer's first list at every start) is not observed again. Without it, the plan's state is
+  // the status.state the mirror wrote on the object (it may lag the log), and every listed
+  // Runbook is observed.
   ClusterInputs(KubeClient& client, common::Clock& clock, Submit submit,
-                std::function<void(const std::string&)> warn, PlanState plan_state = nullptr);
+                std::function<void(const std::string&)> warn, StateReader read_state = nullptr);
   ~ClusterInputs();
   ClusterInputs(const ClusterInputs&) = delete;
   ClusterInputs& operator=(const ClusterInputs&) = delete;
@@ -68,7 +73,7 @@ class ClusterInputs {
   common::Clock& clock_;
   const Submit submit_;
   const std::function<void(const std::string&)> warn_;
-  const PlanState plan_state_;
+  const StateReader read_state_;
   std::unique_ptr<Informer> runbooks_;
   std::unique_ptr<Informer> plans_;
 

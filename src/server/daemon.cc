@@ -434,20 +434,13 @@ absl::Status Daemon::StartLeadingComponents() {
       *client_, clock_, config_.watcher,
       ingest::AlertBuffer::Recording(alerts_, submit));  // served by GetAlerts
   detectors_->Start();
-  // Approvals are taken only for plans that wait for one in the committed state, so a restart
-  // does not append the annotations it already turned into events.
-  auto plan_state = [runner_ptr](const std::string& plan) {
-    std::string state;
-    runner_ptr->ReadState([&](const projections::PipelineState& s) {
-      if (const v1::PlanState* p = projections::FindPlan(s, plan); p != nullptr) {
-        state = p->state();
-      }
-    });
-    return state;
-  };
+  // With the committed state, approvals are taken only for plans that wait for one and Runbooks
+  // the state already holds are not observed again, so a restart appends neither again.
   inputs_ = std::make_unique<k8s_sync::ClusterInputs>(
       *client_, clock_, submit, [](const std::string& message) { Warn(message); },
-      std::move(plan_state));
+      [runner_ptr](const std::function<void(const projections::PipelineState&)>& read) {
+        runner_ptr->ReadState(read);
+      });
   inputs_->Start();
   if (config_.reconcile_instances) {
     k8s_sync::InstanceReconciler::Options options;

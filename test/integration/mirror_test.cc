@@ -416,19 +416,13 @@ class ClusterInputsTest : public MirrorTest {
     inputs_ = NewInputs(/*projected_state=*/true);
     ASSERT_TRUE(inputs_->WaitForSync(absl::Seconds(20)));
   }
-  // Started inputs; with `projected_state` they read plan states from the runner (as the daemon
-  // should), else from the objects' status (what the mirror wrote).
+  // Started inputs; with `projected_state` they read the committed state from the runner (as the
+  // daemon does), else plan states from the objects' status (what the mirror wrote).
   std::unique_ptr<ClusterInputs> NewInputs(bool projected_state) {
-    ClusterInputs::PlanState plan_state;
+    ClusterInputs::StateReader read_state;
     if (projected_state) {
-      plan_state = [this](const std::string& plan) {
-        std::string state;
-        runner_->ReadState([&](const projections::PipelineState& s) {
-          if (const v1::PlanState* p = projections::FindPlan(s, plan)) {
-            state = p->state();
-          }
-        });
-        return state;
+      read_state = [this](const std::function<void(const projections::PipelineState&)>& read) {
+        runner_->ReadState(read);
       };
     }
     auto inputs = std::make_unique<ClusterInputs>(
@@ -438,7 +432,7 @@ class ClusterInputsTest : public MirrorTest {
           absl::MutexLock lock(&mu_);
           warnings_.push_back(w);
         },
-        std::move(plan_state));
+        std::move(read_state));
     inputs->Start();
     return inputs;
   }
@@ -545,6 +539,21 @@ spec:
     EXPECT_THAT(warnings_[0], HasSubstr("resourceKind are required"));
   }
   EXPECT_FALSE(LogHas(v1::Event::kRunbookObserved, "no-kind"));
+  // A restart lists the Runbook again: the state holds it with this spec, so nothing is appended.
+  const size_t observed = CountInLog(v1::Event::kRunbookObserved);
+  inputs_->Stop();
+  inputs_ = NewInputs(/*projected_state=*/true);
+  ASSERT_TRUE(inputs_->WaitForSync(absl::Seconds(20)));
+  absl::SleepFor(absl::Seconds(1));  // the initial list's handlers have run by now
+  EXPECT_EQ(observed, CountInLog(v1::Event::kRunbookObserved));
+  // A changed spec is observed.
+  ASSERT_TRUE(Kubectl({"patch", "rb", "restart-on-oom", "-n", ns_, "--type=merge", "-p",
+                       R"({"spec":{"maxAttempts":3}})"})
+                  .ok());
+  ASSERT_TRUE(Eventually([&] { return CountInLog(v1::Event::kRunbookObserved) == observed + 1; }));
+  runner_->ReadState([&](const projections::PipelineState& s) {
+    EXPECT_EQ(3, s.runbooks.at(ns_ + "/restart-on-oom").spec().max_attempts());
+  });
   ASSERT_TRUE(Kubectl({"delete", "rb", "restart-on-oom", "-n", ns_}).ok());
   ASSERT_TRUE(Eventually([&] { return LogHas(v1::Event::kRunbookDeleted, "restart-on-oom"); }));
 }
