@@ -559,27 +559,10 @@ spec:
 }
 
 TEST_F(ClusterInputsTest, ApprovalAnnotationsApproveAndAutoRunbooksDeletedByAPersonRetire) {
-  v1::PipelineConfig config = projections::DefaultPipelineConfig();
-  config.mutable_approval()->set_enabled(true);
-  v1::Event cfg;
-  cfg.set_logical_time_ms(t_);
-  *cfg.mutable_config_changed()->mutable_config() = config;
-  Submit(cfg);
-  Submit(Alert(ns_, "api", "uid-1", t_));
-  const std::string issue = OnlyIssue();
-  v1::Event analysis;
-  analysis.set_logical_time_ms(t_ + 1000);
-  analysis.mutable_analysis_completed()->set_issue_name(issue);
-  analysis.mutable_analysis_completed()->set_attempt(1);
-  analysis.mutable_analysis_completed()->add_suggested_actions()->set_type("RestartDeployment");
-  Submit(analysis);
   common::FakeClock clock(absl::FromUnixMillis(t_));
-  Mirror::Options options;
-  options.clock = &clock;
-  Mirror mirror(*log_, *client_, options);
-  ASSERT_TRUE(mirror.Start().ok());
-  const std::string plan = issue + "-plan-1";
-  ASSERT_EQ("WaitingApproval", Get("remediationplans", plan)["status"]["state"]);
+  std::unique_ptr<Mirror> mirror;
+  const std::string plan = PlanWaitingForApproval(mirror, clock);
+  ASSERT_NE(nullptr, mirror);
 
   auto annotated = Kubectl(
       {"annotate", "rp", plan, "-n", ns_, "platform.chatcli.io/approve=alice:change window open"});
@@ -592,7 +575,7 @@ TEST_F(ClusterInputsTest, ApprovalAnnotationsApproveAndAutoRunbooksDeletedByAPer
     return executing;
   }));
   EXPECT_TRUE(LogHas(v1::Event::kApprovalGranted, "alice"));
-  ASSERT_TRUE(mirror.SyncOnce(absl::Seconds(5)).ok());
+  ASSERT_TRUE(mirror->SyncOnce(absl::Seconds(5)).ok());
   EXPECT_EQ("alice", Get("remediationplans", plan)["status"]["approvedBy"]);
 
   // A person deletes the auto-generated runbook: retired, and the mirror does not recreate it.
@@ -600,6 +583,8 @@ TEST_F(ClusterInputsTest, ApprovalAnnotationsApproveAndAutoRunbooksDeletedByAPer
       Kubectl({"delete", "rb", "-l", "platform.chatcli.io/auto-generated=true", "-n", ns_});
   ASSERT_TRUE(deleted.ok() && deleted->exit_code == 0) << deleted->err;
   ASSERT_TRUE(Eventually([&] { return LogHas(v1::Event::kRunbookRetired, ns_); }));
+  Mirror::Options options;
+  options.clock = &clock;
   Mirror restarted(*log_, *client_, options);
   ASSERT_TRUE(restarted.Start().ok());
   EXPECT_EQ(0U, Count("runbooks"));
