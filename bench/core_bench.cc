@@ -13,13 +13,16 @@
 #include <array>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -303,9 +306,25 @@ double FeedStorm(benchmark::State& state, Process process, AfterChunk after_chun
 
 // What the runner's commit side does with decided events (Runner::CommitLoop hands them to
 // EventLog::Append, which frees them once written): here they are only freed, timed on their
-// own, so the storm's figures show the deciding thread's work and the freeing separately.
+// own, so the storm's figures show the deciding thread's work and the freeing separately. The
+// freeing runs on a second, long-lived thread, as the commit thread does: which thread frees a
+// block decides where the allocator keeps it for reuse (glibc's per-thread cache holds what its
+// own thread frees), so freeing on the deciding thread would flatter its next allocations. The
+// deciding thread waits for each free (the timer paused), so the two never run at once.
 class HandedOn {
  public:
+  HandedOn() : freer_([this] { FreeLoop(); }) {}
+  HandedOn(const HandedOn&) = delete;
+  HandedOn& operator=(const HandedOn&) = delete;
+  ~HandedOn() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    freer_.join();
+  }
+
   // The group's vector, which stages::ProcessInputInto appends to (as in Runner::WriterLoop).
   std::vector<v1::Event>& events() { return events_; }
   // A batch of stages::ProcessInput, moved into the group's vector.
@@ -314,16 +333,44 @@ class HandedOn {
       events_.push_back(std::move(e));
     }
   }
+  // Hands the group's events to the freeing thread and waits until they are freed.
   void Free() {
-    const Clock::time_point start = Clock::now();
-    std::vector<v1::Event>().swap(events_);
-    free_s_ += Seconds(Clock::now() - start);
+    std::unique_lock lock(mu_);
+    handed_ = std::move(events_);
+    events_ = std::vector<v1::Event>();
+    pending_ = true;
+    cv_.notify_all();
+    cv_.wait(lock, [this] { return !pending_; });
   }
-  double free_s() const { return free_s_; }
+  double free_s() const {
+    std::lock_guard lock(mu_);
+    return free_s_;
+  }
 
  private:
+  void FreeLoop() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [this] { return pending_ || stop_; });
+      if (!pending_) {
+        return;
+      }
+      const Clock::time_point start = Clock::now();
+      std::vector<v1::Event>().swap(handed_);
+      free_s_ += Seconds(Clock::now() - start);
+      pending_ = false;
+      cv_.notify_all();
+    }
+  }
+
   std::vector<v1::Event> events_;
-  double free_s_ = 0;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<v1::Event> handed_;  // guarded by mu_
+  bool pending_ = false;           // guarded by mu_
+  bool stop_ = false;              // guarded by mu_
+  double free_s_ = 0;              // guarded by mu_
+  std::thread freer_;              // last: started once the members above exist
 };
 
 // The first input of every log: the configuration (the defaults, with the bench's cluster id).
