@@ -91,8 +91,10 @@ ClusterInputs::ClusterInputs(KubeClient& client, common::Clock& clock, Submit su
 ClusterInputs::~ClusterInputs() { Stop(); }
 
 void ClusterInputs::Start() {
+  Informer::Options runbooks{"/apis/platform.chatcli.io/v1alpha1/runbooks"};
+  runbooks.on_list = [this](const std::vector<std::string>& keys) { OnRunbooksListed(keys); };
   runbooks_ = std::make_unique<Informer>(
-      client_, Informer::Options{"/apis/platform.chatcli.io/v1alpha1/runbooks"},
+      client_, std::move(runbooks),
       [this](const std::string& type, const Json& object) { OnRunbook(type, object); });
   plans_ = std::make_unique<Informer>(
       client_, Informer::Options{"/apis/platform.chatcli.io/v1alpha1/remediationplans"},
@@ -177,6 +179,28 @@ void ClusterInputs::OnRunbook(const std::string& type, const Json& object) {
   }
   *e.mutable_runbook_observed() = *std::move(observed);
   Send(std::move(e));
+}
+
+void ClusterInputs::OnRunbooksListed(const std::vector<std::string>& keys) {
+  if (!read_state_) {
+    return;
+  }
+  std::vector<std::pair<std::string, std::string>> gone;  // namespace, name
+  read_state_([&](const projections::PipelineState& s) {
+    for (const auto& [key, runbook] : s.runbooks) {
+      // Keys are "namespace/name" in both (RunbookKey, ObjectKey). Auto-generated Runbooks are
+      // the mirror's to recreate: one missing may be one it has not written yet.
+      if (!runbook.auto_generated() && !std::binary_search(keys.begin(), keys.end(), key)) {
+        gone.emplace_back(runbook.namespace_(), runbook.name());
+      }
+    }
+  });
+  for (const auto& [namespace_name, name] : gone) {
+    v1::Event e;
+    e.mutable_runbook_deleted()->set_namespace_(namespace_name);
+    e.mutable_runbook_deleted()->set_name(name);
+    Send(std::move(e));
+  }
 }
 
 void ClusterInputs::OnPlan(const std::string& type, const Json& object) {

@@ -48,8 +48,9 @@ class ClusterInputs {
   // `client` and `clock` must outlive this. `warn` receives messages about invalid input.
   // With `read_state`, an approval annotation is taken only while the plan waits for approval in
   // the committed state, and a manual Runbook the state already holds with the same spec (the
-  // informer's first list at every start) is not observed again. Without it, the plan's state is
-  // the status.state the mirror wrote on the object (it may lag the log), and every listed
+  // informer's first list at every start) is not observed again, and one it holds that the list
+  // lacks (deleted while the operator was down) is recorded as deleted. Without it, the plan's
+  // state is the status.state the mirror wrote on the object (it may lag the log), and every listed
   // Runbook is observed.
   ClusterInputs(KubeClient& client, common::Clock& clock, Submit submit,
                 std::function<void(const std::string&)> warn, StateReader read_state = nullptr);
@@ -65,6 +66,9 @@ class ClusterInputs {
 
  private:
   void OnRunbook(const std::string& type, const nlohmann::json& object);
+  // After each list of Runbooks: a manual Runbook the committed state holds that the cluster no
+  // longer has was deleted while no one watched (the operator was down): recorded as deleted.
+  void OnRunbooksListed(const std::vector<std::string>& keys);
   void OnPlan(const std::string& type, const nlohmann::json& object);
   // Stamps and submits `event`; false (after a warning) when the runner refused it.
   bool Send(v1::Event event);

@@ -105,6 +105,7 @@ absl::Status Informer::Relist() {
   }
   // Report what changed since the cache was last right, then swap the cache.
   std::vector<std::pair<std::string, Json>> changes;
+  std::vector<std::string> listed;
   {
     absl::MutexLock lock(&mu_);
     for (const auto& [key, object] : cache_) {
@@ -121,12 +122,19 @@ absl::Status Informer::Relist() {
         changes.emplace_back("MODIFIED", object);
       }
     }
+    listed.reserve(fresh.size());
+    for (const auto& entry : fresh) {
+      listed.push_back(entry.first);  // sorted: the map's order
+    }
     cache_ = std::move(fresh);
     resource_version_ = StrAt(At(*list, "metadata"), "resourceVersion");
     ++stats_.lists;
   }
   for (const auto& [type, object] : changes) {
     handler_(type, object);
+  }
+  if (options_.on_list) {
+    options_.on_list(listed);
   }
   absl::MutexLock lock(&mu_);
   synced_ = true;

@@ -32,6 +32,11 @@ class Informer {
     absl::Duration retry_backoff = absl::Milliseconds(500);
     absl::Duration max_backoff = absl::Seconds(10);
     int failures_before_relist = 3;
+    // Called after every list (the first and each relist), once the handler has seen what the
+    // list changed, with the key (ObjectKey) of every object listed, sorted: lets a user find
+    // what it holds that the cluster no longer has, which no DELETED reports when the object
+    // went away before this informer's first list.
+    std::function<void(const std::vector<std::string>& keys)> on_list = nullptr;
   };
   using Handler = std::function<void(const std::string& type, const nlohmann::json& object)>;
 

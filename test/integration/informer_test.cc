@@ -126,6 +126,12 @@ TEST_F(InformerTest, RelistsAfterGoneWithoutLosingAChange) {
   Recorder seen;
   Informer::Options options{Collection()};
   options.watch_timeout = absl::Seconds(2);  // watches end often: a chance to inject a stale RV
+  absl::Mutex lists_mu;
+  std::vector<std::vector<std::string>> lists;  // the keys of each list, as on_list saw them
+  options.on_list = [&](const std::vector<std::string>& keys) {
+    absl::MutexLock lock(&lists_mu);
+    lists.push_back(keys);
+  };
   Informer informer(*client_, options,
                     [&](const std::string& t, const Json& o) { seen.Add(t, o); });
   ASSERT_TRUE(client_->Create(Collection(), ConfigMap("kept", "1")).ok());
@@ -152,6 +158,11 @@ TEST_F(InformerTest, RelistsAfterGoneWithoutLosingAChange) {
   EXPECT_GE(informer.stats().lists, 2);
   EXPECT_EQ("4", (*informer.Get(ns_ + "/kept"))["data"]["v"]);
   informer.Stop();
+  // on_list saw every list (the first and the relist after 410), with every key, sorted.
+  absl::MutexLock lock(&lists_mu);
+  EXPECT_EQ(static_cast<size_t>(informer.stats().lists), lists.size());
+  ASSERT_FALSE(lists.empty());
+  EXPECT_THAT(lists[0], ::testing::ElementsAre(ns_ + "/doomed", ns_ + "/kept"));
 }
 
 TEST_F(InformerTest, SurvivesAnApiServerRestart) {

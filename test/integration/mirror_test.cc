@@ -10,6 +10,7 @@
 #include <sstream>
 #include <vector>
 
+#include <absl/cleanup/cleanup.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -556,6 +557,57 @@ spec:
   });
   ASSERT_TRUE(Kubectl({"delete", "rb", "restart-on-oom", "-n", ns_}).ok());
   ASSERT_TRUE(Eventually([&] { return LogHas(v1::Event::kRunbookDeleted, "restart-on-oom"); }));
+}
+
+TEST_F(ClusterInputsTest, ManualRunbookDeletedWhileStoppedIsRecordedDeletedAtStart) {
+  // Every informer lists all namespaces: leave no Runbook to the tests after this one.
+  absl::Cleanup remove = [&] {
+    (void)Kubectl(
+        {"delete", "rb", "gone-while-down", "still-here", "-n", ns_, "--ignore-not-found"});
+  };
+  for (const char* name : {"gone-while-down", "still-here"}) {
+    auto applied =
+        Kubectl({"apply", "-f", "-"}, fmt::format(R"(apiVersion: platform.chatcli.io/v1alpha1
+kind: Runbook
+metadata: {{name: {}, namespace: {}}}
+spec:
+  trigger: {{signalType: oom_kill, severity: low, resourceKind: StatefulSet}}
+  steps: [{{name: restart, action: RestartDeployment}}]
+)",
+                                                  name, ns_));
+    ASSERT_TRUE(applied.ok() && applied->exit_code == 0) << applied->err;
+    ASSERT_TRUE(Eventually([&] { return LogHas(v1::Event::kRunbookObserved, name); })) << name;
+  }
+  // An auto-generated Runbook the state holds and no mirror has written to the cluster.
+  Submit(Alert(ns_, "api", "uid-1", t_));
+  Submit(Analysis(OnlyIssue(), t_ + 1000, "RestartDeployment"));
+  std::string generated;
+  runner_->ReadState([&](const projections::PipelineState& s) {
+    for (const auto& [key, runbook] : s.runbooks) {
+      if (runbook.auto_generated() && runbook.namespace_() == ns_) {
+        generated = runbook.name();
+      }
+    }
+  });
+  ASSERT_FALSE(generated.empty());
+
+  inputs_->Stop();
+  auto deleted = Kubectl({"delete", "rb", "gone-while-down", "-n", ns_});
+  ASSERT_TRUE(deleted.ok() && deleted->exit_code == 0) << deleted->err;
+  inputs_ = NewInputs(/*projected_state=*/true);
+  ASSERT_TRUE(inputs_->WaitForSync(absl::Seconds(20)));
+  // No DELETED reaches the new informer (it never saw the Runbook): the list does.
+  ASSERT_TRUE(Eventually([&] { return LogHas(v1::Event::kRunbookDeleted, "gone-while-down"); }));
+  auto events = log_->Read(1, 100'000);
+  ASSERT_TRUE(events.ok());
+  EXPECT_EQ(1, std::count_if(events->begin(), events->end(), [&](const v1::Event& e) {
+              return e.has_runbook_deleted() && e.runbook_deleted().namespace_() == ns_;
+            }));
+  runner_->ReadState([&](const projections::PipelineState& s) {
+    EXPECT_EQ(0U, s.runbooks.count(ns_ + "/gone-while-down"));
+    EXPECT_EQ(1U, s.runbooks.count(ns_ + "/still-here"));
+    EXPECT_EQ(1U, s.runbooks.count(ns_ + "/" + generated));  // the mirror's to write, not gone
+  });
 }
 
 TEST_F(ClusterInputsTest, ApprovalAnnotationsApproveAndAutoRunbooksDeletedByAPersonRetire) {
