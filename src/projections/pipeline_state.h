@@ -31,6 +31,9 @@ namespace aiops::projections {
 // Bump on ANY change to the fold logic or the state's shape: snapshots of another version are
 // discarded and the state is rebuilt from the log.
 inline constexpr uint32_t kPipelineStateVersion = 5;
+// The name the runner stores the state's snapshot under in the log (the API's replay and the
+// log commands read it, and `log export --prune` keeps one covering what it prunes).
+inline constexpr char kPipelineSnapshotName[] = "pipeline";
 
 inline constexpr char kDetected[] = "Detected";
 inline constexpr char kAnalyzing[] = "Analyzing";

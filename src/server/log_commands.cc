@@ -25,7 +25,9 @@
 #include "eventlog/export_file.h"
 #include "eventlog/record.h"
 #include "eventlog/rocks_event_log.h"
+#include "projections/pipeline_state.h"
 #include "server/cli.h"
+#include "server/runner.h"
 #include <stdlib.h>
 
 namespace aiops::server {
@@ -548,6 +550,7 @@ int RunExport(const Flags& flags, std::ostream& out, std::ostream& err) {
     return Fail(err, "export", summary.status());
   }
   bool pruned = false;
+  uint64_t snapshot_sequence = 0;  // of the state snapshot a restart starts from, once pruned
   if (flags.prune && summary->count > 0) {
     // History is deleted only once the file on disk has been read back and verified.
     absl::StatusOr<eventlog::ExportContents> check = eventlog::ReadExportFile(flags.out_path);
@@ -561,6 +564,16 @@ int RunExport(const Flags& flags, std::ostream& out, std::ostream& err) {
           err, "export",
           absl::DataLossError("not pruning: the export file differs from what was written"));
     }
+    // The operator restarts from the state's snapshot plus the log's tail: with the history
+    // gone, the snapshot must cover it (kept unless one at or after the last pruned exists).
+    absl::StatusOr<uint64_t> kept = Runner::KeepStateBeforePrune(
+        **log, projections::kPipelineSnapshotName, summary->last_sequence);
+    if (!kept.ok()) {
+      return Fail(err, "export",
+                  absl::Status(kept.status().code(),
+                               fmt::format("not pruning: {}", kept.status().message())));
+    }
+    snapshot_sequence = *kept;
     if (absl::Status s = (*log)->Prune(summary->last_sequence + 1); !s.ok()) {
       return Fail(err, "export", s);
     }
@@ -570,6 +583,9 @@ int RunExport(const Flags& flags, std::ostream& out, std::ostream& err) {
     nlohmann::json json = SummaryJson(*summary);
     json["ok"] = true;
     json["pruned"] = pruned;
+    if (pruned) {
+      json["snapshot_sequence"] = snapshot_sequence;
+    }
     json["log_first_sequence"] = (*log)->FirstSequence();
     out << json.dump() << '\n';
     return kExitOk;
@@ -581,6 +597,9 @@ int RunExport(const Flags& flags, std::ostream& out, std::ostream& err) {
                                                                        : summary->last_hash_hex);
   if (pruned) {
     out << fmt::format("pruned: the log now starts at sequence {}\n", (*log)->FirstSequence());
+    out << fmt::format(
+        "state: a restart starts from the pipeline state's snapshot at sequence {}\n",
+        snapshot_sequence);
   }
   return kExitOk;
 }

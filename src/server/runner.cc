@@ -1,6 +1,8 @@
 #include "server/runner.h"
 
 #include <algorithm>
+#include <limits>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -27,25 +29,48 @@ struct Runner::Job {
   std::shared_ptr<const PipelineView> view;  // the intents once the group is committed
 };
 
+namespace {
+
+// The state snapshot `name` holds, when a fold can start from it for a state as of `until`: made
+// by this version's fold code, at or before `until` and the log's end, and covering whatever was
+// pruned (its sequence is at least the first stored one minus one). A snapshot that does not
+// decode is only a cache: nullopt, and the log rebuilds the state.
+struct Restored {
+  uint64_t sequence = 0;  // the snapshot's
+  projections::PipelineState state;
+};
+absl::StatusOr<std::optional<Restored>> UsableSnapshot(const eventlog::EventLog& log,
+                                                       const std::string& name, uint64_t until) {
+  AIOPS_ASSIGN_OR_RETURN(std::optional<eventlog::Snapshot> snapshot, log.GetSnapshot(name));
+  if (!snapshot.has_value() || snapshot->state_version != projections::kPipelineStateVersion ||
+      snapshot->sequence > until || snapshot->sequence > log.LastSequence() ||
+      snapshot->sequence + 1 < log.FirstSequence()) {
+    return std::nullopt;
+  }
+  absl::StatusOr<projections::PipelineState> restored = projections::DecodeSnapshot(snapshot->data);
+  if (!restored.ok()) {
+    return std::nullopt;
+  }
+  return Restored{snapshot->sequence, *std::move(restored)};
+}
+
+}  // namespace
+
 absl::StatusOr<projections::PipelineState> Runner::Rebuild(const eventlog::EventLog& log,
-                                                           const std::string& snapshot_name) {
+                                                           const std::string& snapshot_name,
+                                                           uint64_t until) {
+  AIOPS_ASSIGN_OR_RETURN(std::optional<Restored> restored,
+                         UsableSnapshot(log, snapshot_name, until));
   projections::PipelineState state;
   uint64_t from = log.FirstSequence();
-  AIOPS_ASSIGN_OR_RETURN(std::optional<eventlog::Snapshot> snapshot,
-                         log.GetSnapshot(snapshot_name));
-  if (snapshot.has_value() && snapshot->state_version == projections::kPipelineStateVersion &&
-      snapshot->sequence <= log.LastSequence() && snapshot->sequence + 1 >= from) {
-    absl::StatusOr<projections::PipelineState> restored =
-        projections::DecodeSnapshot(snapshot->data);
-    if (restored.ok()) {
-      state = *std::move(restored);
-      from = snapshot->sequence + 1;
-    }
-    // A snapshot that does not decode is only a cache: the log rebuilds the state.
+  if (restored.has_value()) {
+    state = std::move(restored->state);
+    from = restored->sequence + 1;
   }
-  constexpr size_t kChunk = 4096;
-  for (;;) {
-    AIOPS_ASSIGN_OR_RETURN(std::vector<v1::Event> events, log.Read(from, kChunk));
+  constexpr uint64_t kChunk = 4096;
+  while (from <= until) {
+    AIOPS_ASSIGN_OR_RETURN(std::vector<v1::Event> events,
+                           log.Read(from, static_cast<size_t>(std::min(kChunk, until - from + 1))));
     if (events.empty()) {
       break;
     }
@@ -55,6 +80,31 @@ absl::StatusOr<projections::PipelineState> Runner::Rebuild(const eventlog::Event
     from = events.back().sequence() + 1;
   }
   return state;
+}
+
+absl::StatusOr<uint64_t> Runner::KeepStateBeforePrune(eventlog::EventLog& log,
+                                                      const std::string& snapshot_name,
+                                                      uint64_t through) {
+  AIOPS_ASSIGN_OR_RETURN(std::optional<Restored> usable,
+                         UsableSnapshot(log, snapshot_name, log.LastSequence()));
+  if (usable.has_value() && usable->sequence >= through) {
+    return usable->sequence;  // a restart already starts after `through`
+  }
+  if (log.FirstSequence() > 1 && !usable.has_value()) {
+    return absl::FailedPreconditionError(fmt::format(
+        "the history before sequence {} was pruned earlier and no snapshot of the pipeline state "
+        "covers it, so the state as of sequence {} cannot be rebuilt to keep",
+        log.FirstSequence(), through));
+  }
+  AIOPS_ASSIGN_OR_RETURN(projections::PipelineState state, Rebuild(log, snapshot_name, through));
+  if (state.last_sequence != through) {
+    return absl::InternalError(fmt::format("the state rebuilt for sequence {} ends at sequence {}",
+                                           through, state.last_sequence));
+  }
+  AIOPS_RETURN_IF_ERROR(
+      log.PutSnapshot(snapshot_name, eventlog::Snapshot{through, projections::kPipelineStateVersion,
+                                                        projections::EncodeSnapshot(state)}));
+  return through;
 }
 
 absl::StatusOr<std::unique_ptr<Runner>> Runner::Start(eventlog::EventLog& log, Options options) {

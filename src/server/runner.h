@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
 #include <thread>
@@ -51,7 +52,7 @@ class Runner {
     // A restart folds at most this many events after the latest snapshot (1M: about 3.5 s on
     // the 2-core reference machine); each snapshot costs an encode of the whole state. 0: none.
     uint64_t snapshot_every_events = 1'000'000;
-    std::string snapshot_name = "pipeline";
+    std::string snapshot_name = projections::kPipelineSnapshotName;
     // Called once (from the committing thread) when the runner fails for good; see above.
     std::function<void(const absl::Status&)> on_failure;
   };
@@ -91,9 +92,19 @@ class Runner {
   // Commits what is queued, then stops the writer. Idempotent.
   void Stop();
 
-  // Rebuilds the state of `log` from snapshot `snapshot_name` (if usable) plus the tail.
-  static absl::StatusOr<projections::PipelineState> Rebuild(const eventlog::EventLog& log,
-                                                            const std::string& snapshot_name);
+  // Rebuilds the state of `log` as of sequence `until` (its end by default) from snapshot
+  // `snapshot_name`, when usable, plus the events after it.
+  static absl::StatusOr<projections::PipelineState> Rebuild(
+      const eventlog::EventLog& log, const std::string& snapshot_name,
+      uint64_t until = std::numeric_limits<uint64_t>::max());
+
+  // Before the log's history up to sequence `through` is pruned: makes sure a restart can still
+  // rebuild the state, by writing the state as of `through` as snapshot `snapshot_name` unless a
+  // usable one at or after `through` exists. Returns the snapshot's sequence. kFailedPrecondition
+  // when earlier history was pruned with no snapshot covering it (the state is already lost).
+  static absl::StatusOr<uint64_t> KeepStateBeforePrune(eventlog::EventLog& log,
+                                                       const std::string& snapshot_name,
+                                                       uint64_t through);
 
  private:
   struct Pending;

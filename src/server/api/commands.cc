@@ -228,7 +228,8 @@ absl::StatusOr<OfflineLog> OpenOffline(const std::string& dir) {
   if (!log.ok()) {
     return log.status();
   }
-  absl::StatusOr<projections::PipelineState> state = server::Runner::Rebuild(**log, "pipeline");
+  absl::StatusOr<projections::PipelineState> state =
+      server::Runner::Rebuild(**log, projections::kPipelineSnapshotName);
   if (!state.ok()) {
     return state.status();
   }

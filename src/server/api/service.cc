@@ -20,7 +20,6 @@ namespace p = projections;
 
 constexpr char kProducer[] = "grpc";
 constexpr char kChannel[] = "grpc";
-constexpr char kSnapshotName[] = "pipeline";  // the runner's snapshot (Runner::Options)
 constexpr size_t kReplayChunk = 4096;
 
 grpc::Status ShuttingDown() {
@@ -209,7 +208,8 @@ grpc::Status AiopsServiceImpl::Replay(grpc::ServerContext* context,
   }
   std::optional<stages::Replayer> replayer;
   uint64_t from = first;
-  absl::StatusOr<std::optional<eventlog::Snapshot>> snapshot = log.GetSnapshot(kSnapshotName);
+  absl::StatusOr<std::optional<eventlog::Snapshot>> snapshot =
+      log.GetSnapshot(p::kPipelineSnapshotName);
   if (!snapshot.ok()) {
     return ToGrpc(snapshot.status());
   }

@@ -20,7 +20,9 @@
 #include "common/fmt_absl.h"
 #include "eventlog/record.h"
 #include "eventlog/rocks_event_log.h"
+#include "projections/pipeline_state.h"
 #include "server/cli.h"
+#include "server/runner.h"
 #include "support/test_dir.h"
 #include "test_events.h"
 #include <unistd.h>
@@ -346,6 +348,71 @@ TEST_F(LogCommandTest, ExportWithPruneThenVerifyFromTheAnchorAndImportTheExporte
   r = RunAiops({"log", "import", "--dir", restored, "--in", rest});
   EXPECT_EQ(kExitFailure, r.code);
   EXPECT_TRUE(Contains(r.err, "does not continue this log")) << r.err;
+}
+
+// The operator restarts from the state's snapshot plus the log's tail: a prune keeps a snapshot
+// covering what it deletes, so the state a restart rebuilds is the one before the prune.
+TEST_F(LogCommandTest, ExportWithPruneKeepsTheStateARestartRebuilds) {
+  std::string before;
+  uint64_t last = 0;
+  size_t issues = 0;
+  {
+    auto log = OpenReadWrite(dir_);
+    ASSERT_NE(nullptr, log);
+    Runner::Options options;
+    options.snapshot_every_events = 0;  // no snapshot of its own
+    auto runner = Runner::Start(*log, options);
+    ASSERT_TRUE(runner.ok()) << runner.status();
+    for (int i = 0; i < 6; ++i) {
+      v1::Event alert = Alert("", i);
+      alert.mutable_alert_observed()->set_object(fmt::format("cart-{}", i % 3));
+      ASSERT_TRUE((*runner)->Submit(std::move(alert)).ok());
+    }
+    (*runner)->Stop();
+    auto state = Runner::Rebuild(*log, projections::kPipelineSnapshotName);
+    ASSERT_TRUE(state.ok());
+    before = projections::StateDigest(*state);
+    issues = state->issues.size();
+    last = log->LastSequence();
+    ASSERT_FALSE(log->GetSnapshot(projections::kPipelineSnapshotName)->has_value());
+  }
+  ASSERT_EQ(3U, issues);
+  auto rebuilt_digest = [&]() {
+    auto log = OpenReadWrite(dir_);
+    auto state = Runner::Rebuild(*log, projections::kPipelineSnapshotName);
+    return state.ok() ? projections::StateDigest(*state) : state.status().ToString();
+  };
+
+  Result r = RunAiops({"log", "export", "--dir", dir_, "--out", Path("a.export"), "--to",
+                       std::to_string(last - 3), "--prune"});
+  ASSERT_EQ(kExitOk, r.code) << r.err;
+  EXPECT_TRUE(Contains(r.out, fmt::format("state: a restart starts from the pipeline state's "
+                                          "snapshot at sequence {}",
+                                          last - 3)))
+      << r.out;
+  EXPECT_EQ(before, rebuilt_digest());
+  // Again, further: the snapshot moves up to the new boundary.
+  r = RunAiops({"log", "export", "--dir", dir_, "--out", Path("b.export"), "--to",
+                std::to_string(last - 1), "--prune", "--json"});
+  ASSERT_EQ(kExitOk, r.code) << r.err;
+  EXPECT_EQ(last - 1, nlohmann::json::parse(r.out)["snapshot_sequence"]);
+  EXPECT_EQ(before, rebuilt_digest());
+
+  // History pruned behind the command's back, with no snapshot covering it: nothing more is
+  // pruned, and the command says why.
+  {
+    auto log = OpenReadWrite(dir_);
+    ASSERT_TRUE(log->PutSnapshot(projections::kPipelineSnapshotName, eventlog::Snapshot{}).ok());
+    ASSERT_TRUE(log->GetSnapshot(projections::kPipelineSnapshotName).ok());
+    ASSERT_TRUE(log->Prune(last).ok());
+  }
+  r = RunAiops({"log", "export", "--dir", dir_, "--out", Path("c.export"), "--prune"});
+  EXPECT_EQ(kExitFailure, r.code);
+  EXPECT_TRUE(Contains(r.err, "not pruning: the history before sequence " + std::to_string(last) +
+                                  " was pruned earlier and no snapshot of the pipeline state "
+                                  "covers it"))
+      << r.err;
+  EXPECT_EQ(last, OpenReadWrite(dir_)->FirstSequence());
 }
 
 TEST_F(LogCommandTest, ImportOfADamagedFileCreatesNothing) {
