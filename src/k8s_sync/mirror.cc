@@ -183,6 +183,21 @@ absl::Status Mirror::Start() {
   Dirty all;
   // A retried Start (after a failed write) folds only what the first attempt did not.
   uint64_t from = folded_ == 0 ? log_.FirstSequence() : folded_ + 1;
+  if (folded_ == 0 && from > 1) {
+    AIOPS_ASSIGN_OR_RETURN(std::optional<eventlog::Snapshot> snapshot,
+                           log_.GetSnapshot(p::kPipelineSnapshotName));
+    if (!snapshot.has_value() || snapshot->state_version != p::kPipelineStateVersion ||
+        snapshot->sequence + 1 < from || snapshot->sequence > log_.LastSequence()) {
+      return absl::FailedPreconditionError(fmt::format(
+          "the log's history before sequence {} was pruned and no usable snapshot of the "
+          "pipeline state covers it: the mirror cannot rebuild its objects",
+          from));
+    }
+    AIOPS_ASSIGN_OR_RETURN(state_, p::DecodeSnapshot(snapshot->data));
+    snapshot_start_ = snapshot->sequence;
+    from = snapshot->sequence + 1;
+    cursor_ = folded_ = snapshot->sequence;
+  }
   for (;;) {
     AIOPS_ASSIGN_OR_RETURN(std::vector<v1::Event> events, log_.Read(from, 4096));
     if (events.empty()) {
@@ -283,7 +298,10 @@ absl::Status Mirror::ApplyDirty(Dirty& dirty) {
     const v1::IssueState* issue = p::FindIssue(state_, name);
     if (issue != nullptr && deleted_issues_.count(name) == 0) {
       AIOPS_RETURN_IF_ERROR(ApplyIssue(*issue));
-      if (issue->analysis_attempt() > 0 && !issue->analysis_failed()) {
+      // An analysis from before a pruned log's snapshot: its insight is in the cluster already,
+      // and its time is not known here (writing it without would remove generatedAt).
+      const bool analysis_pruned = snapshot_start_ > 0 && !analyzed_at_ms_.contains(issue->name());
+      if (issue->analysis_attempt() > 0 && !issue->analysis_failed() && !analysis_pruned) {
         AIOPS_RETURN_IF_ERROR(ApplyInsight(*issue));
       }
     }

@@ -65,7 +65,10 @@ class Mirror {
   // `log` and `client` must outlive the mirror.
   Mirror(eventlog::EventLog& log, KubeClient& client, Options options);
 
-  // Folds the log up to its end and applies every object (the level-based start).
+  // Folds the log up to its end and applies every object (the level-based start). A pruned log
+  // (its history exported and deleted) is folded from the pipeline state's snapshot that
+  // covers the pruned part (`log export --prune` keeps one), so its issues, plans and Runbooks
+  // are still mirrored; Anomalies and AIInsights from before it are not rewritten.
   absl::Status Start();
   // Follows: waits up to `wait` for new events, folds a batch and applies what it touched, then
   // stores the cursor. Returns the number of events handled.
@@ -113,6 +116,10 @@ class Mirror {
   uint64_t cursor_ = 0;                   // persisted: every object is written up to here
   uint64_t folded_ = 0;  // folded into state_ (ahead of cursor_ while writes are pending)
   Dirty pending_;        // objects still to write for the events folded past cursor_
+  // The sequence of the pipeline snapshot Start began from when the log was pruned (0: it folded
+  // the whole log). What happened before it is known only as state: no anomaly detail, no
+  // analysis time, so the objects built from those are left as they are in the cluster.
+  uint64_t snapshot_start_ = 0;
   Stats stats_;
 };
 

@@ -370,6 +370,43 @@ TEST_F(MirrorTest, DeletedObjectsAreRebuiltFromTheLog) {
   EXPECT_EQ(1U, (*runbooks)["items"].size());
 }
 
+// After `log export --prune`, the mirror starts from the pipeline state's snapshot that covers
+// the pruned history: an issue opened before the prune is still mirrored and still updated.
+TEST_F(MirrorTest, APrunedLogIsMirroredFromTheStateSnapshot) {
+  Submit(Alert(ns_, "api", "uid-1", t_));
+  const std::string issue = OnlyIssue();
+  Submit(Analysis(issue, t_ + 1000, "RestartDeployment"));
+  Mirror::Options options;
+  Json insight_before;
+  {
+    Mirror mirror(*log_, *client_, options);
+    ASSERT_TRUE(mirror.Start().ok());
+    insight_before = Get("aiinsights", issue + "-insight");
+    ASSERT_TRUE(insight_before["status"].contains("generatedAt"));
+  }
+  const uint64_t last = log_->LastSequence();
+  auto kept = server::Runner::KeepStateBeforePrune(*log_, projections::kPipelineSnapshotName, last);
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  ASSERT_TRUE(log_->Prune(last + 1).ok());
+  ASSERT_EQ(last + 1, log_->FirstSequence());
+  // A second pod of the workload: its anomaly joins the issue opened before the prune.
+  Submit(Alert(ns_, "api", "uid-2", t_ + 2000));
+
+  Mirror restarted(*log_, *client_, options);
+  ASSERT_TRUE(restarted.Start().ok());
+  Json iss = Get("issues", issue);
+  EXPECT_EQ(2U, iss["status"]["anomalies"].size()) << iss["status"].dump();
+  // The insight's analysis is from before the prune: left as it was, generatedAt included.
+  EXPECT_EQ(insight_before["status"], Get("aiinsights", issue + "-insight")["status"]);
+
+  // Without a snapshot covering the pruned part, the mirror refuses rather than forget issues.
+  ASSERT_TRUE(log_->PutSnapshot(projections::kPipelineSnapshotName, eventlog::Snapshot{}).ok());
+  Mirror blind(*log_, *client_, options);
+  const absl::Status refused = blind.Start();
+  EXPECT_TRUE(absl::IsFailedPrecondition(refused)) << refused;
+  EXPECT_THAT(std::string(refused.message()), HasSubstr("was pruned"));
+}
+
 TEST_F(MirrorTest, LongWorkloadNamesGiveValidNamesAndLabels) {
   const std::string deployment(60, 'x');
   Submit(Alert(ns_, deployment + "-service", "uid-1", t_));
