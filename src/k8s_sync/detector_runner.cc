@@ -91,25 +91,26 @@ void DetectorRunner::RecheckLoop() {
       }
     }
     // The caches are read under mu_ (an informer calls its handler, which takes mu_, without
-    // holding its own lock): a change cached after the List() is judged by its handler after
+    // holding its own lock): a change cached after the pass read it is judged by its handler after
     // this pass, so a pod healed meanwhile is not judged on its stale copy afterwards.
     std::vector<v1::Event> alerts;
     {
       absl::MutexLock lock(&mu_);
       const absl::Time now = clock_.Now();
+      // Visited in place: a copy of every cached pod per pass costs more than judging it.
       for (Informer* informer : pod_informers_) {
-        for (const nlohmann::json& pod : informer->List()) {
+        informer->ForEach([&](const nlohmann::json& pod) {
           for (v1::Event& e : detectors_.RecheckPod(pod, now)) {
             alerts.push_back(std::move(e));
           }
-        }
+        });
       }
       for (Informer* informer : deployment_informers_) {
-        for (const nlohmann::json& d : informer->List()) {
+        informer->ForEach([&](const nlohmann::json& d) {
           for (v1::Event& e : detectors_.RecheckDeployment(d, now)) {
             alerts.push_back(std::move(e));
           }
-        }
+        });
       }
       ++rechecks_;
     }

@@ -60,6 +60,13 @@ std::vector<Json> Informer::List() const {
   return out;
 }
 
+void Informer::ForEach(const std::function<void(const Json& object)>& visit) const {
+  absl::MutexLock lock(&mu_);
+  for (const auto& [key, object] : cache_) {
+    visit(object);
+  }
+}
+
 Informer::Stats Informer::stats() const {
   absl::MutexLock lock(&mu_);
   return stats_;

@@ -56,6 +56,9 @@ class Informer {
   // The cached object "namespace/name" (or "name" for cluster-scoped kinds).
   std::optional<nlohmann::json> Get(const std::string& key) const;
   std::vector<nlohmann::json> List() const;
+  // Calls `visit` on every cached object in key order, under the cache's lock and without a
+  // copy (List copies every object). `visit` must be quick and must not call this informer.
+  void ForEach(const std::function<void(const nlohmann::json& object)>& visit) const;
 
   // Counters since Start() (cheap; also what metrics read). A watch the server ends cleanly
   // (timeoutSeconds) counts in clean_watch_ends and is followed by a watch, not a list.

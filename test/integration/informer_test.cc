@@ -89,6 +89,12 @@ TEST_F(InformerTest, CacheFollowsCreatesUpdatesAndDeletes) {
   EXPECT_THAT(seen.Snapshot(), ::testing::ElementsAre("ADDED before", "ADDED a", "ADDED b",
                                                       "ADDED c", "MODIFIED b", "DELETED c"));
   EXPECT_EQ(3U, informer.List().size());
+  std::vector<std::string> visited;  // ForEach: the same objects, in key order, in place
+  informer.ForEach([&](const Json& o) {
+    visited.push_back(o["metadata"]["name"].get<std::string>() + "=" +
+                      o["data"]["v"].get<std::string>());
+  });
+  EXPECT_THAT(visited, ::testing::ElementsAre("a=1", "b=2", "before=0"));
   ASSERT_TRUE(informer.Get(ns_ + "/b").has_value());
   EXPECT_EQ("2", (*informer.Get(ns_ + "/b"))["data"]["v"]);
   EXPECT_FALSE(informer.Get(ns_ + "/c").has_value());
