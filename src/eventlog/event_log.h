@@ -45,6 +45,12 @@ struct Snapshot {
   uint32_t state_version = 0;
   std::string data;
   bool operator==(const Snapshot&) const = default;
+  // Whether fold code of `version` can start from this snapshot to rebuild a state as of
+  // `until` on a log whose first stored sequence is `first`: the same version, taken at or
+  // before `until`, and covering the pruned history (everything before `first`).
+  bool Covers(uint32_t version, uint64_t first, uint64_t until) const {
+    return state_version == version && sequence <= until && sequence + 1 >= first;
+  }
 };
 
 struct LogLimits {

@@ -186,8 +186,8 @@ absl::Status Mirror::Start() {
   if (folded_ == 0 && from > 1) {
     AIOPS_ASSIGN_OR_RETURN(std::optional<eventlog::Snapshot> snapshot,
                            log_.GetSnapshot(p::kPipelineSnapshotName));
-    if (!snapshot.has_value() || snapshot->state_version != p::kPipelineStateVersion ||
-        snapshot->sequence + 1 < from || snapshot->sequence > log_.LastSequence()) {
+    if (!snapshot.has_value() ||
+        !snapshot->Covers(p::kPipelineStateVersion, from, log_.LastSequence())) {
       return absl::FailedPreconditionError(fmt::format(
           "the log's history before sequence {} was pruned and no usable snapshot of the "
           "pipeline state covers it: the mirror cannot rebuild its objects",

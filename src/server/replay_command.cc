@@ -100,10 +100,41 @@ int RunReplayCommand(std::span<const std::string_view> args, std::ostream& out, 
   const stages::Replayer::Mode mode = flags->Has("verify")  ? stages::Replayer::Mode::kVerify
                                       : what_if.has_value() ? stages::Replayer::Mode::kWhatIf
                                                             : stages::Replayer::Mode::kFold;
-  stages::Replayer replayer(mode, what_if.has_value() ? &*what_if : nullptr);
+  const v1::PipelineConfig* config = what_if.has_value() ? &*what_if : nullptr;
   const uint64_t last = until->value_or((*log)->LastSequence());
-  const absl::Time start = absl::Now();
   uint64_t from = (*log)->FirstSequence();
+  std::optional<stages::Replayer> replayer;
+  if (from > 1) {
+    // A pruned log: the fold starts from the pipeline state's snapshot that covers the pruned
+    // history (`log export --prune` keeps one); without one, the state cannot be rebuilt.
+    absl::StatusOr<std::optional<eventlog::Snapshot>> snapshot =
+        (*log)->GetSnapshot(projections::kPipelineSnapshotName);
+    absl::StatusOr<projections::PipelineState> restored =
+        absl::FailedPreconditionError("no snapshot of the pipeline state");
+    if (!snapshot.ok()) {
+      restored = snapshot.status();
+    } else if (snapshot->has_value() &&
+               (*snapshot)->Covers(projections::kPipelineStateVersion, from, last)) {
+      restored = projections::DecodeSnapshot((*snapshot)->data);
+    }
+    if (!restored.ok()) {
+      err << fmt::format(
+          "aiops replay: the history before sequence {} was pruned and no usable snapshot of the "
+          "pipeline state covers it up to sequence {}: {}\n",
+          from, last, restored.status().message());
+      return kExitFailure;
+    }
+    from = (*snapshot)->sequence + 1;
+    err << fmt::format(
+        "aiops replay: the log was pruned; starting from the state snapshot at "
+        "sequence {}\n",
+        from - 1);
+    replayer.emplace(mode, *std::move(restored), config);
+  } else {
+    replayer.emplace(mode, config);
+  }
+  const uint64_t first_replayed = from;
+  const absl::Time start = absl::Now();
   uint64_t next_progress = kProgressEvery;
   while (from <= last) {
     absl::StatusOr<std::vector<v1::Event>> events =
@@ -116,28 +147,28 @@ int RunReplayCommand(std::span<const std::string_view> args, std::ostream& out, 
       break;
     }
     for (const v1::Event& e : *events) {
-      if (absl::Status s = replayer.Add(e); !s.ok()) {
+      if (absl::Status s = replayer->Add(e); !s.ok()) {
         err << fmt::format("aiops replay: {}\n", s.message());
         return kExitFailure;
       }
     }
     from = events->back().sequence() + 1;
-    if (replayer.events() >= next_progress) {
-      err << fmt::format("aiops replay: {} events ({:.0f}%)\n", replayer.events(),
-                         100.0 * static_cast<double>(from - (*log)->FirstSequence()) /
-                             static_cast<double>(last - (*log)->FirstSequence() + 1));
+    if (replayer->events() >= next_progress) {
+      err << fmt::format("aiops replay: {} events ({:.0f}%)\n", replayer->events(),
+                         100.0 * static_cast<double>(from - first_replayed) /
+                             static_cast<double>(last - first_replayed + 1));
       next_progress += kProgressEvery;
     }
   }
-  replayer.Finish();
+  replayer->Finish();
   const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
-  const projections::PipelineState& state = replayer.state();
-  const auto& divergences = replayer.divergences();
+  const projections::PipelineState& state = replayer->state();
+  const auto& divergences = replayer->divergences();
   const bool diverged = mode == stages::Replayer::Mode::kVerify && !divergences.empty();
 
   if (flags->Has("json")) {
-    nlohmann::json j = {{"events", replayer.events()},
-                        {"inputs", replayer.inputs()},
+    nlohmann::json j = {{"events", replayer->events()},
+                        {"inputs", replayer->inputs()},
                         {"lastSequence", state.last_sequence},
                         {"seconds", seconds},
                         {"issues", CountStates(state, false)},
@@ -158,13 +189,13 @@ int RunReplayCommand(std::span<const std::string_view> args, std::ostream& out, 
     return diverged ? kExitFailure : kExitOk;
   }
   out << fmt::format("replayed {} events ({} inputs) up to sequence {} in {:.2f} s\n",
-                     replayer.events(), replayer.inputs(), state.last_sequence, seconds);
+                     replayer->events(), replayer->inputs(), state.last_sequence, seconds);
   out << fmt::format("issues: {} ({})\n", state.issues.size(), Counts(CountStates(state, false)));
   out << fmt::format("plans: {} ({})\n", state.plans.size(), Counts(CountStates(state, true)));
   out << fmt::format("state digest: {}\n", projections::StateDigest(state));
   if (mode == stages::Replayer::Mode::kVerify) {
     if (divergences.empty()) {
-      out << fmt::format("verify: OK: all {} inputs re-decided identically\n", replayer.inputs());
+      out << fmt::format("verify: OK: all {} inputs re-decided identically\n", replayer->inputs());
     } else {
       const stages::Divergence& d = divergences.front();
       out << fmt::format("verify: DIVERGED at input {} ({})\n  {}\n", d.input_sequence,
@@ -172,7 +203,7 @@ int RunReplayCommand(std::span<const std::string_view> args, std::ostream& out, 
     }
   } else if (mode == stages::Replayer::Mode::kWhatIf) {
     out << fmt::format("what-if: {} of {} inputs decided differently\n", divergences.size(),
-                       replayer.inputs());
+                       replayer->inputs());
     for (size_t i = 0; i < divergences.size() && i < kMaxWhatIfShown; ++i) {
       const stages::Divergence& d = divergences[i];
       out << fmt::format("  input {} ({}): recorded [{}] -> what-if [{}]\n", d.input_sequence,

@@ -42,9 +42,9 @@ struct Restored {
 absl::StatusOr<std::optional<Restored>> UsableSnapshot(const eventlog::EventLog& log,
                                                        const std::string& name, uint64_t until) {
   AIOPS_ASSIGN_OR_RETURN(std::optional<eventlog::Snapshot> snapshot, log.GetSnapshot(name));
-  if (!snapshot.has_value() || snapshot->state_version != projections::kPipelineStateVersion ||
-      snapshot->sequence > until || snapshot->sequence > log.LastSequence() ||
-      snapshot->sequence + 1 < log.FirstSequence()) {
+  if (!snapshot.has_value() ||
+      !snapshot->Covers(projections::kPipelineStateVersion, log.FirstSequence(),
+                        std::min(until, log.LastSequence()))) {
     return std::nullopt;
   }
   absl::StatusOr<projections::PipelineState> restored = projections::DecodeSnapshot(snapshot->data);

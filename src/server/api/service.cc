@@ -213,8 +213,7 @@ grpc::Status AiopsServiceImpl::Replay(grpc::ServerContext* context,
   if (!snapshot.ok()) {
     return ToGrpc(snapshot.status());
   }
-  if (snapshot->has_value() && (*snapshot)->state_version == p::kPipelineStateVersion &&
-      (*snapshot)->sequence <= as_of && (*snapshot)->sequence + 1 >= first) {
+  if (snapshot->has_value() && (*snapshot)->Covers(p::kPipelineStateVersion, first, as_of)) {
     absl::StatusOr<p::PipelineState> restored = p::DecodeSnapshot((*snapshot)->data);
     if (restored.ok()) {
       replayer.emplace(stages::Replayer::Mode::kFold, *std::move(restored), nullptr);
