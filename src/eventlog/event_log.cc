@@ -138,4 +138,19 @@ absl::StatusOr<VerifyReport> VerifyLog(const EventLog& log, void (*progress)(uin
   return report;
 }
 
+absl::StatusOr<std::optional<Snapshot>> SnapshotToFoldFrom(const EventLog& log,
+                                                           const std::string& name,
+                                                           uint32_t state_version, uint64_t until) {
+  absl::StatusOr<std::optional<Snapshot>> snapshot = log.GetSnapshot(name);
+  if (!snapshot.ok() || !snapshot->has_value()) {
+    return snapshot;
+  }
+  const Snapshot& s = **snapshot;
+  if (s.state_version != state_version || s.sequence > std::min(until, log.LastSequence()) ||
+      s.sequence + 1 < log.FirstSequence()) {
+    return std::nullopt;
+  }
+  return snapshot;
+}
+
 }  // namespace aiops::eventlog

@@ -45,12 +45,6 @@ struct Snapshot {
   uint32_t state_version = 0;
   std::string data;
   bool operator==(const Snapshot&) const = default;
-  // Whether fold code of `version` can start from this snapshot to rebuild a state as of
-  // `until` on a log whose first stored sequence is `first`: the same version, taken at or
-  // before `until`, and covering the pruned history (everything before `first`).
-  bool Covers(uint32_t version, uint64_t first, uint64_t until) const {
-    return state_version == version && sequence <= until && sequence + 1 >= first;
-  }
 };
 
 struct LogLimits {
@@ -122,6 +116,14 @@ class Subscription {
 absl::StatusOr<std::vector<v1::Event>> ReadIncidentEvents(const EventLog& log,
                                                           const std::string& incident_id,
                                                           uint64_t from = 0, uint64_t to = 0);
+
+// Snapshot `name` of `log` when fold code of `state_version` can start from it to rebuild a
+// state as of sequence `until` (clamped to the log's end): of that version, taken at or before
+// `until`, and covering the pruned history (its sequence is at least the first stored one minus
+// one). nullopt otherwise; decoding it is the caller's.
+absl::StatusOr<std::optional<Snapshot>> SnapshotToFoldFrom(const EventLog& log,
+                                                           const std::string& name,
+                                                           uint32_t state_version, uint64_t until);
 
 // The result of walking a log's records: CRCs, density and the hash chain from the anchor.
 struct VerifyReport {

@@ -129,9 +129,11 @@ absl::Status Informer::Relist() {
         changes.emplace_back("MODIFIED", object);
       }
     }
-    listed.reserve(fresh.size());
-    for (const auto& entry : fresh) {
-      listed.push_back(entry.first);  // sorted: the map's order
+    if (options_.on_list) {  // the keys are copied only for someone who asked for them
+      listed.reserve(fresh.size());
+      for (const auto& entry : fresh) {
+        listed.push_back(entry.first);  // sorted: the map's order
+      }
     }
     cache_ = std::move(fresh);
     resource_version_ = StrAt(At(*list, "metadata"), "resourceVersion");

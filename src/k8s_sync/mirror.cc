@@ -184,10 +184,11 @@ absl::Status Mirror::Start() {
   // A retried Start (after a failed write) folds only what the first attempt did not.
   uint64_t from = folded_ == 0 ? log_.FirstSequence() : folded_ + 1;
   if (folded_ == 0 && from > 1) {
-    AIOPS_ASSIGN_OR_RETURN(std::optional<eventlog::Snapshot> snapshot,
-                           log_.GetSnapshot(p::kPipelineSnapshotName));
-    if (!snapshot.has_value() ||
-        !snapshot->Covers(p::kPipelineStateVersion, from, log_.LastSequence())) {
+    AIOPS_ASSIGN_OR_RETURN(
+        std::optional<eventlog::Snapshot> snapshot,
+        eventlog::SnapshotToFoldFrom(log_, p::kPipelineSnapshotName, p::kPipelineStateVersion,
+                                     log_.LastSequence()));
+    if (!snapshot.has_value()) {
       return absl::FailedPreconditionError(fmt::format(
           "the log's history before sequence {} was pruned and no usable snapshot of the "
           "pipeline state covers it: the mirror cannot rebuild its objects",

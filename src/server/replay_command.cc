@@ -107,14 +107,13 @@ int RunReplayCommand(std::span<const std::string_view> args, std::ostream& out, 
   if (from > 1) {
     // A pruned log: the fold starts from the pipeline state's snapshot that covers the pruned
     // history (`log export --prune` keeps one); without one, the state cannot be rebuilt.
-    absl::StatusOr<std::optional<eventlog::Snapshot>> snapshot =
-        (*log)->GetSnapshot(projections::kPipelineSnapshotName);
+    absl::StatusOr<std::optional<eventlog::Snapshot>> snapshot = eventlog::SnapshotToFoldFrom(
+        **log, projections::kPipelineSnapshotName, projections::kPipelineStateVersion, last);
     absl::StatusOr<projections::PipelineState> restored =
         absl::FailedPreconditionError("no snapshot of the pipeline state");
     if (!snapshot.ok()) {
       restored = snapshot.status();
-    } else if (snapshot->has_value() &&
-               (*snapshot)->Covers(projections::kPipelineStateVersion, from, last)) {
+    } else if (snapshot->has_value()) {
       restored = projections::DecodeSnapshot((*snapshot)->data);
     }
     if (!restored.ok()) {

@@ -31,20 +31,21 @@ struct Runner::Job {
 
 namespace {
 
-// The state snapshot `name` holds, when a fold can start from it for a state as of `until`: made
-// by this version's fold code, at or before `until` and the log's end, and covering whatever was
-// pruned (its sequence is at least the first stored one minus one). A snapshot that does not
-// decode is only a cache: nullopt, and the log rebuilds the state.
+// A state restored from a snapshot, and the snapshot's sequence.
 struct Restored {
-  uint64_t sequence = 0;  // the snapshot's
+  uint64_t sequence = 0;
   projections::PipelineState state;
 };
+
+// Snapshot `name` decoded, when a fold can start from it for a state as of `until`
+// (eventlog::SnapshotToFoldFrom). One that does not decode is only a cache: nullopt, and the log
+// rebuilds the state.
 absl::StatusOr<std::optional<Restored>> UsableSnapshot(const eventlog::EventLog& log,
                                                        const std::string& name, uint64_t until) {
-  AIOPS_ASSIGN_OR_RETURN(std::optional<eventlog::Snapshot> snapshot, log.GetSnapshot(name));
-  if (!snapshot.has_value() ||
-      !snapshot->Covers(projections::kPipelineStateVersion, log.FirstSequence(),
-                        std::min(until, log.LastSequence()))) {
+  AIOPS_ASSIGN_OR_RETURN(
+      std::optional<eventlog::Snapshot> snapshot,
+      eventlog::SnapshotToFoldFrom(log, name, projections::kPipelineStateVersion, until));
+  if (!snapshot.has_value()) {
     return std::nullopt;
   }
   absl::StatusOr<projections::PipelineState> restored = projections::DecodeSnapshot(snapshot->data);
@@ -54,18 +55,15 @@ absl::StatusOr<std::optional<Restored>> UsableSnapshot(const eventlog::EventLog&
   return Restored{snapshot->sequence, *std::move(restored)};
 }
 
-}  // namespace
-
-absl::StatusOr<projections::PipelineState> Runner::Rebuild(const eventlog::EventLog& log,
-                                                           const std::string& snapshot_name,
-                                                           uint64_t until) {
-  AIOPS_ASSIGN_OR_RETURN(std::optional<Restored> restored,
-                         UsableSnapshot(log, snapshot_name, until));
+// The state as of `until` (or the log's end): `start` (taken at or before `until`) or, without
+// one, an empty state, with the log's events after it folded in.
+absl::StatusOr<projections::PipelineState> FoldFrom(const eventlog::EventLog& log,
+                                                    std::optional<Restored> start, uint64_t until) {
   projections::PipelineState state;
   uint64_t from = log.FirstSequence();
-  if (restored.has_value()) {
-    state = std::move(restored->state);
-    from = restored->sequence + 1;
+  if (start.has_value()) {
+    state = std::move(start->state);
+    from = start->sequence + 1;
   }
   constexpr uint64_t kChunk = 4096;
   while (from <= until) {
@@ -82,6 +80,16 @@ absl::StatusOr<projections::PipelineState> Runner::Rebuild(const eventlog::Event
   return state;
 }
 
+}  // namespace
+
+absl::StatusOr<projections::PipelineState> Runner::Rebuild(const eventlog::EventLog& log,
+                                                           const std::string& snapshot_name,
+                                                           uint64_t until) {
+  AIOPS_ASSIGN_OR_RETURN(std::optional<Restored> restored,
+                         UsableSnapshot(log, snapshot_name, until));
+  return FoldFrom(log, std::move(restored), until);
+}
+
 absl::StatusOr<uint64_t> Runner::KeepStateBeforePrune(eventlog::EventLog& log,
                                                       const std::string& snapshot_name,
                                                       uint64_t through) {
@@ -96,7 +104,9 @@ absl::StatusOr<uint64_t> Runner::KeepStateBeforePrune(eventlog::EventLog& log,
         "covers it, so the state as of sequence {} cannot be rebuilt to keep",
         log.FirstSequence(), through));
   }
-  AIOPS_ASSIGN_OR_RETURN(projections::PipelineState state, Rebuild(log, snapshot_name, through));
+  // From the snapshot just decoded (it is before `through`), not a second decode of it.
+  AIOPS_ASSIGN_OR_RETURN(projections::PipelineState state,
+                         FoldFrom(log, std::move(usable), through));
   if (state.last_sequence != through) {
     return absl::InternalError(fmt::format("the state rebuilt for sequence {} ends at sequence {}",
                                            through, state.last_sequence));

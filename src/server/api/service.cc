@@ -209,11 +209,11 @@ grpc::Status AiopsServiceImpl::Replay(grpc::ServerContext* context,
   std::optional<stages::Replayer> replayer;
   uint64_t from = first;
   absl::StatusOr<std::optional<eventlog::Snapshot>> snapshot =
-      log.GetSnapshot(p::kPipelineSnapshotName);
+      eventlog::SnapshotToFoldFrom(log, p::kPipelineSnapshotName, p::kPipelineStateVersion, as_of);
   if (!snapshot.ok()) {
     return ToGrpc(snapshot.status());
   }
-  if (snapshot->has_value() && (*snapshot)->Covers(p::kPipelineStateVersion, first, as_of)) {
+  if (snapshot->has_value()) {
     absl::StatusOr<p::PipelineState> restored = p::DecodeSnapshot((*snapshot)->data);
     if (restored.ok()) {
       replayer.emplace(stages::Replayer::Mode::kFold, *std::move(restored), nullptr);
