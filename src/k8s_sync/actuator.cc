@@ -225,9 +225,16 @@ absl::StatusOr<std::string> Actuator::ApplyAction(const v1::ActionSpec& action,
     const Json* target_rs = nullptr;
     int64_t target_revision = 0;
     if (wanted.empty() || wanted == "previous") {
-      if (revisions.size() >= 2) {
-        target_rs = &revisions[1].second;
-        target_revision = revisions[1].first;
+      // The newest revision whose pods differ from the current template's: a restart (same pod
+      // spec, a new restartedAt) is not something to return to, and the newest ReplicaSet is not
+      // the current template while the controller has not caught up with the last change.
+      const Json& current = deployment["spec"]["template"]["spec"];
+      for (const auto& [rev, rs] : revisions) {
+        if (rs["spec"]["template"]["spec"] != current) {
+          target_rs = &rs;
+          target_revision = rev;
+          break;
+        }
       }
     } else if (int64_t n = 0; ParseInt(wanted, n)) {
       for (const auto& [rev, rs] : revisions) {
@@ -239,8 +246,11 @@ absl::StatusOr<std::string> Actuator::ApplyAction(const v1::ActionSpec& action,
     }
     if (target_rs == nullptr) {
       return absl::FailedPreconditionError(
-          fmt::format("no revision to roll back to ({} revisions known, asked for '{}')",
-                      revisions.size(), wanted.empty() ? "previous" : wanted));
+          fmt::format("no revision to roll back to ({} revisions known, asked for '{}'{})",
+                      revisions.size(), wanted.empty() ? "previous" : wanted,
+                      wanted.empty() || wanted == "previous"
+                          ? ": none runs other pods than the current template"
+                          : ""));
     }
     Json tmpl = (*target_rs)["spec"]["template"];
     if (tmpl["metadata"].contains("labels")) {

@@ -33,7 +33,10 @@ class Actuator {
                                                   const v1::IssueState& issue);
 
   // Runs action `index` of `plan` on the issue's resource: an ActionSucceeded or ActionFailed
-  // event (never an error: a failure is a result to record).
+  // event (never an error: a failure is a result to record). RollbackDeployment to "previous"
+  // returns to the newest ReplicaSet revision whose pod spec differs from the current template's
+  // (a restart's revision runs the same pods and is passed over, like kubectl's "skipped
+  // rollback" of a template that already matches).
   v1::Event Execute(const v1::PlanState& plan, const v1::IssueState& issue, int index,
                     bool dry_run = false);
 

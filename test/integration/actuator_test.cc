@@ -169,6 +169,27 @@ TEST_F(ActuatorTest, RollbackReturnsToThePreviousRevision) {
   EXPECT_THAT(missing.action_failed().error(), HasSubstr("no revision to roll back to"));
 }
 
+// A restart on top of a bad rollout makes a third revision with the broken pods and a new
+// restartedAt: "previous" passes over the broken revision to the one that ran other pods.
+TEST_F(ActuatorTest, RollbackPassesOverARestartOfTheBadRevision) {
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"-n", ns_, "set", "image", "deploy/web", "app=nginx:1.27-broken"},
+        std::vector<std::string>{"-n", ns_, "rollout", "restart", "deploy/web"}}) {
+    absl::StatusOr<testing::ProcessResult> run =
+        testing::ControlPlaneEnvironment::Get().Kubectl(args);
+    ASSERT_TRUE(run.ok()) << run.status();
+    ASSERT_EQ(0, run->exit_code) << run->err;
+    const size_t want = args[2] == "set" ? 2 : 3;
+    ASSERT_TRUE(testing::Eventually([&] { return Revisions() >= want; }, absl::Seconds(60)))
+        << "kube-controller-manager made no revision " << want << " in 60 s";
+  }
+  Actuator actuator(*client_, clock_);
+  const v1::Event e = actuator.Execute(Plan({Action("RollbackDeployment")}), issue_, 0);
+  ASSERT_TRUE(e.has_action_succeeded()) << e.ShortDebugString();
+  EXPECT_THAT(e.action_succeeded().summary(), HasSubstr("rolled back to revision 1"));
+  EXPECT_EQ("nginx:1.26", Get()["spec"]["template"]["spec"]["containers"][0]["image"]);
+}
+
 // An explicit toRevision, and a repeat after a crash: the applied rollback made the target the
 // newest revision (renumbered), so the repeat finds the marker and changes nothing, where
 // looking the revision up first would fail it (and the plan be rolled back).

@@ -754,7 +754,11 @@ TEST_F(DaemonScenarioTest, NeverHealthyIsReanalysedThenEscalated) {
   }
   // The built-in rules know two strategies for an OOM kill with a new revision in the context
   // (raise the memory limit and restart; roll back), each tried once; after the second attempt
-  // fails the issue escalates as max_attempts. (With more attempts allowed, a third analysis
+  // fails the issue escalates as max_attempts. The first plan's revisions are in the history
+  // at the second analysis, whether or not kube-controller-manager has yet renumbered the one
+  // the restore returned to, and its restart revision (the same containers as the raised limit's
+  // one) does not hide them (CI once saw the rollback missed: the rules compared only the
+  // two newest revisions, most likely). (With more attempts allowed, a third analysis
   // finds nothing new and the issue escalates as no_new_strategy: pipeline_test covers that.)
   ASSERT_EQ(1U, escalations.size());
   EXPECT_EQ("max_attempts", escalations[0].reason());

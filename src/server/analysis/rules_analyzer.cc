@@ -5,6 +5,8 @@
 #include <cctype>
 #include <charconv>
 #include <set>
+#include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -188,26 +190,55 @@ const ContextEvidence::Revision* ContextEvidence::Newest() const {
   return best;
 }
 
-const ContextEvidence::Revision* ContextEvidence::Previous() const {
-  const Revision* newest = Newest();
-  const Revision* best = nullptr;
-  for (const Revision& r : revisions) {
-    if (newest != nullptr && r.number < newest->number &&
-        (best == nullptr || r.number > best->number)) {
-      best = &r;
+namespace {
+
+// The revisions below `newest`, highest first.
+std::vector<const ContextEvidence::Revision*> Older(
+    const std::vector<ContextEvidence::Revision>& revisions,
+    const ContextEvidence::Revision* newest) {
+  std::vector<const ContextEvidence::Revision*> out;
+  for (const ContextEvidence::Revision& r : revisions) {
+    if (newest != nullptr && r.number < newest->number) {
+      out.push_back(&r);
     }
   }
-  return best;
+  std::sort(out.begin(), out.end(),
+            [](const auto* a, const auto* b) { return a->number > b->number; });
+  return out;
+}
+
+// {the revision that introduced the newest containers, the one it replaced}.
+std::pair<const ContextEvidence::Revision*, const ContextEvidence::Revision*> ChangePoint(
+    const ContextEvidence& ev) {
+  const ContextEvidence::Revision* newest = ev.Newest();
+  const ContextEvidence::Revision* at = newest;
+  for (const ContextEvidence::Revision* r : Older(ev.revisions, newest)) {
+    if (at->changed || r->images.empty() || r->images != newest->images) {
+      return {at, r};
+    }
+    at = r;
+  }
+  return {at, nullptr};
+}
+
+}  // namespace
+
+const ContextEvidence::Revision* ContextEvidence::Previous() const {
+  return ChangePoint(*this).second;
+}
+
+const ContextEvidence::Revision* ContextEvidence::ChangedAt() const {
+  return ChangePoint(*this).first;
 }
 
 bool ContextEvidence::HasNewRevision() const {
   const Revision* newest = Newest();
-  const Revision* previous = Previous();
+  const auto [at, previous] = ChangePoint(*this);
   if (newest == nullptr || previous == nullptr) {
     return false;
   }
-  return newest->changed || (!newest->images.empty() && !previous->images.empty() &&
-                             newest->images != previous->images);
+  return at->changed || (!newest->images.empty() && !previous->images.empty() &&
+                         newest->images != previous->images);
 }
 
 bool ContextEvidence::NewestRevisionUnready() const {
@@ -465,6 +496,9 @@ std::string ChangeText(const ContextEvidence& ev) {
   std::string text = fmt::format("revision {}", newest->number);
   if (!newest->images.empty()) {
     text += fmt::format(" {}", newest->images);
+  }
+  if (const ContextEvidence::Revision* at = ev.ChangedAt(); at != newest) {
+    text += fmt::format(", a restart of revision {}, which", at->number);
   }
   text += fmt::format(" replaced revision {}", previous->number);
   if (!previous->images.empty()) {

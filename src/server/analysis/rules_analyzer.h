@@ -46,9 +46,16 @@ struct ContextEvidence {
   std::vector<MemoryLimit> memory_limits;
   std::vector<Revision> revisions;  // in the order listed
 
-  // The highest revision, and the highest one below it (nullptr when absent).
+  // The highest revision (nullptr when none is listed).
   const Revision* Newest() const;
+  // The revision the newest containers replaced: the highest one below the newest that differs
+  // from it. Revisions with the same containers as the newest and no diff line (a restart, a
+  // controller renumbering) are passed over, so a restart on top of a bad rollout does not hide
+  // it. Revisions without images count as different (nothing to compare). nullptr when absent.
   const Revision* Previous() const;
+  // The revision that introduced the newest containers: the newest one, or the lowest of the
+  // restarts of it passed over by Previous().
+  const Revision* ChangedAt() const;
   // A newer revision than the previous one exists and changed something (images differ or a
   // diff line is listed): a rollout that a failure may be blamed on.
   bool HasNewRevision() const;

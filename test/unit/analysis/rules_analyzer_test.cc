@@ -447,6 +447,51 @@ TEST(RulesEvidenceTest, ImagesThatDifferMakeANewRevisionWithoutADiffLine) {
   EXPECT_TRUE(ev.HasNewRevision());
 }
 
+// A restart (this operator's RestartDeployment, `kubectl rollout restart`) makes a revision with
+// the same containers on top of the rollout it restarts; it must not hide that rollout.
+TEST(RulesEvidenceTest, ARestartOnTopOfABadRolloutStillBlamesTheRollout) {
+  constexpr char kContext[] =
+      "Deployment production/api: desired 3, ready 0, updated 3, available 0, unavailable 3, "
+      "generation 9 (observed 9)\n"
+      "Pods (1 of 3):\n"
+      "  api-7d9f8-abcde phase=Running ready=false restarts=5\n"
+      "    container app: waiting (CrashLoopBackOff), last terminated: Error\n"
+      "Revisions (newest first, 4 of 4):\n"
+      "  revision 8: ready 0/3, app=registry/api:v2\n"
+      "  revision 7: ready 0/0, app=registry/api:v2\n"
+      "  revision 6: ready 0/0, app=registry/api:v2 (was: app=registry/api:v1)\n"
+      "  revision 5: ready 0/0, app=registry/api:v1\n";
+  const ContextEvidence ev = ParseContextEvidence(kContext);
+  ASSERT_EQ(ev.revisions.size(), 4U);
+  EXPECT_TRUE(ev.HasNewRevision());
+  EXPECT_EQ(ev.Newest()->number, 8);
+  EXPECT_EQ(ev.ChangedAt()->number, 6);
+  EXPECT_EQ(ev.Previous()->number, 5);
+  const v1::AnalysisCompleted a = Analyze(Request("pod_restart", kContext));
+  ASSERT_THAT(Types(a), ElementsAre("RollbackDeployment"));
+  EXPECT_THAT(a.analysis(), HasSubstr("revision 8 app=registry/api:v2, a restart of revision 6, "
+                                      "which replaced revision 5 app=registry/api:v1"));
+
+  // Without the diff text: the images alone tell the restarts from the change.
+  const ContextEvidence plain = ParseContextEvidence(
+      "Revision 3: replicas=0/2 [app=registry/api:v2]\n"
+      "Revision 2: replicas=0/0 [app=registry/api:v2]\n"
+      "Revision 1: replicas=0/0 [app=registry/api:v1]\n");
+  EXPECT_TRUE(plain.HasNewRevision());
+  EXPECT_EQ(plain.ChangedAt()->number, 2);
+  EXPECT_EQ(plain.Previous()->number, 1);
+
+  // A diff line under a restarted revision marks the change even when the images are the same.
+  const ContextEvidence diff = ParseContextEvidence(
+      "Revision 3: replicas=0/2 [app=registry/api:v1]\n"
+      "Revision 2: replicas=0/0 [app=registry/api:v1]\n"
+      "  Changed: app command: [serve] -> [serve --fast]\n"
+      "Revision 1: replicas=0/0 [app=registry/api:v1]\n");
+  EXPECT_TRUE(diff.HasNewRevision());
+  EXPECT_EQ(diff.ChangedAt()->number, 2);
+  EXPECT_EQ(diff.Previous()->number, 1);
+}
+
 TEST(RulesEvidenceTest, ReadsOtherLimitAndReplicaForms) {
   ContextEvidence ev = ParseContextEvidence("replicas: 7\ncontainer=api memory_limit=2Gi\n");
   EXPECT_EQ(ev.desired_replicas, 7);
