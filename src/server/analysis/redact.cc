@@ -425,7 +425,13 @@ std::string RedactKeyValues(std::string_view line, bool* block_scalar) {
       }
       end = std::min(end, n);
     } else {
-      // An existing mask ends the value too: cutting into it would unmask its tail (see Redact).
+      // Masks at the start of the value stay as they are, and what is glued after them is masked
+      // ("[REDACTED]tail": the tail may be the rest of the secret). An existing mask ends the
+      // value too: cutting into it would unmask its tail (see Redact).
+      while (StartsWith(line.substr(start), kRedactedView)) {
+        start += kRedactedView.size();
+      }
+      end = start;
       while (end < n && !IsSpace(line[end]) &&
              std::string_view(",;}])&\"'").find(line[end]) == std::string_view::npos &&
              !StartsWith(line.substr(end), kRedactedView)) {
@@ -456,7 +462,7 @@ std::string RedactKeyValues(std::string_view line, bool* block_scalar) {
         value = line.substr(start, end - start);
       }
     }
-    if (value.empty() || StartsWith(line.substr(start), kRedactedView)) {
+    if (value.empty() || value == kRedactedView) {
       i = std::max(i, end);
       continue;
     }
@@ -596,7 +602,8 @@ std::string Redact(std::string_view text) {
   //   masked block lines start after indentation or ": " (a Secret's inline data map after
   //   "data:" and its spaces) and run to the end of the line; a quoted key value lies between
   //   quotes; an authorization credential starts after spaces and ends at a space or quote; an
-  //   unquoted key value starts after ':', '=' or spaces and stops before an existing mask. No
+  //   unquoted key value starts after ':', '=', spaces or the masks that begin it, and stops
+  //   before an existing mask. No
   //   such delimiter occurs inside "[REDACTED]", and masks never span lines, so no span starts
   //   or ends inside a mask;
   // - no rule masks an empty span; a span equal to "[REDACTED]" is replaced by itself.

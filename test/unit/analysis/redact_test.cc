@@ -173,6 +173,16 @@ TEST(RedactTest, LeavesAnOrdinaryContextUnchanged) {
 TEST(RedactTest, LeavesExistingMasksWholeAndSettles) {
   // An unquoted value stops before an existing mask instead of cutting it ("[REDACTED]]").
   EXPECT_EQ(RedactedStable("password: x[REDACTED]"), "password: [REDACTED][REDACTED]");
+  // What is glued after a mask is masked too: it may be the rest of the secret.
+  EXPECT_EQ(RedactedStable("token: [REDACTED]tail"), "token: [REDACTED][REDACTED]");
+  EXPECT_EQ(RedactedStable("token: [REDACTED]tail other=1"), "token: [REDACTED][REDACTED] other=1");
+  EXPECT_EQ(RedactedStable("password=[REDACTED]a[REDACTED]b"),
+            "password=[REDACTED][REDACTED][REDACTED][REDACTED]");
+  EXPECT_EQ(RedactedStable("token: '[REDACTED]tail'"), "token: '[REDACTED]'");
+  EXPECT_EQ(RedactedStable("Authorization: Bearer [REDACTED]tail"),
+            "Authorization: Bearer [REDACTED]");
+  EXPECT_EQ(RedactedStable("token: [REDACTED]"), "token: [REDACTED]");
+  EXPECT_EQ(RedactedStable("token: '[REDACTED]'"), "token: '[REDACTED]'");
   // A Secret's inline data map keeps its spacing: "data:[REDACTED]" is already masked.
   EXPECT_EQ(RedactedStable("kind: Secret\ndata:[REDACTED]\n"), "kind: Secret\ndata:[REDACTED]\n");
   // An empty PEM body and an empty JSON data string hide nothing and stay empty.
@@ -193,7 +203,7 @@ TEST(RedactTest, IsIdempotent) {
       "token: [REDACTED]tail\n"
       "Bearer [REDACTED][REDACTED]\n";
   const std::string once = RedactedStable(text);
-  for (const char* secret : {"hunter2", "xyz", "abcdefghijkl", "\nabc\n", ":p@"}) {
+  for (const char* secret : {"hunter2", "xyz", "abcdefghijkl", "\nabc\n", ":p@", "tail"}) {
     EXPECT_THAT(once, Not(HasSubstr(secret)));
   }
 }
