@@ -139,19 +139,13 @@ HttpLlmAnalyzer::HttpLlmAnalyzer(std::string provider, HttpLlmOptions options,
   options_.max_attempts = std::max(options_.max_attempts, 1);
 }
 
-absl::StatusOr<std::string> HttpLlmAnalyzer::Post(const Call& call) const {
+absl::StatusOr<std::string> HttpLlmAnalyzer::Post(const Call& call, absl::Time start) const {
   const BaseUrl base = SplitBaseUrl(options_.base_url);
   httplib::Client client(base.scheme_host_port);
   if (!client.is_valid()) {
     return absl::FailedPreconditionError(
         fmt::format("{}: invalid base URL '{}'", provider_, options_.base_url));
   }
-  const auto [connect_s, connect_us] = SecUsec(options_.connect_timeout);
-  const auto [read_s, read_us] = SecUsec(options_.read_timeout);
-  const auto [write_s, write_us] = SecUsec(options_.write_timeout);
-  client.set_connection_timeout(connect_s, connect_us);
-  client.set_read_timeout(read_s, read_us);
-  client.set_write_timeout(write_s, write_us);
   client.set_keep_alive(false);
   client.set_follow_location(false);
   client.enable_server_certificate_verification(true);
@@ -166,7 +160,17 @@ absl::StatusOr<std::string> HttpLlmAnalyzer::Post(const Call& call) const {
 
   absl::Duration backoff = options_.initial_backoff;
   absl::Status last;
+  // The time left of the deadline. Measured before each wait; the wait itself is counted as
+  // planned (a sleep that overruns is not read back, so no clock read follows it).
+  absl::Duration left = options_.deadline;
   for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
+    const absl::Duration read_timeout = std::min(options_.read_timeout, left);
+    const auto [connect_s, connect_us] = SecUsec(std::min(options_.connect_timeout, left));
+    const auto [read_s, read_us] = SecUsec(read_timeout);
+    const auto [write_s, write_us] = SecUsec(std::min(options_.write_timeout, left));
+    client.set_connection_timeout(connect_s, connect_us);
+    client.set_read_timeout(read_s, read_us);
+    client.set_write_timeout(write_s, write_us);
     httplib::Result result = client.Post(path, headers, call.body, "application/json");
     std::optional<absl::Duration> retry_after;
     if (!result) {
@@ -183,9 +187,14 @@ absl::StatusOr<std::string> HttpLlmAnalyzer::Post(const Call& call) const {
         case httplib::Error::Read:
           // A time-out or a connection lost while waiting: the request may have been processed
           // (and billed), and the time budget is used up, so it is not retried.
-          return absl::DeadlineExceededError(fmt::format(
-              "{}: no answer from {} within the {} read time-out ({})", provider_,
-              base.scheme_host_port, absl::FormatDuration(options_.read_timeout), what));
+          return absl::DeadlineExceededError(
+              fmt::format("{}: no answer from {} within the {} read time-out{} ({})", provider_,
+                          base.scheme_host_port, absl::FormatDuration(read_timeout),
+                          read_timeout < options_.read_timeout
+                              ? fmt::format(" (the rest of the {} deadline of the call)",
+                                            absl::FormatDuration(options_.deadline))
+                              : "",
+                          what));
         case httplib::Error::SSLServerVerification:
         case httplib::Error::SSLLoadingCerts:
           return absl::FailedPreconditionError(
@@ -217,6 +226,14 @@ absl::StatusOr<std::string> HttpLlmAnalyzer::Post(const Call& call) const {
                                       absl::FormatDuration(options_.max_retry_after)));
     }
     const absl::Duration wait = retry_after ? *retry_after : backoff;
+    left = options_.deadline - (clock_.Now() - start) - wait;
+    if (left <= absl::ZeroDuration()) {
+      return absl::DeadlineExceededError(
+          fmt::format("{} (after {} of {} tries: waiting {} for the next would pass the {} "
+                      "deadline of the call)",
+                      last.message(), attempt, options_.max_attempts, absl::FormatDuration(wait),
+                      absl::FormatDuration(options_.deadline)));
+    }
     if (options_.sleep) {
       options_.sleep(wait);
     } else {
@@ -249,7 +266,7 @@ absl::StatusOr<v1::AnalysisCompleted> HttpLlmAnalyzer::Analyze(const AnalysisReq
     max_tokens = std::min(max_tokens, remaining - prompt_tokens);
   }
 
-  AIOPS_ASSIGN_OR_RETURN(const std::string body, Post(BuildCall(prompt, max_tokens)));
+  AIOPS_ASSIGN_OR_RETURN(const std::string body, Post(BuildCall(prompt, max_tokens), start));
   AIOPS_ASSIGN_OR_RETURN(Reply reply, ParseReply(body));
   const TokenUsage usage{
       reply.input_tokens >= 0 ? reply.input_tokens : prompt_tokens,

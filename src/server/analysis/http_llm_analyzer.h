@@ -50,6 +50,9 @@ struct HttpLlmOptions {
   absl::Duration max_backoff = absl::Seconds(8);
   // A Retry-After header (seconds) replaces the back-off; a longer one than this ends the call.
   absl::Duration max_retry_after = absl::Seconds(30);
+  // The whole call, tries and waits included (kDeadlineExceeded past it): each try's time-outs
+  // are cut to the time left, and a retry whose wait would reach it is not made.
+  absl::Duration deadline = absl::Seconds(120);
   // Input + output tokens one incident may spend on analyses; <= 0: unlimited. A call is refused
   // (kResourceExhausted) when the tokens already spent plus the prompt's estimate leave less
   // than kMinAnswerTokens for the answer.
@@ -101,7 +104,8 @@ class HttpLlmAnalyzer : public Analyzer {
   virtual bool RequiresApiKey() const = 0;
 
  private:
-  absl::StatusOr<std::string> Post(const Call& call) const;
+  // `start`: when the analysis began (the deadline counts from it).
+  absl::StatusOr<std::string> Post(const Call& call, absl::Time start) const;
 
   std::string provider_;
   HttpLlmOptions options_;

@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "common/clock.h"
 #include "test_servers.h"
 #include <unistd.h>
 
@@ -232,6 +233,48 @@ TEST(AnthropicAnalyzerTest, ASlowAnswerTimesOut) {
   EXPECT_EQ(a.status().code(), absl::StatusCode::kDeadlineExceeded);
   EXPECT_THAT(std::string(a.status().message()), HasSubstr("read time-out"));
   EXPECT_EQ(h.server.Requests().size(), 1U);  // not retried
+}
+
+// The deadline bounds the whole call: a retry whose wait would reach it is not made. The waits
+// advance a fake clock, so the call's time is the waits it planned.
+TEST(AnthropicAnalyzerTest, RetriesStopAtTheCallsDeadline) {
+  Harness h;
+  common::FakeClock clock;
+  h.options.sleep = [&](absl::Duration d) {
+    h.sleeps.push_back(d);
+    clock.Advance(d);
+  };
+  h.options.max_attempts = 5;
+  h.options.deadline = absl::Seconds(2);
+  for (int i = 0; i < 5; ++i) {
+    h.server.Enqueue({503, R"({"error":{"type":"api_error","message":"down"}})"});
+  }
+  AnthropicAnalyzer analyzer(h.options, clock);
+  const absl::StatusOr<v1::AnalysisCompleted> a = analyzer.Analyze(Request());
+  EXPECT_EQ(a.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(std::string(a.status().message()), HasSubstr("HTTP 503"));
+  EXPECT_THAT(std::string(a.status().message()),
+              HasSubstr("after 3 of 5 tries: waiting 2s for the next would pass the 2s deadline"));
+  // 0.5 s and 1 s were waited (1.5 s); the third wait (2 s) would end at 3.5 s.
+  EXPECT_THAT(h.sleeps, ElementsAre(absl::Milliseconds(500), absl::Seconds(1)));
+  EXPECT_EQ(h.server.Requests().size(), 3U);
+}
+
+// A try's read time-out is cut to what is left of the deadline.
+TEST(AnthropicAnalyzerTest, ASlowAnswerIsCutAtTheCallsDeadline) {
+  Harness h;
+  common::FakeClock clock;
+  h.options.read_timeout = absl::Seconds(30);
+  h.options.deadline = absl::Milliseconds(400);
+  h.server.Enqueue({200, AnthropicBody(testing::ValidAnswerJson()), {}, absl::Seconds(10)});
+  AnthropicAnalyzer analyzer(h.options, clock);
+  const absl::Time begin = absl::Now();
+  const absl::StatusOr<v1::AnalysisCompleted> a = analyzer.Analyze(Request());
+  EXPECT_EQ(a.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(std::string(a.status().message()),
+              HasSubstr("within the 400ms read time-out (the rest of the 400ms deadline"));
+  // Not the 30 s read time-out (a generous bound: the machine may be loaded).
+  EXPECT_LT(absl::Now() - begin, absl::Seconds(9));
 }
 
 TEST(AnthropicAnalyzerTest, AnUnreachableServerIsUnavailableAfterRetries) {
