@@ -42,10 +42,13 @@ inline constexpr size_t kMaxLabelValueLength = 63;
 // SHA-256 of the whole `raw`, so distinct raw values stay distinct. Deterministic.
 std::string LabelValue(const std::string& raw);
 
+// The mirror's cursor in the log (Options::follower's default).
+inline constexpr char kMirrorFollower[] = "mirror";
+
 class Mirror {
  public:
   struct Options {
-    std::string follower = "mirror";  // the cursor's name in the log
+    std::string follower = kMirrorFollower;  // the cursor's name in the log
     absl::Duration retention = absl::Hours(24 * 7);
     size_t max_batch_events = 4096;
     common::Clock* clock = nullptr;  // retention only; defaults to the system clock

@@ -25,6 +25,7 @@
 #include "eventlog/export_file.h"
 #include "eventlog/record.h"
 #include "eventlog/rocks_event_log.h"
+#include "k8s_sync/mirror.h"
 #include "projections/pipeline_state.h"
 #include "server/cli.h"
 #include "server/runner.h"
@@ -563,6 +564,20 @@ int RunExport(const Flags& flags, std::ostream& out, std::ostream& err) {
       return Fail(
           err, "export",
           absl::DataLossError("not pruning: the export file differs from what was written"));
+    }
+    // The CR mirror writes an Anomaly object from its event's detail, which the state does not
+    // keep: history it has not handled yet is not pruned (a cursor of 0: no mirror ran).
+    absl::StatusOr<uint64_t> mirrored = (*log)->GetCursor(k8s_sync::kMirrorFollower);
+    if (!mirrored.ok()) {
+      return Fail(err, "export", mirrored.status());
+    }
+    if (*mirrored > 0 && *mirrored < summary->last_sequence) {
+      return Fail(err, "export",
+                  absl::FailedPreconditionError(fmt::format(
+                      "not pruning: the CR mirror has handled the log up to sequence {} only, and "
+                      "the Anomaly objects of later events are written from their detail; prune "
+                      "with --to {} or less, or after the operator has caught up",
+                      *mirrored, *mirrored)));
     }
     // The operator restarts from the state's snapshot plus the log's tail: with the history
     // gone, the snapshot must cover it (kept unless one at or after the last pruned exists).

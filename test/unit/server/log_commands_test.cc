@@ -20,6 +20,7 @@
 #include "common/fmt_absl.h"
 #include "eventlog/record.h"
 #include "eventlog/rocks_event_log.h"
+#include "k8s_sync/mirror.h"
 #include "projections/pipeline_state.h"
 #include "server/cli.h"
 #include "server/runner.h"
@@ -413,6 +414,24 @@ TEST_F(LogCommandTest, ExportWithPruneKeepsTheStateARestartRebuilds) {
                                   "covers it"))
       << r.err;
   EXPECT_EQ(last, OpenReadWrite(dir_)->FirstSequence());
+}
+
+// The CR mirror writes Anomaly objects from their events' detail: history it has not handled is
+// not pruned.
+TEST_F(LogCommandTest, ExportWithPruneStopsAtTheMirrorsCursor) {
+  MakeLog(10);
+  ASSERT_TRUE(OpenReadWrite(dir_)->PutCursor(k8s_sync::kMirrorFollower, 6).ok());
+  Result r = RunAiops({"log", "export", "--dir", dir_, "--out", Path("a.export"), "--prune"});
+  EXPECT_EQ(kExitFailure, r.code);
+  EXPECT_TRUE(Contains(r.err,
+                       "not pruning: the CR mirror has handled the log up to sequence 6 "
+                       "only"))
+      << r.err;
+  EXPECT_TRUE(Contains(r.err, "prune with --to 6 or less")) << r.err;
+  EXPECT_EQ(1U, OpenReadWrite(dir_)->FirstSequence());
+  r = RunAiops({"log", "export", "--dir", dir_, "--out", Path("b.export"), "--to", "6", "--prune"});
+  ASSERT_EQ(kExitOk, r.code) << r.err;
+  EXPECT_EQ(7U, OpenReadWrite(dir_)->FirstSequence());
 }
 
 TEST_F(LogCommandTest, ImportOfADamagedFileCreatesNothing) {
