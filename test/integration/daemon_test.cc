@@ -716,12 +716,25 @@ TEST_F(DaemonScenarioTest, ActionFailingMidPlanRestoresThePreflightSnapshot) {
 // verification is re-analysed with the failure context of every earlier attempt, no failed plan
 // is repeated, and the issue ends Escalated with every attempt recorded.
 TEST_F(DaemonScenarioTest, NeverHealthyIsReanalysedThenEscalated) {
-  CreateWeb();
+  // A user's rollout (shop:1 -> shop:2) completes; then the kubelet stand-in stops, so the pods
+  // of every later rollout never start.
+  CreateWeb("shop:1");
+  StartKubelet();
+  ASSERT_TRUE(
+      client_
+          ->Patch(fmt::format("/apis/apps/v1/namespaces/{}/deployments/web", ns_),
+                  {{"spec",
+                    {{"template",
+                      {{"spec", {{"containers", {{{"name", "web"}, {"image", "shop:2"}}}}}}}}}}},
+                  "application/strategic-merge-patch+json")
+          .ok());
+  ASSERT_TRUE(Eventually([&] { return RolloutComplete(); }, absl::Seconds(60)));
+  kubelet_.Signal(SIGKILL);
+  ASSERT_TRUE(kubelet_.Wait(absl::Seconds(5)).ok());
   const Json before = Deployment()["spec"]["template"];
   StartDaemon({{"verificationWindowMs", "3000"},
                {"maxRemediationAttempts", 2},
                {"safety", {{"resourceCooldownMs", "1000"}}}});
-  // No kubelet loop: pods of a new rollout never start.
   ASSERT_TRUE(RunStandin({"fail", ns_, Pods()[0], "oom", "4"}).ok());
   ASSERT_EQ("Escalated", WaitForTerminalIssue(absl::Seconds(120)));
   EXPECT_EQ(0, StopDaemon());
@@ -754,18 +767,24 @@ TEST_F(DaemonScenarioTest, NeverHealthyIsReanalysedThenEscalated) {
   }
   // The built-in rules know two strategies for an OOM kill with a new revision in the context
   // (raise the memory limit and restart; roll back), each tried once; after the second attempt
-  // fails the issue escalates as max_attempts. The first plan's revisions are in the history
-  // at the second analysis, whether or not kube-controller-manager has yet renumbered the one
-  // the restore returned to, and its restart revision (the same containers as the raised limit's
-  // one) does not hide them (CI once saw the rollback missed: the rules compared only the
-  // two newest revisions, most likely). (With more attempts allowed, a third analysis
-  // finds nothing new and the issue escalates as no_new_strategy: pipeline_test covers that.)
+  // fails the issue escalates as max_attempts. At the second analysis the history also holds the
+  // first plan's revisions (the raised limit, its restart, and the restore's renumbering, in
+  // whatever state kube-controller-manager has reached): the rollback passes over them to the
+  // revision before the user's rollout, by number, since "previous" would be the failed plan's.
+  // (With more attempts allowed, a third analysis finds nothing new and the issue escalates as
+  // no_new_strategy: pipeline_test covers that.)
   ASSERT_EQ(1U, escalations.size());
   EXPECT_EQ("max_attempts", escalations[0].reason());
   EXPECT_THAT(escalations[0].detail(), HasSubstr("2 of 2 attempts failed"));
   ASSERT_EQ(2U, plans.size());
   EXPECT_THAT(plan_actions[0], ::testing::ElementsAre("AdjustResources", "RestartDeployment"));
   EXPECT_THAT(plan_actions[1], ::testing::ElementsAre("RollbackDeployment"));
+  const auto rolled_back = std::find_if(log.begin(), log.end(), [&](const v1::Event& e) {
+    return e.has_action_succeeded() && e.action_succeeded().plan_name() == plans[1];
+  });
+  ASSERT_NE(log.end(), rolled_back);
+  EXPECT_THAT(rolled_back->action_succeeded().summary(), HasSubstr("rolled back to revision 1"));
+  EXPECT_THAT(rolled_back->action_succeeded().summary(), HasSubstr("images web=shop:1"));
   EXPECT_EQ(plans.size(), distinct.size()) << "a failed plan was repeated";
   // Every attempt is recorded: attempt n is analysed with one failure per earlier attempt, each
   // naming its plan and carrying the verification's evidence.

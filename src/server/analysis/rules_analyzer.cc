@@ -482,10 +482,94 @@ v1::ActionSpec Action(std::string_view name, std::string_view type, std::string_
 
 struct Situation {
   const AnalysisRequest& request;
-  const ContextEvidence& ev;
+  const ContextEvidence& ev;  // without the revisions of this issue's failed plans
   const RulesOptions& options;
   int32_t current_replicas = 0;  // 0: unknown
+  // Revisions of failed plans were left out: a rollback names its target revision, since
+  // "previous" (the newest revision unlike the current template) would be one of them.
+  bool rollback_by_number = false;
 };
+
+// `ev` without the revisions an earlier failed plan of this issue made: a revision whose memory
+// limit for a container is one a failed AdjustResources set, where the current template has
+// another (the plan was restored since). Such a revision is the operator's own attempt, known not
+// to work: neither a rollout to blame nor a state to return to. A revision whose next older one
+// is left out loses its diff mark (it was relative to that one); images still compare.
+ContextEvidence WithoutFailedPlansRevisions(const ContextEvidence& ev,
+                                            const AnalysisRequest& request, bool* removed) {
+  std::vector<std::pair<std::string, std::string>> set_limits;  // {container or "", limit}
+  for (const v1::AttemptFailure& f : request.previous_failures) {
+    for (const v1::ActionSpec& a : f.actions()) {
+      if (a.type() != "AdjustResources") {
+        continue;
+      }
+      std::string container;
+      std::string limit;
+      for (const v1::Param& p : a.params()) {
+        if (p.key() == "container") {
+          container = p.value();
+        } else if (p.key() == "memory_limit") {
+          limit = p.value();
+        }
+      }
+      if (!limit.empty()) {
+        set_limits.emplace_back(container, limit);
+      }
+    }
+  }
+  ContextEvidence out = ev;
+  *removed = false;
+  if (set_limits.empty()) {
+    return out;
+  }
+  const auto current_limit = [&](const std::string& container) {
+    for (const ContextEvidence::MemoryLimit& m : ev.memory_limits) {
+      if (m.container == container) {
+        return m.limit;
+      }
+    }
+    return std::string();
+  };
+  const auto made_by_failed_plan = [&](const ContextEvidence::Revision& r) {
+    std::vector<ContextEvidence::MemoryLimit> limits;
+    ContainerLimitsOnLine("containers: " + r.images, limits);
+    for (const ContextEvidence::MemoryLimit& l : limits) {
+      for (const auto& [container, limit] : set_limits) {
+        if ((container.empty() || container == l.container) && l.limit == limit &&
+            current_limit(l.container) != limit) {
+          return true;
+        }
+      }
+    }
+    return false;
+  };
+  std::vector<ContextEvidence::Revision> kept;
+  std::set<int64_t> gone;
+  for (const ContextEvidence::Revision& r : ev.revisions) {
+    if (made_by_failed_plan(r)) {
+      gone.insert(r.number);
+    } else {
+      kept.push_back(r);
+    }
+  }
+  if (gone.empty()) {
+    return out;
+  }
+  *removed = true;
+  for (ContextEvidence::Revision& r : kept) {
+    int64_t next_older = -1;
+    for (const ContextEvidence::Revision& o : ev.revisions) {
+      if (o.number < r.number && o.number > next_older) {
+        next_older = o.number;
+      }
+    }
+    if (gone.count(next_older) > 0) {
+      r.changed = false;
+    }
+  }
+  out.revisions = std::move(kept);
+  return out;
+}
 
 std::string ChangeText(const ContextEvidence& ev) {
   const ContextEvidence::Revision* newest = ev.Newest();
@@ -518,10 +602,13 @@ Strategy Rollback(const Situation& s, std::string rule, std::string symptom, flo
   st.recommendations = {
       "Compare the failing revision's changes (image, command, args, "
       "resources) with the previous one before rolling forward again."};
-  st.actions.push_back(Action("Roll back deployment", "RollbackDeployment",
-                              "Return to the previous ReplicaSet revision, which ran before the "
-                              "failure started",
-                              {{"toRevision", "previous"}}));
+  const ContextEvidence::Revision* previous = s.ev.Previous();
+  st.actions.push_back(Action(
+      "Roll back deployment", "RollbackDeployment",
+      "Return to the previous ReplicaSet revision, which ran before the "
+      "failure started",
+      {{"toRevision", s.rollback_by_number && previous != nullptr ? std::to_string(previous->number)
+                                                                  : std::string("previous")}}));
   return st;
 }
 
@@ -760,8 +847,11 @@ std::vector<Strategy> Strategies(const Situation& s, std::string* situation) {
 }  // namespace
 
 absl::StatusOr<v1::AnalysisCompleted> RulesAnalyzer::Analyze(const AnalysisRequest& request) {
-  const ContextEvidence ev = ParseContextEvidence(request.context);
+  bool failed_plans_revisions = false;
+  const ContextEvidence ev = WithoutFailedPlansRevisions(ParseContextEvidence(request.context),
+                                                         request, &failed_plans_revisions);
   Situation s{request, ev, options_};
+  s.rollback_by_number = failed_plans_revisions;
   s.current_replicas =
       request.issue.current_replicas() > 0 ? request.issue.current_replicas() : ev.desired_replicas;
   std::string situation;

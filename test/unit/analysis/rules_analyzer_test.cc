@@ -492,6 +492,78 @@ TEST(RulesEvidenceTest, ARestartOnTopOfABadRolloutStillBlamesTheRollout) {
   EXPECT_EQ(diff.Previous()->number, 1);
 }
 
+// Attempt 2 of an OOM kill after a failed "raise the memory limit and restart" (restored since):
+// the revisions that plan made carry its limit; they are neither the rollout to blame nor a state
+// to return to.
+AnalysisRequest AfterAFailedRaise(const std::string& context) {
+  AnalysisRequest r = Request("oom_kill", context);
+  v1::AttemptFailure* f = r.previous_failures.Add();
+  f->set_attempt(1);
+  f->set_plan_name(r.issue.name() + "-plan-1");
+  v1::ActionSpec* raise = f->add_actions();
+  raise->set_type("AdjustResources");
+  v1::Param* p = raise->add_params();
+  p->set_key("container");
+  p->set_value("app");
+  p = raise->add_params();
+  p->set_key("memory_limit");
+  p->set_value("512Mi");
+  f->add_actions()->set_type("RestartDeployment");
+  f->set_failure("verification failed: not healthy within the window");
+  r.attempt = 2;
+  return r;
+}
+
+TEST(RulesAnalyzerTest, AFailedPlansRevisionsAreNotBlamedNorReturnedTo) {
+  // A user's rollout (v1 -> v2, now revision 5), then the plan's two revisions.
+  const v1::AnalysisCompleted rollback = Analyze(AfterAFailedRaise(
+      "Deployment production/api: desired 2, ready 0, updated 2, available 0, unavailable 2, "
+      "generation 6 (observed 6)\n"
+      "  containers: app=registry/api:v2\n"
+      "Pods (1 of 2):\n"
+      "  api-7d9f8-abcde phase=Running ready=false restarts=4\n"
+      "    container app: waiting (CrashLoopBackOff), last terminated: OOMKilled\n"
+      "Revisions (newest first, 4 of 4):\n"
+      "  revision 5: ready 0/2, app=registry/api:v2 (was: app=registry/api:v2 (limits: "
+      "{\"memory\":\"512Mi\"}))\n"
+      "  revision 4: ready 0/0, app=registry/api:v2 (limits: {\"memory\":\"512Mi\"})\n"
+      "  revision 3: ready 0/0, app=registry/api:v2 (limits: {\"memory\":\"512Mi\"}) (was: "
+      "app=registry/api:v2)\n"
+      "  revision 1: ready 0/0, app=registry/api:v1\n"));
+  ASSERT_THAT(Types(rollback), ElementsAre("RollbackDeployment"));
+  // By number: "previous" is the newest revision unlike the current template, the plan's.
+  EXPECT_EQ(Param(rollback.suggested_actions(0), "toRevision"), "1");
+  EXPECT_THAT(rollback.analysis(), HasSubstr("revision 5 app=registry/api:v2 replaced revision 1 "
+                                             "app=registry/api:v1"));
+
+  // No rollout but the plan's: the restore made the original revision the newest (4), and what
+  // it "replaced" is the failed plan's. Nothing is left to try.
+  const v1::AnalysisCompleted none = Analyze(AfterAFailedRaise(
+      "  containers: app=registry/api:v1\n"
+      "    container app: waiting (CrashLoopBackOff), last terminated: OOMKilled\n"
+      "Revisions (newest first, 3 of 3):\n"
+      "  revision 4: ready 0/2, app=registry/api:v1 (was: app=registry/api:v1 (limits: "
+      "{\"memory\":\"512Mi\"}))\n"
+      "  revision 3: ready 0/0, app=registry/api:v1 (limits: {\"memory\":\"512Mi\"})\n"
+      "  revision 2: ready 0/0, app=registry/api:v1 (limits: {\"memory\":\"512Mi\"}) (was: "
+      "app=registry/api:v1)\n"));
+  EXPECT_THAT(Types(none), ElementsAre());
+  EXPECT_THAT(none.analysis(), HasSubstr("already tried"));
+
+  // The plan's limit still in the current template (not restored): its revisions are the current
+  // state, and "previous" (unlike the current template) is the original one.
+  const v1::AnalysisCompleted current = Analyze(AfterAFailedRaise(
+      "  containers: app=registry/api:v1 (limits: {\"memory\":\"512Mi\"})\n"
+      "    container app: waiting (CrashLoopBackOff), last terminated: OOMKilled\n"
+      "Revisions (newest first, 3 of 3):\n"
+      "  revision 3: ready 0/2, app=registry/api:v1 (limits: {\"memory\":\"512Mi\"})\n"
+      "  revision 2: ready 0/0, app=registry/api:v1 (limits: {\"memory\":\"512Mi\"}) (was: "
+      "app=registry/api:v1)\n"
+      "  revision 1: ready 0/0, app=registry/api:v1\n"));
+  ASSERT_THAT(Types(current), ElementsAre("RollbackDeployment"));
+  EXPECT_EQ(Param(current.suggested_actions(0), "toRevision"), "previous");
+}
+
 TEST(RulesEvidenceTest, ReadsOtherLimitAndReplicaForms) {
   ContextEvidence ev = ParseContextEvidence("replicas: 7\ncontainer=api memory_limit=2Gi\n");
   EXPECT_EQ(ev.desired_replicas, 7);
