@@ -126,6 +126,18 @@ class DaemonScenarioTest : public ::testing::Test {
     ASSERT_TRUE(Eventually([&] { return RolloutComplete(name); }, absl::Seconds(30)));
   }
 
+  // A new image for Deployment web's container: a rollout (a user's `kubectl set image`).
+  void SetImage(const std::string& image) {
+    ASSERT_TRUE(
+        client_
+            ->Patch(fmt::format("/apis/apps/v1/namespaces/{}/deployments/web", ns_),
+                    {{"spec",
+                      {{"template",
+                        {{"spec", {{"containers", {{{"name", "web"}, {"image", image}}}}}}}}}}},
+                    "application/strategic-merge-patch+json")
+            .ok());
+  }
+
   // The kubelet stand-in starting the pods of every later rollout.
   void StartKubelet() {
     ASSERT_TRUE(
@@ -547,14 +559,7 @@ TEST_F(DaemonScenarioTest, BadImageRolloutIsRolledBack) {
   const Json before = Deployment()["spec"]["template"];
   StartDaemon();
   StartKubelet();
-  ASSERT_TRUE(
-      client_
-          ->Patch(fmt::format("/apis/apps/v1/namespaces/{}/deployments/web", ns_),
-                  {{"spec",
-                    {{"template",
-                      {{"spec", {{"containers", {{{"name", "web"}, {"image", "shop:2"}}}}}}}}}}},
-                  "application/strategic-merge-patch+json")
-          .ok());
+  SetImage("shop:2");
   ASSERT_TRUE(Eventually([&] { return RolloutComplete(); }, absl::Seconds(60)));
   // Every pod of revision 2 crash-loops.
   for (const std::string& pod : Pods()) {
@@ -720,14 +725,7 @@ TEST_F(DaemonScenarioTest, NeverHealthyIsReanalysedThenEscalated) {
   // of every later rollout never start.
   CreateWeb("shop:1");
   StartKubelet();
-  ASSERT_TRUE(
-      client_
-          ->Patch(fmt::format("/apis/apps/v1/namespaces/{}/deployments/web", ns_),
-                  {{"spec",
-                    {{"template",
-                      {{"spec", {{"containers", {{{"name", "web"}, {"image", "shop:2"}}}}}}}}}}},
-                  "application/strategic-merge-patch+json")
-          .ok());
+  SetImage("shop:2");
   ASSERT_TRUE(Eventually([&] { return RolloutComplete(); }, absl::Seconds(60)));
   kubelet_.Signal(SIGKILL);
   ASSERT_TRUE(kubelet_.Wait(absl::Seconds(5)).ok());
