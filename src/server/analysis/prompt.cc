@@ -24,8 +24,9 @@ constexpr std::array<CatalogueEntry, 5> kCatalogue = {{
      "most 10 more), containment (\"true\" only when scaling to 0 replicas to contain damage)"},
     {"RestartDeployment", "rolling restart of the Deployment's pods", "none"},
     {"RollbackDeployment", "roll the Deployment back to an earlier ReplicaSet revision",
-     "toRevision (\"previous\" (the default) or a revision number from the revision "
-     "history)"},
+     "toRevision (\"previous\" (the default: the newest revision whose pods differ from the "
+     "current ones) or a revision number from the revision history; after a failed attempt, "
+     "name the number: the history also holds the revisions the failed plans made)"},
     {"PatchConfig", "merge keys into a ConfigMap's data",
      "configmap (required: the ConfigMap's name); every other key=value is written to its data"},
     {"AdjustResources", "change a container's memory/cpu requests and limits",
