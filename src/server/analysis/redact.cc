@@ -603,9 +603,8 @@ std::string Redact(std::string_view text) {
   //   "data:" and its spaces) and run to the end of the line; a quoted key value lies between
   //   quotes; an authorization credential starts after spaces and ends at a space or quote; an
   //   unquoted key value starts after ':', '=', spaces or the masks that begin it, and stops
-  //   before an existing mask. No
-  //   such delimiter occurs inside "[REDACTED]", and masks never span lines, so no span starts
-  //   or ends inside a mask;
+  //   before an existing mask. No such delimiter occurs inside "[REDACTED]", and masks never
+  //   span lines, so no span starts or ends inside a mask;
   // - no rule masks an empty span; a span equal to "[REDACTED]" is replaced by itself.
   // If S holds u > 0 bytes outside masks, M falls by at least u (masks formed across the
   // span's edges only lower it further). If u = 0, S is k >= 2 whole masks and |t| falls by
