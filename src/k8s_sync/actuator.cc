@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "common/fmt_absl.h"
+#include "common/quantity.h"
 #include "common/status_macros.h"
 #include "k8s_sync/json_access.h"
 #include "projections/naming.h"
@@ -58,6 +59,34 @@ absl::StatusOr<Json> ReadModifyReplace(KubeClient& client, const std::string& pa
       return replaced;
     }
   }
+}
+
+// The memory limit of container `name` in a pod spec ("" when none is set).
+std::string MemoryLimit(const Json& pod_spec, const std::string& name) {
+  for (const Json& c : At(pod_spec, "containers")) {
+    if (StrAt(c, "name") == name) {
+      return StrAt(At(At(c, "resources"), "limits"), "memory");
+    }
+  }
+  return "";
+}
+
+// `pod_spec` (a revision's) holds a memory limit a failed plan of the issue set, and `current`
+// (the Deployment's template) another: the revision is that plan's attempt, restored since.
+bool MadeByFailedPlan(const Json& pod_spec, const Json& current,
+                      const std::vector<projections::FailedMemoryLimit>& failed) {
+  for (const Json& c : At(pod_spec, "containers")) {
+    const std::string name = StrAt(c, "name");
+    const std::string limit = StrAt(At(At(c, "resources"), "limits"), "memory");
+    for (const projections::FailedMemoryLimit& f : failed) {
+      // By amount: the API server reads "1024Mi" back as "1Gi".
+      if ((f.container.empty() || f.container == name) && common::SameQuantity(limit, f.limit) &&
+          !common::SameQuantity(MemoryLimit(current, name), f.limit)) {
+        return true;
+      }
+    }
+  }
+  return false;
 }
 
 Json* Container(Json& deployment, const std::string& name) {
@@ -157,9 +186,10 @@ absl::StatusOr<v1::PreflightSnapshot> Actuator::Preflight(const v1::PlanState& p
 }
 
 absl::StatusOr<std::string> Actuator::ApplyAction(const v1::ActionSpec& action,
-                                                  const v1::ResourceRef& target,
+                                                  const v1::IssueState& issue,
                                                   const std::string& marker, bool dry_run,
                                                   bool& already_applied, std::string& response) {
+  const v1::ResourceRef& target = issue.resource();
   const std::string path = DeploymentPath(target);
   // Every write below returns the object the API server answered with (or, when the marker was
   // already there, the object as read): its summary goes into the result.
@@ -228,9 +258,13 @@ absl::StatusOr<std::string> Actuator::ApplyAction(const v1::ActionSpec& action,
       // The newest revision whose pods differ from the current template's: a restart (same pod
       // spec, a new restartedAt) is not something to return to, and the newest ReplicaSet is not
       // the current template while the controller has not caught up with the last change.
-      const Json& current = deployment["spec"]["template"]["spec"];
+      // Nor is a revision an earlier failed plan of this issue made (restored since).
+      const Json& current = At(At(At(deployment, "spec"), "template"), "spec");
+      const std::vector<projections::FailedMemoryLimit> failed =
+          projections::FailedMemoryLimits(issue.failures());
       for (const auto& [rev, rs] : revisions) {
-        if (rs["spec"]["template"]["spec"] != current) {
+        const Json& pods = At(At(At(rs, "spec"), "template"), "spec");
+        if (pods != current && !MadeByFailedPlan(pods, current, failed)) {
           target_rs = &rs;
           target_revision = rev;
           break;
@@ -249,7 +283,7 @@ absl::StatusOr<std::string> Actuator::ApplyAction(const v1::ActionSpec& action,
           fmt::format("no revision to roll back to ({} revisions known, asked for '{}'{})",
                       revisions.size(), wanted.empty() ? "previous" : wanted,
                       wanted.empty() || wanted == "previous"
-                          ? ": none runs other pods than the current template"
+                          ? ": none runs other pods than the current template and the failed plans"
                           : ""));
     }
     Json tmpl = (*target_rs)["spec"]["template"];
@@ -319,8 +353,8 @@ v1::Event Actuator::Execute(const v1::PlanState& plan, const v1::IssueState& iss
   const std::string marker = fmt::format("{}/{}", plan.name(), index);
   bool already_applied = false;
   std::string response;
-  absl::StatusOr<std::string> summary = ApplyAction(plan.actions(index), issue.resource(), marker,
-                                                    dry_run, already_applied, response);
+  absl::StatusOr<std::string> summary =
+      ApplyAction(plan.actions(index), issue, marker, dry_run, already_applied, response);
   if (!summary.ok()) {
     v1::ActionFailed* f = e.mutable_action_failed();
     f->set_plan_name(plan.name());

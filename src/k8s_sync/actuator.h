@@ -36,7 +36,8 @@ class Actuator {
   // event (never an error: a failure is a result to record). RollbackDeployment to "previous"
   // returns to the newest ReplicaSet revision whose pod spec differs from the current template's
   // (a restart's revision runs the same pods and is passed over, like kubectl's "skipped
-  // rollback" of a template that already matches).
+  // rollback" of a template that already matches) and that no earlier failed plan of the issue
+  // made (a memory limit its AdjustResources set, which the current template does not hold).
   v1::Event Execute(const v1::PlanState& plan, const v1::IssueState& issue, int index,
                     bool dry_run = false);
 
@@ -60,10 +61,9 @@ class Actuator {
                                                               absl::Time since);
 
  private:
-  absl::StatusOr<std::string> ApplyAction(const v1::ActionSpec& action,
-                                          const v1::ResourceRef& target, const std::string& marker,
-                                          bool dry_run, bool& already_applied,
-                                          std::string& response);
+  absl::StatusOr<std::string> ApplyAction(const v1::ActionSpec& action, const v1::IssueState& issue,
+                                          const std::string& marker, bool dry_run,
+                                          bool& already_applied, std::string& response);
 
   KubeClient& client_;
   common::Clock& clock_;

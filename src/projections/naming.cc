@@ -318,6 +318,21 @@ std::string ParamValue(const v1::ActionSpec& action, std::string_view key) {
   return "";
 }
 
+std::vector<FailedMemoryLimit> FailedMemoryLimits(
+    const google::protobuf::RepeatedPtrField<v1::AttemptFailure>& failures) {
+  std::vector<FailedMemoryLimit> out;
+  for (const v1::AttemptFailure& f : failures) {
+    for (const v1::ActionSpec& a : f.actions()) {
+      if (a.type() == "AdjustResources") {
+        if (std::string limit = ParamValue(a, "memory_limit"); !limit.empty()) {
+          out.push_back({ParamValue(a, "container"), std::move(limit)});
+        }
+      }
+    }
+  }
+  return out;
+}
+
 v1::PipelineConfig DefaultPipelineConfig() {
   v1::PipelineConfig c;
   c.set_correlation_window_ms(10 * 60'000);

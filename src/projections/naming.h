@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -83,6 +84,14 @@ bool SameActions(const google::protobuf::RepeatedPtrField<v1::ActionSpec>& a,
                  const google::protobuf::RepeatedPtrField<v1::ActionSpec>& b);
 // The value of param `key`, or "" when absent.
 std::string ParamValue(const v1::ActionSpec& action, std::string_view key);
+
+// A memory limit an AdjustResources action of a failed attempt set: the revision it made holds it.
+struct FailedMemoryLimit {
+  std::string container;  // "" when the action named none (the actuator took the first)
+  std::string limit;      // as the plan wrote it (the API server may read it back canonical)
+};
+std::vector<FailedMemoryLimit> FailedMemoryLimits(
+    const google::protobuf::RepeatedPtrField<v1::AttemptFailure>& failures);
 
 // The defaults of DESIGN.md §5.
 v1::PipelineConfig DefaultPipelineConfig();

@@ -11,6 +11,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "k8s_sync/json_access.h"
 #include "support/cluster_helpers.h"
 #include "support/control_plane_environment.h"
 
@@ -185,6 +186,51 @@ TEST_F(ActuatorTest, RollbackPassesOverARestartOfTheBadRevision) {
   }
   Actuator actuator(*client_, clock_);
   const v1::Event e = actuator.Execute(Plan({Action("RollbackDeployment")}), issue_, 0);
+  ASSERT_TRUE(e.has_action_succeeded()) << e.ShortDebugString();
+  EXPECT_THAT(e.action_succeeded().summary(), HasSubstr("rolled back to revision 1"));
+  EXPECT_EQ("nginx:1.26", Get()["spec"]["template"]["spec"]["containers"][0]["image"]);
+}
+
+// A failed plan raised the memory limit (1024Mi, read back as 1Gi) on top of a user's rollout and
+// was restored: its revision is the newest one unlike the current template, and "previous"
+// passes over it too, to the revision before the user's rollout.
+TEST_F(ActuatorTest, RollbackPassesOverAFailedPlansRevision) {
+  const std::vector<std::vector<std::string>> steps = {
+      {"-n", ns_, "set", "image", "deploy/web", "app=nginx:1.27"},
+      {"-n", ns_, "set", "resources", "deploy/web", "-c", "app", "--limits=memory=1024Mi"},
+      {"-n", ns_, "rollout", "undo", "deploy/web", "--to-revision=2"}};
+  for (size_t i = 0; i < steps.size(); ++i) {
+    absl::StatusOr<testing::ProcessResult> run =
+        testing::ControlPlaneEnvironment::Get().Kubectl(steps[i]);
+    ASSERT_TRUE(run.ok()) << run.status();
+    ASSERT_EQ(0, run->exit_code) << run->err;
+    const size_t want = std::min<size_t>(i + 2, 3);
+    ASSERT_TRUE(testing::Eventually([&] { return Revisions() >= want; }, absl::Seconds(60)))
+        << "kube-controller-manager made no revision " << want << " in 60 s";
+  }
+  // The plan's revision holds the limit as the API server wrote it back; the undo took it away.
+  bool plan_revision_seen = false;
+  const absl::StatusOr<Json> sets =
+      client_->Get(fmt::format("/apis/apps/v1/namespaces/{}/replicasets", ns_));
+  ASSERT_TRUE(sets.ok()) << sets.status();
+  for (const Json& rs : At(*sets, "items")) {
+    const Json& pods = At(At(At(rs, "spec"), "template"), "spec");
+    plan_revision_seen =
+        plan_revision_seen ||
+        StrAt(At(At(At(pods, "containers")[0], "resources"), "limits"), "memory") == "1Gi";
+  }
+  EXPECT_TRUE(plan_revision_seen);
+  const Json current = Get()["spec"]["template"]["spec"]["containers"][0];
+  ASSERT_FALSE(current.contains("resources") && current["resources"].contains("limits"))
+      << current.dump();
+  v1::IssueState issue = issue_;
+  v1::AttemptFailure* failure = issue.add_failures();
+  failure->set_attempt(1);
+  *failure->add_actions() =
+      Action("AdjustResources", {{"container", "app"}, {"memory_limit", "1024Mi"}});
+  *failure->add_actions() = Action("RestartDeployment");
+  Actuator actuator(*client_, clock_);
+  const v1::Event e = actuator.Execute(Plan({Action("RollbackDeployment")}), issue, 0);
   ASSERT_TRUE(e.has_action_succeeded()) << e.ShortDebugString();
   EXPECT_THAT(e.action_succeeded().summary(), HasSubstr("rolled back to revision 1"));
   EXPECT_EQ("nginx:1.26", Get()["spec"]["template"]["spec"]["containers"][0]["image"]);

@@ -252,7 +252,7 @@ class DaemonScenarioTest : public ::testing::Test {
   void ExpectReplayVerifies() {
     absl::StatusOr<testing::ProcessResult> run =
         testing::RunProcess({Aiops(), "replay", "--verify", "--dir", dir_ + "/data/log"});
-    ASSERT_TRUE(run.ok());
+    ASSERT_TRUE(run.ok()) << run.status();
     EXPECT_EQ(0, run->exit_code) << run->out << run->err;
     EXPECT_THAT(run->out, HasSubstr("verify: OK"));
   }

@@ -11,6 +11,8 @@
 #include <fmt/format.h>
 
 #include "common/check.h"
+#include "common/quantity.h"
+#include "projections/naming.h"
 #include "server/analysis/text.h"
 #include "stages/safety.h"
 
@@ -497,26 +499,8 @@ struct Situation {
 // is left out loses its diff mark (it was relative to that one); images still compare.
 ContextEvidence WithoutFailedPlansRevisions(const ContextEvidence& ev,
                                             const AnalysisRequest& request, bool* removed) {
-  std::vector<std::pair<std::string, std::string>> set_limits;  // {container or "", limit}
-  for (const v1::AttemptFailure& f : request.previous_failures) {
-    for (const v1::ActionSpec& a : f.actions()) {
-      if (a.type() != "AdjustResources") {
-        continue;
-      }
-      std::string container;
-      std::string limit;
-      for (const v1::Param& p : a.params()) {
-        if (p.key() == "container") {
-          container = p.value();
-        } else if (p.key() == "memory_limit") {
-          limit = p.value();
-        }
-      }
-      if (!limit.empty()) {
-        set_limits.emplace_back(container, limit);
-      }
-    }
-  }
+  const std::vector<projections::FailedMemoryLimit> set_limits =
+      projections::FailedMemoryLimits(request.previous_failures);
   ContextEvidence out = ev;
   *removed = false;
   if (set_limits.empty()) {
@@ -534,9 +518,11 @@ ContextEvidence WithoutFailedPlansRevisions(const ContextEvidence& ev,
     std::vector<ContextEvidence::MemoryLimit> limits;
     ContainerLimitsOnLine("containers: " + r.images, limits);
     for (const ContextEvidence::MemoryLimit& l : limits) {
-      for (const auto& [container, limit] : set_limits) {
-        if ((container.empty() || container == l.container) && l.limit == limit &&
-            current_limit(l.container) != limit) {
+      for (const projections::FailedMemoryLimit& set : set_limits) {
+        // By amount: the API server reads "1024Mi" back as "1Gi".
+        if ((set.container.empty() || set.container == l.container) &&
+            common::SameQuantity(l.limit, set.limit) &&
+            !common::SameQuantity(current_limit(l.container), set.limit)) {
           return true;
         }
       }

@@ -562,6 +562,18 @@ TEST(RulesAnalyzerTest, AFailedPlansRevisionsAreNotBlamedNorReturnedTo) {
       "  revision 1: ready 0/0, app=registry/api:v1\n"));
   ASSERT_THAT(Types(current), ElementsAre("RollbackDeployment"));
   EXPECT_EQ(Param(current.suggested_actions(0), "toRevision"), "previous");
+
+  // The plan wrote 1024Mi; the API server reads it back as 1Gi.
+  AnalysisRequest canonical = AfterAFailedRaise(
+      "  containers: app=registry/api:v1 (limits: {\"memory\":\"512Mi\"})\n"
+      "    container app: waiting (CrashLoopBackOff), last terminated: OOMKilled\n"
+      "Revisions (newest first, 2 of 2):\n"
+      "  revision 3: ready 0/2, app=registry/api:v1 (limits: {\"memory\":\"512Mi\"}) (was: "
+      "app=registry/api:v1 (limits: {\"memory\":\"1Gi\"}))\n"
+      "  revision 2: ready 0/0, app=registry/api:v1 (limits: {\"memory\":\"1Gi\"})\n");
+  canonical.previous_failures.Mutable(0)->mutable_actions(0)->mutable_params(1)->set_value(
+      "1024Mi");
+  EXPECT_THAT(Types(Analyze(canonical)), ElementsAre());
 }
 
 TEST(RulesEvidenceTest, ReadsOtherLimitAndReplicaForms) {
