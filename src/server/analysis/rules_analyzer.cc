@@ -497,14 +497,13 @@ struct Situation {
 // another (the plan was restored since). Such a revision is the operator's own attempt, known not
 // to work: neither a rollout to blame nor a state to return to. A revision whose next older one
 // is left out loses its diff mark (it was relative to that one); images still compare.
-ContextEvidence WithoutFailedPlansRevisions(const ContextEvidence& ev,
-                                            const AnalysisRequest& request, bool* removed) {
+ContextEvidence WithoutFailedPlansRevisions(ContextEvidence ev, const AnalysisRequest& request,
+                                            bool* removed) {
   const std::vector<projections::FailedMemoryLimit> set_limits =
       projections::FailedMemoryLimits(request.previous_failures);
-  ContextEvidence out = ev;
   *removed = false;
   if (set_limits.empty()) {
-    return out;
+    return ev;
   }
   const auto current_limit = [&](const std::string& container) {
     for (const ContextEvidence::MemoryLimit& m : ev.memory_limits) {
@@ -539,7 +538,7 @@ ContextEvidence WithoutFailedPlansRevisions(const ContextEvidence& ev,
     }
   }
   if (gone.empty()) {
-    return out;
+    return ev;
   }
   *removed = true;
   for (ContextEvidence::Revision& r : kept) {
@@ -553,8 +552,8 @@ ContextEvidence WithoutFailedPlansRevisions(const ContextEvidence& ev,
       r.changed = false;
     }
   }
-  out.revisions = std::move(kept);
-  return out;
+  ev.revisions = std::move(kept);
+  return ev;
 }
 
 std::string ChangeText(const ContextEvidence& ev) {
