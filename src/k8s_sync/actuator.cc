@@ -61,27 +61,27 @@ absl::StatusOr<Json> ReadModifyReplace(KubeClient& client, const std::string& pa
   }
 }
 
-// The memory limit of container `name` in a pod spec ("" when none is set).
-std::string MemoryLimit(const Json& pod_spec, const std::string& name) {
+// Limit `resource` of container `name` in a pod spec ("" when none is set).
+std::string LimitOf(const Json& pod_spec, const std::string& name, const std::string& resource) {
   for (const Json& c : At(pod_spec, "containers")) {
     if (StrAt(c, "name") == name) {
-      return StrAt(At(At(c, "resources"), "limits"), "memory");
+      return StrAt(At(At(c, "resources"), "limits"), resource.c_str());
     }
   }
   return "";
 }
 
-// `pod_spec` (a revision's) holds a memory limit a failed plan of the issue set, and `current`
-// (the Deployment's template) another: the revision is that plan's attempt, restored since.
+// `pod_spec` (a revision's) holds a limit a failed plan of the issue set, and `current` (the
+// Deployment's template) another: the revision is that plan's attempt, restored since.
 bool MadeByFailedPlan(const Json& pod_spec, const Json& current,
-                      const std::vector<projections::FailedMemoryLimit>& failed) {
+                      const std::vector<projections::FailedLimit>& failed) {
   for (const Json& c : At(pod_spec, "containers")) {
     const std::string name = StrAt(c, "name");
-    const std::string limit = StrAt(At(At(c, "resources"), "limits"), "memory");
-    for (const projections::FailedMemoryLimit& f : failed) {
+    for (const projections::FailedLimit& f : failed) {
       // By amount: the API server reads "1024Mi" back as "1Gi".
-      if ((f.container.empty() || f.container == name) && common::SameQuantity(limit, f.limit) &&
-          !common::SameQuantity(MemoryLimit(current, name), f.limit)) {
+      if ((f.container.empty() || f.container == name) &&
+          common::SameQuantity(LimitOf(pod_spec, name, f.resource), f.value) &&
+          !common::SameQuantity(LimitOf(current, name, f.resource), f.value)) {
         return true;
       }
     }
@@ -260,8 +260,8 @@ absl::StatusOr<std::string> Actuator::ApplyAction(const v1::ActionSpec& action,
       // the current template while the controller has not caught up with the last change.
       // Nor is a revision an earlier failed plan of this issue made (restored since).
       const Json& current = At(At(At(deployment, "spec"), "template"), "spec");
-      const std::vector<projections::FailedMemoryLimit> failed =
-          projections::FailedMemoryLimits(issue.failures());
+      const std::vector<projections::FailedLimit> failed =
+          projections::FailedLimits(issue.failures());
       for (const auto& [rev, rs] : revisions) {
         const Json& pods = At(At(At(rs, "spec"), "template"), "spec");
         if (pods != current && !MadeByFailedPlan(pods, current, failed)) {

@@ -37,7 +37,8 @@ class Actuator {
   // returns to the newest ReplicaSet revision whose pod spec differs from the current template's
   // (a restart's revision runs the same pods and is passed over, like kubectl's "skipped
   // rollback" of a template that already matches) and that no earlier failed plan of the issue
-  // made (a memory limit its AdjustResources set, which the current template does not hold).
+  // made (a memory or cpu limit its AdjustResources set, which the current template does not
+  // hold).
   v1::Event Execute(const v1::PlanState& plan, const v1::IssueState& issue, int index,
                     bool dry_run = false);
 

@@ -318,14 +318,18 @@ std::string ParamValue(const v1::ActionSpec& action, std::string_view key) {
   return "";
 }
 
-std::vector<FailedMemoryLimit> FailedMemoryLimits(
+std::vector<FailedLimit> FailedLimits(
     const google::protobuf::RepeatedPtrField<v1::AttemptFailure>& failures) {
-  std::vector<FailedMemoryLimit> out;
+  std::vector<FailedLimit> out;
   for (const v1::AttemptFailure& f : failures) {
     for (const v1::ActionSpec& a : f.actions()) {
-      if (a.type() == "AdjustResources") {
-        if (std::string limit = ParamValue(a, "memory_limit"); !limit.empty()) {
-          out.push_back({ParamValue(a, "container"), std::move(limit)});
+      if (a.type() != "AdjustResources") {
+        continue;
+      }
+      for (const auto& [param, resource] :
+           {std::pair{"memory_limit", "memory"}, std::pair{"cpu_limit", "cpu"}}) {
+        if (std::string value = ParamValue(a, param); !value.empty()) {
+          out.push_back({ParamValue(a, "container"), resource, std::move(value)});
         }
       }
     }

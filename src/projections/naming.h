@@ -85,12 +85,13 @@ bool SameActions(const google::protobuf::RepeatedPtrField<v1::ActionSpec>& a,
 // The value of param `key`, or "" when absent.
 std::string ParamValue(const v1::ActionSpec& action, std::string_view key);
 
-// A memory limit an AdjustResources action of a failed attempt set: the revision it made holds it.
-struct FailedMemoryLimit {
+// A limit an AdjustResources action of a failed attempt set: the revision it made holds it.
+struct FailedLimit {
   std::string container;  // "" when the action named none (the actuator took the first)
-  std::string limit;      // as the plan wrote it (the API server may read it back canonical)
+  std::string resource;   // "memory" (memory_limit) or "cpu" (cpu_limit)
+  std::string value;      // as the plan wrote it (the API server may read it back canonical)
 };
-std::vector<FailedMemoryLimit> FailedMemoryLimits(
+std::vector<FailedLimit> FailedLimits(
     const google::protobuf::RepeatedPtrField<v1::AttemptFailure>& failures);
 
 // The defaults of DESIGN.md §5.

@@ -85,6 +85,9 @@ class ActuatorTest : public ::testing::Test {
     }
     return plan;
   }
+  void ExpectRollbackPassesOverAFailedPlansRevision(const std::string& resource,
+                                                    const std::string& written,
+                                                    const std::string& read_back);
   size_t Revisions() {
     auto sets = client_->Get(fmt::format("/apis/apps/v1/namespaces/{}/replicasets", ns_));
     return sets.ok() ? (*sets)["items"].size() : 0;
@@ -191,13 +194,17 @@ TEST_F(ActuatorTest, RollbackPassesOverARestartOfTheBadRevision) {
   EXPECT_EQ("nginx:1.26", Get()["spec"]["template"]["spec"]["containers"][0]["image"]);
 }
 
-// A failed plan raised the memory limit (1024Mi, read back as 1Gi) on top of a user's rollout and
-// was restored: its revision is the newest one unlike the current template, and "previous"
-// passes over it too, to the revision before the user's rollout.
-TEST_F(ActuatorTest, RollbackPassesOverAFailedPlansRevision) {
+// A failed plan set a limit on top of a user's rollout and was restored: its revision is the
+// newest one unlike the current template, and "previous" passes over it too, to the revision
+// before the user's rollout. `written` is the plan's value, `read_back` the API server's
+// canonical form of it (`resource` is "memory" or "cpu").
+void ActuatorTest::ExpectRollbackPassesOverAFailedPlansRevision(const std::string& resource,
+                                                                const std::string& written,
+                                                                const std::string& read_back) {
   const std::vector<std::vector<std::string>> steps = {
       {"-n", ns_, "set", "image", "deploy/web", "app=nginx:1.27"},
-      {"-n", ns_, "set", "resources", "deploy/web", "-c", "app", "--limits=memory=1024Mi"},
+      {"-n", ns_, "set", "resources", "deploy/web", "-c", "app",
+       fmt::format("--limits={}={}", resource, written)},
       {"-n", ns_, "rollout", "undo", "deploy/web", "--to-revision=2"}};
   for (size_t i = 0; i < steps.size(); ++i) {
     absl::StatusOr<testing::ProcessResult> run =
@@ -216,8 +223,8 @@ TEST_F(ActuatorTest, RollbackPassesOverAFailedPlansRevision) {
   for (const Json& rs : At(*sets, "items")) {
     const Json& pods = At(At(At(rs, "spec"), "template"), "spec");
     plan_revision_seen =
-        plan_revision_seen ||
-        StrAt(At(At(At(pods, "containers")[0], "resources"), "limits"), "memory") == "1Gi";
+        plan_revision_seen || StrAt(At(At(At(pods, "containers")[0], "resources"), "limits"),
+                                    resource.c_str()) == read_back;
   }
   EXPECT_TRUE(plan_revision_seen);
   const Json current = Get()["spec"]["template"]["spec"]["containers"][0];
@@ -227,13 +234,21 @@ TEST_F(ActuatorTest, RollbackPassesOverAFailedPlansRevision) {
   v1::AttemptFailure* failure = issue.add_failures();
   failure->set_attempt(1);
   *failure->add_actions() =
-      Action("AdjustResources", {{"container", "app"}, {"memory_limit", "1024Mi"}});
+      Action("AdjustResources", {{"container", "app"}, {resource + "_limit", written}});
   *failure->add_actions() = Action("RestartDeployment");
   Actuator actuator(*client_, clock_);
   const v1::Event e = actuator.Execute(Plan({Action("RollbackDeployment")}), issue, 0);
   ASSERT_TRUE(e.has_action_succeeded()) << e.ShortDebugString();
   EXPECT_THAT(e.action_succeeded().summary(), HasSubstr("rolled back to revision 1"));
   EXPECT_EQ("nginx:1.26", Get()["spec"]["template"]["spec"]["containers"][0]["image"]);
+}
+
+TEST_F(ActuatorTest, RollbackPassesOverAFailedPlansMemoryRevision) {
+  ExpectRollbackPassesOverAFailedPlansRevision("memory", "1024Mi", "1Gi");
+}
+
+TEST_F(ActuatorTest, RollbackPassesOverAFailedPlansCpuRevision) {
+  ExpectRollbackPassesOverAFailedPlansRevision("cpu", "0.5", "500m");
 }
 
 // An explicit toRevision, and a repeat after a crash: the applied rollback made the target the

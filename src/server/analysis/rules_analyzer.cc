@@ -499,8 +499,11 @@ struct Situation {
 // is left out loses its diff mark (it was relative to that one); images still compare.
 ContextEvidence WithoutFailedPlansRevisions(ContextEvidence ev, const AnalysisRequest& request,
                                             bool* removed) {
-  const std::vector<projections::FailedMemoryLimit> set_limits =
-      projections::FailedMemoryLimits(request.previous_failures);
+  // Memory only: the one limit the rules raise, and the one the context's revisions show parsed.
+  std::vector<projections::FailedLimit> set_limits =
+      projections::FailedLimits(request.previous_failures);
+  std::erase_if(set_limits,
+                [](const projections::FailedLimit& l) { return l.resource != "memory"; });
   *removed = false;
   if (set_limits.empty()) {
     return ev;
@@ -517,11 +520,11 @@ ContextEvidence WithoutFailedPlansRevisions(ContextEvidence ev, const AnalysisRe
     std::vector<ContextEvidence::MemoryLimit> limits;
     ContainerLimitsOnLine("containers: " + r.images, limits);
     for (const ContextEvidence::MemoryLimit& l : limits) {
-      for (const projections::FailedMemoryLimit& set : set_limits) {
+      for (const projections::FailedLimit& set : set_limits) {
         // By amount: the API server reads "1024Mi" back as "1Gi".
         if ((set.container.empty() || set.container == l.container) &&
-            common::SameQuantity(l.limit, set.limit) &&
-            !common::SameQuantity(current_limit(l.container), set.limit)) {
+            common::SameQuantity(l.limit, set.value) &&
+            !common::SameQuantity(current_limit(l.container), set.value)) {
           return true;
         }
       }

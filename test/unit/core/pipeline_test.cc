@@ -794,6 +794,37 @@ TEST(DedupTest, TheExpiryQueueKeepsItsOrderAcrossCompactionsAndLateEntries) {
                                   std::make_pair(30, 1), std::make_pair(30, 3)));
 }
 
+// The limits failed AdjustResources actions set (the revisions they made hold them): memory and
+// cpu, with the container when named; other actions and params are not limits.
+TEST(NamingTest, FailedLimitsListWhatFailedAdjustResourcesSet) {
+  google::protobuf::RepeatedPtrField<v1::AttemptFailure> failures;
+  v1::AttemptFailure* f = failures.Add();
+  v1::ActionSpec* a = f->add_actions();
+  a->set_type("AdjustResources");
+  for (const auto& [key, value] :
+       {std::pair{"container", "app"}, std::pair{"memory_limit", "1Gi"},
+        std::pair{"cpu_limit", "500m"}, std::pair{"memory_request", "512Mi"}}) {
+    v1::Param* p = a->add_params();
+    p->set_key(key);
+    p->set_value(value);
+  }
+  f->add_actions()->set_type("RestartDeployment");
+  v1::ActionSpec* other = failures.Add()->add_actions();
+  other->set_type("AdjustResources");
+  v1::Param* p = other->add_params();
+  p->set_key("memory_limit");
+  p->set_value("2Gi");
+  const std::vector<projections::FailedLimit> limits = projections::FailedLimits(failures);
+  ASSERT_EQ(3U, limits.size());
+  EXPECT_EQ("app", limits[0].container);
+  EXPECT_EQ("memory", limits[0].resource);
+  EXPECT_EQ("1Gi", limits[0].value);
+  EXPECT_EQ("cpu", limits[1].resource);
+  EXPECT_EQ("500m", limits[1].value);
+  EXPECT_EQ("", limits[2].container);
+  EXPECT_EQ("2Gi", limits[2].value);
+}
+
 TEST(NamingTest, NamesAreValidDns1123AndDistinctWhenShortened) {
   EXPECT_EQ("api-gateway-pod-restart-1771276354",
             p::Dns1123Name("api-gateway-pod_restart-1771276354"));
