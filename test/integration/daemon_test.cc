@@ -823,6 +823,36 @@ TEST_F(DaemonScenarioTest, NeverHealthyIsReanalysedThenEscalated) {
   ExpectReplayVerifies();
 }
 
+// The scenario CI once failed on, without a user's rollout: after the failed "raise the limit and
+// restart" is restored, its revisions are the only change in the history. The second analysis
+// neither blames them nor rolls back into them (the failed limit): nothing is left to try, and
+// the issue escalates with the Deployment as it was.
+TEST_F(DaemonScenarioTest, AFailedPlansOwnRevisionsAreNotRolledBackInto) {
+  CreateWeb();
+  const Json before = Deployment()["spec"]["template"];
+  StartDaemon({{"verificationWindowMs", "3000"},
+               {"maxRemediationAttempts", 3},
+               {"safety", {{"resourceCooldownMs", "1000"}}}});
+  // No kubelet loop: pods of a new rollout never start.
+  ASSERT_TRUE(RunStandin({"fail", ns_, Pods()[0], "oom", "4"}).ok());
+  ASSERT_EQ("Escalated", WaitForTerminalIssue(absl::Seconds(120)));
+  EXPECT_EQ(0, StopDaemon());
+  const std::vector<v1::Event> log = ReadLog();
+  EXPECT_EQ(1, Count(log, [](const v1::Event& e) { return e.has_plan_created(); }));
+  EXPECT_EQ(0, Count(log, [](const v1::Event& e) {
+              return e.has_action_started() &&
+                     e.action_started().action().type() == "RollbackDeployment";
+            }));
+  EXPECT_EQ(2, Count(log, [](const v1::Event& e) { return e.has_analysis_requested(); }));
+  const auto escalated = std::find_if(log.begin(), log.end(),
+                                      [](const v1::Event& e) { return e.has_issue_escalated(); });
+  ASSERT_NE(log.end(), escalated);
+  EXPECT_EQ("no_new_strategy", escalated->issue_escalated().reason());
+  EXPECT_EQ(1, Count(log, [](const v1::Event& e) { return e.has_plan_rolled_back(); }));
+  EXPECT_EQ(before, Deployment()["spec"]["template"]);
+  ExpectReplayVerifies();
+}
+
 // Verification watches the pods, not only the rollout: a new pod that is OOM-killed again after
 // the actions fails the verification at once, with the evidence, before the window ends.
 TEST_F(DaemonScenarioTest, FailureComingBackFailsVerificationWithEvidence) {
