@@ -254,12 +254,12 @@ absl::StatusOr<std::string> Actuator::ApplyAction(const v1::ActionSpec& action,
     const std::string wanted = param("toRevision");
     const Json* target_rs = nullptr;
     int64_t target_revision = 0;
+    const Json& current = At(At(At(deployment, "spec"), "template"), "spec");
     if (wanted.empty() || wanted == "previous") {
       // The newest revision whose pods differ from the current template's: a restart (same pod
       // spec, a new restartedAt) is not something to return to, and the newest ReplicaSet is not
       // the current template while the controller has not caught up with the last change.
       // Nor is a revision an earlier failed plan of this issue made (restored since).
-      const Json& current = At(At(At(deployment, "spec"), "template"), "spec");
       const std::vector<projections::FailedLimit> failed =
           projections::FailedLimits(issue.failures());
       for (const auto& [rev, rs] : revisions) {
@@ -285,6 +285,14 @@ absl::StatusOr<std::string> Actuator::ApplyAction(const v1::ActionSpec& action,
                       wanted.empty() || wanted == "previous"
                           ? ": none runs other pods than the current template and the failed plans"
                           : ""));
+    }
+    // Like kubectl's "skipped rollback": returning to the pods that run changes nothing, and the
+    // plan would only wait out its verification window to learn it.
+    if (At(At(At(*target_rs, "spec"), "template"), "spec") == current) {
+      return absl::FailedPreconditionError(
+          fmt::format("revision {} runs the same pods as the current template: rolling back to "
+                      "it changes nothing",
+                      target_revision));
     }
     Json tmpl = (*target_rs)["spec"]["template"];
     if (tmpl["metadata"].contains("labels")) {

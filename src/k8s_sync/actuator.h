@@ -38,7 +38,8 @@ class Actuator {
   // (a restart's revision runs the same pods and is passed over, like kubectl's "skipped
   // rollback" of a template that already matches) and that no earlier failed plan of the issue
   // made (a memory or cpu limit its AdjustResources set, which the current template does not
-  // hold).
+  // hold). A rollback to a revision that runs the same pods as the current template is refused
+  // (it would change nothing).
   v1::Event Execute(const v1::PlanState& plan, const v1::IssueState& issue, int index,
                     bool dry_run = false);
 

@@ -297,6 +297,14 @@ TEST_F(ActuatorTest, RollbackToAGivenRevisionIsIdempotent) {
   const v1::Event missing = actuator.Execute(other, issue_, 0);
   ASSERT_TRUE(missing.has_action_failed()) << missing.ShortDebugString();
   EXPECT_THAT(missing.action_failed().error(), HasSubstr("no revision to roll back to"));
+  // And one asking for the revision that runs now (4): nothing to change, refused at once.
+  v1::PlanState same = Plan({Action("RollbackDeployment", {{"toRevision", "4"}})});
+  same.set_name("web-oom-kill-1-plan-3");
+  const v1::Event noop = actuator.Execute(same, issue_, 0);
+  ASSERT_TRUE(noop.has_action_failed()) << noop.ShortDebugString();
+  EXPECT_THAT(noop.action_failed().error(),
+              HasSubstr("revision 4 runs the same pods as the current template"));
+  EXPECT_EQ(generation, Get()["metadata"]["generation"]);
 }
 
 TEST_F(ActuatorTest, DryRunValidatesWithoutChanging) {
