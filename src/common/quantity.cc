@@ -1,5 +1,6 @@
 #include "common/quantity.h"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <utility>

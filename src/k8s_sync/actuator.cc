@@ -80,7 +80,8 @@ bool MadeByFailedPlan(const Json& pod_spec, const Json& current,
     for (const projections::FailedLimit& f : failed) {
       // By amount: the API server reads "1024Mi" back as "1Gi".
       if ((f.container.empty() || f.container == name) &&
-          common::SameQuantity(LimitOf(pod_spec, name, f.resource), f.value) &&
+          common::SameQuantity(StrAt(At(At(c, "resources"), "limits"), f.resource.c_str()),
+                               f.value) &&
           !common::SameQuantity(LimitOf(current, name, f.resource), f.value)) {
         return true;
       }

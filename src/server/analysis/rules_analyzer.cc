@@ -141,10 +141,10 @@ std::string MemoryLimitOnLine(std::string_view line, std::string_view lower) {
                           requests == std::string_view::npos ? lower.size() : requests);
 }
 
-// "containers: app=img (limits: {"cpu":"1","memory":"256Mi"}), side=img2": the memory limit
-// of each container that shows one.
-void ContainerLimitsOnLine(std::string_view line, std::vector<ContextEvidence::MemoryLimit>& out) {
-  size_t i = line.find(':') + 1;
+// "app=img (limits: {"cpu":"1","memory":"256Mi"}), side=img2" (a "containers:" line after its
+// colon, or a revision's images): the memory limit of each container that shows one.
+void ContainerLimitsIn(std::string_view line, std::vector<ContextEvidence::MemoryLimit>& out) {
+  size_t i = 0;
   const size_t n = line.size();
   while (i < n) {
     while (i < n && (line[i] == ' ' || line[i] == ',')) {
@@ -390,7 +390,7 @@ ContextEvidence ParseContextEvidence(std::string_view context) {
     if (StartsWith(lower, "containers:")) {
       // "containers: app=registry/app:v2 (limits: {"memory":"256Mi"}), side=img": one limit
       // per container.
-      ContainerLimitsOnLine(line, ev.memory_limits);
+      ContainerLimitsIn(line.substr(line.find(':') + 1), ev.memory_limits);
     } else if (const std::string limit = MemoryLimitOnLine(line, lower); !limit.empty()) {
       ev.memory_limits.push_back({container, limit});
     }
@@ -518,7 +518,7 @@ ContextEvidence WithoutFailedPlansRevisions(ContextEvidence ev, const AnalysisRe
   };
   const auto made_by_failed_plan = [&](const ContextEvidence::Revision& r) {
     std::vector<ContextEvidence::MemoryLimit> limits;
-    ContainerLimitsOnLine("containers: " + r.images, limits);
+    ContainerLimitsIn(r.images, limits);
     for (const ContextEvidence::MemoryLimit& l : limits) {
       for (const projections::FailedLimit& set : set_limits) {
         // By amount: the API server reads "1024Mi" back as "1Gi".
@@ -545,13 +545,8 @@ ContextEvidence WithoutFailedPlansRevisions(ContextEvidence ev, const AnalysisRe
   }
   *removed = true;
   for (ContextEvidence::Revision& r : kept) {
-    int64_t next_older = -1;
-    for (const ContextEvidence::Revision& o : ev.revisions) {
-      if (o.number < r.number && o.number > next_older) {
-        next_older = o.number;
-      }
-    }
-    if (gone.count(next_older) > 0) {
+    const std::vector<const ContextEvidence::Revision*> older = Older(ev.revisions, &r);
+    if (!older.empty() && gone.count(older.front()->number) > 0) {
       r.changed = false;
     }
   }
