@@ -422,19 +422,51 @@ absl::StatusOr<v1::Event> Actuator::Rollback(const v1::PlanState& plan,
   return e;
 }
 
+RolloutCheck CheckRollout(const Json& d) {
+  const Json& meta = At(d, "metadata");
+  const Json& status = At(d, "status");
+  const Json& replicas_field = At(At(d, "spec"), "replicas");
+  // An absent spec.replicas is 1 (the API server defaults it; a read never lacks it).
+  const int64_t desired = replicas_field.is_number_integer() ? replicas_field.get<int64_t>() : 1;
+  const int64_t generation = IntAt(meta, "generation");
+  const int64_t observed = IntAt(status, "observedGeneration");
+  const int64_t total = IntAt(status, "replicas");
+  const int64_t updated = IntAt(status, "updatedReplicas");
+  const int64_t ready = IntAt(status, "readyReplicas");
+  const int64_t available = IntAt(status, "availableReplicas");
+  const std::string name = fmt::format("{}/{}", StrAt(meta, "namespace"), StrAt(meta, "name"));
+  RolloutCheck out;
+  // What `kubectl rollout status` waits for, plus ready = desired: the controller has seen the
+  // latest spec, every replica runs the new template, no pod of an older revision is left (the
+  // old pod of a one-replica Deployment stays available while its replacement fails), and every
+  // replica is ready and available.
+  if (observed < generation) {
+    out.waiting_for = fmt::format("{}: the controller has not observed generation {} yet ({})",
+                                  name, generation, observed);
+  } else if (updated < desired) {
+    out.waiting_for =
+        fmt::format("{}: {} of {} replicas run the new template", name, updated, desired);
+  } else if (total > updated) {
+    out.waiting_for =
+        fmt::format("{}: {} pods of an older revision are still there", name, total - updated);
+  } else if (ready < desired || available < desired) {
+    out.waiting_for = fmt::format("{}: {} of {} updated replicas ready, {} available", name, ready,
+                                  desired, available);
+  } else {
+    out.complete = true;
+    out.summary = fmt::format(
+        "{}: rollout complete, {} of {} replicas updated, ready and available, no old replicas",
+        name, available, desired);
+  }
+  return out;
+}
+
 absl::StatusOr<std::optional<std::string>> Actuator::RolloutComplete(
     const v1::ResourceRef& deployment) {
   AIOPS_ASSIGN_OR_RETURN(Json d, client_.Get(DeploymentPath(deployment)));
-  const int64_t generation = d["metadata"].value("generation", int64_t{0});
-  const Json status = d.value("status", Json::object());
-  const int64_t desired = d["spec"].value("replicas", int64_t{1});
-  const int64_t observed = status.value("observedGeneration", int64_t{0});
-  const int64_t updated = status.value("updatedReplicas", int64_t{0});
-  const int64_t available = status.value("availableReplicas", int64_t{0});
-  if (observed >= generation && updated == desired && available == desired) {
-    return std::optional<std::string>(
-        fmt::format("{}/{}: rollout complete, {} of {} replicas updated and available",
-                    deployment.namespace_(), deployment.name(), available, desired));
+  RolloutCheck check = CheckRollout(d);
+  if (check.complete) {
+    return std::optional<std::string>(std::move(check.summary));
   }
   return std::optional<std::string>();
 }
@@ -541,14 +573,20 @@ absl::StatusOr<std::optional<std::string>> Actuator::PodsFailingSince(
               fmt::format("pod {} container {} is waiting: {}", name, StrAt(c, "name"), waiting));
         }
       }
-      const Json& terminated = At(At(c, "lastState"), "terminated");
-      // Kubernetes times have whole seconds: only a termination in a later second than `since`
-      // surely came after it (one in the same second is left to the verification deadline).
-      if (terminated.is_object() && TimeOf(StrAt(terminated, "finishedAt")) >
-                                        absl::FromUnixSeconds(absl::ToUnixSeconds(since))) {
-        return std::optional<std::string>(fmt::format(
-            "pod {} container {} terminated again after the actions: {} (restarts {})", name,
-            StrAt(c, "name"), StrAt(terminated, "reason"), IntAt(c, "restartCount")));
+      // A real kubelet shows a container that just died as state.terminated until it restarts
+      // it (lastState.terminated only after the restart), so both are read.
+      for (const char* which : {"state", "lastState"}) {
+        const Json& terminated = At(At(c, which), "terminated");
+        // Kubernetes times have whole seconds: only a termination in a later second than
+        // `since` surely came after it (one in the same second is left to the deadline).
+        if (terminated.is_object() && TimeOf(StrAt(terminated, "finishedAt")) >
+                                          absl::FromUnixSeconds(absl::ToUnixSeconds(since))) {
+          return std::optional<std::string>(
+              fmt::format("pod {} container {} terminated again after the actions: {} (exit "
+                          "code {}, restarts {})",
+                          name, StrAt(c, "name"), StrAt(terminated, "reason"),
+                          IntAt(terminated, "exitCode"), IntAt(c, "restartCount")));
+        }
       }
     }
   }

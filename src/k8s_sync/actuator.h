@@ -9,9 +9,11 @@
 // a summary of the API response). Thread-compatible.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include <absl/status/statusor.h>
+#include <nlohmann/json.hpp>
 
 #include "aiops/v1/events.pb.h"
 #include "aiops/v1/state.pb.h"
@@ -47,8 +49,8 @@ class Actuator {
   absl::StatusOr<v1::Event> Rollback(const v1::PlanState& plan,
                                      const v1::PreflightSnapshot& snapshot);
 
-  // Whether the Deployment's rollout is complete (observedGeneration caught up, updated =
-  // available = desired replicas): a summary when it is, nullopt while not yet.
+  // Whether the Deployment's rollout is complete (CheckRollout): a summary when it is, nullopt
+  // while not yet.
   absl::StatusOr<std::optional<std::string>> RolloutComplete(const v1::ResourceRef& deployment);
   // Why the Deployment's rollout is not complete, for a verification that ran out of time: the
   // rollout numbers (observedGeneration against generation; desired, updated, ready, available
@@ -72,5 +74,16 @@ class Actuator {
 };
 
 std::string DeploymentPath(const v1::ResourceRef& ref);
+
+// A Deployment's rollout as `kubectl rollout status` judges it, and stricter: complete when the
+// controller observed the latest generation, updated = ready = available = desired replicas, and
+// no replica of an older revision is left (status.replicas = updatedReplicas). Otherwise
+// `waiting_for` says what is missing. Pure: reads only the object.
+struct RolloutCheck {
+  bool complete = false;
+  std::string summary;      // when complete
+  std::string waiting_for;  // when not
+};
+RolloutCheck CheckRollout(const nlohmann::json& deployment);
 
 }  // namespace aiops::k8s_sync

@@ -128,10 +128,16 @@ v1::Event BuildContext(KubeClient& client, const v1::IssueState& issue, int32_t 
           const Json& state = At(cs, "state");
           std::string now_state = state.is_object() && !state.empty() ? state.begin().key() : "";
           const std::string reason = StrAt(At(state, now_state.c_str()), "reason");
-          const std::string last = StrAt(At(At(cs, "lastState"), "terminated"), "reason");
-          text += fmt::format("    container {}: {}{}{}\n", StrAt(cs, "name"), now_state,
+          const Json& last_terminated = At(At(cs, "lastState"), "terminated");
+          const std::string last = StrAt(last_terminated, "reason");
+          // The exit code tells a crash (non-zero) from a clean exit, whatever the reason says.
+          const Json& exit_code = At(last_terminated, "exitCode");
+          text += fmt::format("    container {}: {}{}{}{}\n", StrAt(cs, "name"), now_state,
                               reason.empty() ? "" : " (" + reason + ")",
-                              last.empty() ? "" : ", last terminated: " + last);
+                              last.empty() ? "" : ", last terminated: " + last,
+                              exit_code.is_number_integer()
+                                  ? fmt::format(" (exit code {})", exit_code.get<int64_t>())
+                                  : "");
         }
       }
     } else {

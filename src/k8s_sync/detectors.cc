@@ -104,6 +104,30 @@ std::vector<v1::Event> Detectors::OnPod(const Json& pod, absl::Time now) {
             fmt::format("container {} of pod {} was OOMKilled", container, name));
     }
     const std::string waiting = StrAt(At(At(cs, "state"), "waiting"), "reason");
+    // A real kubelet rarely shows the CrashLoopBackOff waiting reason between restarts (the
+    // status holds state.terminated until the next sync), so a crash loop is also what the
+    // counts say: restarts within the window, the last one a failure other than an OOM kill
+    // (which has its own alert).
+    if (waiting != "CrashLoopBackOff" &&
+        static_cast<int>(h.increments.size()) >= config_.crashloop_restarts_min) {
+      const Json* failed = nullptr;
+      for (const char* which : {"state", "lastState"}) {
+        const Json& t = At(At(cs, which), "terminated");
+        if (failed == nullptr && t.is_object() && IntAt(t, "exitCode") != 0 &&
+            StrAt(t, "reason") != "OOMKilled") {
+          failed = &t;
+        }
+      }
+      if (failed != nullptr) {
+        alert(
+            "CrashLoopBackOff", "warning",
+            fmt::format("container {} of pod {} crash-loops: {} restarts in the last {} min, "
+                        "last exit code {} ({})",
+                        container, name, h.increments.size(),
+                        absl::ToInt64Minutes(config_.restart_window), IntAt(*failed, "exitCode"),
+                        StrAt(*failed, "reason").empty() ? "no reason" : StrAt(*failed, "reason")));
+      }
+    }
     if (waiting == "CrashLoopBackOff" || waiting == "ImagePullBackOff" ||
         waiting == "ErrImagePull") {
       alert(waiting == "ErrImagePull" ? "ImagePullBackOff" : waiting, "warning",

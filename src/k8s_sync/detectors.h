@@ -3,7 +3,10 @@
 // WatcherAlert. Pod alerts name their owning workload (the Deployment behind the ReplicaSet).
 //  - HighRestartCount: a container restarted `restarts_min` times within `restart_window`;
 //  - OOMKilled: a container's last (or current) termination was OOMKilled;
-//  - CrashLoopBackOff / ImagePullBackOff / ErrImagePull: a container waits for that reason;
+//  - CrashLoopBackOff: a container waits for that reason, or restarted `crashloop_restarts_min`
+//    times within `restart_window` and its last termination (state or lastState) is a failure
+//    other than an OOM kill (non-zero exit code): what a real kubelet reports between restarts;
+//  - ImagePullBackOff / ErrImagePull: a container waits for that reason;
 //  - PodNotReady: Ready=False for longer than `not_ready_after`;
 //  - DeploymentFailing: Progressing=False with ProgressDeadlineExceeded, or unavailable replicas
 //    for longer than `unavailable_after`.
@@ -35,6 +38,7 @@ struct DetectorTarget {
 
 struct DetectorConfig {
   int restarts_min = 3;
+  int crashloop_restarts_min = 2;
   absl::Duration restart_window = absl::Minutes(10);
   absl::Duration not_ready_after = absl::Minutes(5);
   absl::Duration unavailable_after = absl::Minutes(5);

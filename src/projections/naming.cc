@@ -370,6 +370,8 @@ v1::PipelineConfig DefaultPipelineConfig() {
   c.mutable_approval()->set_enabled(false);
   c.mutable_approval()->set_expiry_ms(30 * 60'000);
   c.set_cluster_id("local");
+  c.set_decision_rules(kDecisionRulesCurrent);
+  c.set_escalation_hold_ms(60 * 60'000);
   return c;
 }
 

@@ -96,5 +96,8 @@ std::vector<FailedLimit> FailedLimits(
 
 // The defaults of DESIGN.md §5.
 v1::PipelineConfig DefaultPipelineConfig();
+// The newest version of the decision rules (PipelineConfig.decision_rules), which
+// DefaultPipelineConfig() sets; a recorded configuration keeps the version it was decided with.
+inline constexpr int32_t kDecisionRulesCurrent = 1;
 
 }  // namespace aiops::projections

@@ -114,10 +114,8 @@ void HoldDedupEntry(PipelineState& state, v1::IssueState& issue, const DedupId& 
   }
 }
 
-// An issue ended: its dedup keys may fire again, and it no longer holds its resource.
-void EndIssue(PipelineState& state, v1::IssueState& issue, int64_t at_ms, const std::string& why) {
-  issue.set_end_reason(why);
-  issue.set_ended_at_ms(at_ms);
+// The dedup entries `issue` holds are dropped: their alerts may fire again.
+void DropDedupEntries(PipelineState& state, const v1::IssueState& issue) {
   const std::string& ids = issue.dedup_ids();
   for (size_t at = 0; at + sizeof(DedupId) <= ids.size(); at += sizeof(DedupId)) {
     DedupId id;
@@ -128,6 +126,13 @@ void EndIssue(PipelineState& state, v1::IssueState& issue, int64_t at_ms, const 
       state.dedup.erase(it);
     }
   }
+}
+
+// An issue ended: its dedup keys may fire again, and it no longer holds its resource.
+void EndIssue(PipelineState& state, v1::IssueState& issue, int64_t at_ms, const std::string& why) {
+  issue.set_end_reason(why);
+  issue.set_ended_at_ms(at_ms);
+  DropDedupEntries(state, issue);
   const std::string key = ResourceKey(issue.resource());
   auto open = state.open_issue.find(key);
   if (open != state.open_issue.end() && open->second == issue.name()) {
@@ -333,6 +338,8 @@ void ApplyPayload(PipelineState& state, const v1::Event& event) {
     case v1::Event::kApprovalRequested: {
       v1::PlanState* plan = MutablePlan(state, event.approval_requested().plan_name());
       if (plan != nullptr) {
+        // A plan created without the need may come to need approval (its issue's severity rose).
+        plan->set_requires_approval(true);
         plan->set_approval_expires_at_ms(event.approval_requested().expires_at_ms());
       }
       break;
@@ -403,6 +410,16 @@ void ApplyPayload(PipelineState& state, const v1::Event& event) {
       v1::IssueState* issue = MutableIssue(state, event.issue_escalated().issue_name());
       if (issue != nullptr) {
         EndIssue(state, *issue, t, event.issue_escalated().reason());
+      }
+      break;
+    }
+    case v1::Event::kIssueRearmed: {
+      v1::IssueState* issue = MutableIssue(state, event.issue_rearmed().issue_name());
+      if (issue != nullptr && issue->state() == kEscalated) {
+        issue->set_rearmed(true);
+        // Anomalies that joined it during the hold are not duplicates of anything any more.
+        DropDedupEntries(state, *issue);
+        issue->clear_dedup_ids();
       }
       break;
     }

@@ -51,7 +51,8 @@ inline constexpr char kRolledBack[] = "RolledBack";
 
 bool IsTerminalIssueState(std::string_view state);
 bool IsTerminalPlanState(std::string_view state);
-// Plans that hold a remediation slot (count against the concurrency limits).
+// Plans that may hold a remediation slot (count against the concurrency limits); with decision
+// rules 1 a WaitingApproval plan holds none (stages::WaitReason).
 bool IsActivePlanState(std::string_view state);
 
 // A dedup key as the state holds it: the SHA-256 digest whose hex is the events' dedup_key (see

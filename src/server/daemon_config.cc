@@ -157,11 +157,14 @@ absl::Status ParseKubeClient(const Json& j, DaemonConfig::KubeClient& out) {
 
 absl::Status ParseWatcher(const Json& j, k8s_sync::DetectorConfig& out) {
   ObjectReader r(j, "watcher");
-  AIOPS_CFG(r.Check({"targets", "restartsMin", "restartWindowSeconds", "notReadySeconds",
-                     "unavailableSeconds", "recheckSeconds"}));
+  AIOPS_CFG(r.Check({"targets", "restartsMin", "crashLoopRestartsMin", "restartWindowSeconds",
+                     "notReadySeconds", "unavailableSeconds", "recheckSeconds"}));
   int64_t restarts = out.restarts_min;
   AIOPS_CFG(r.Int("restartsMin", restarts));
+  int64_t crashloop_restarts = out.crashloop_restarts_min;
+  AIOPS_CFG(r.Int("crashLoopRestartsMin", crashloop_restarts));
   out.restarts_min = static_cast<int>(restarts);
+  out.crashloop_restarts_min = static_cast<int>(crashloop_restarts);
   AIOPS_CFG(r.Seconds("restartWindowSeconds", out.restart_window));
   AIOPS_CFG(r.Seconds("notReadySeconds", out.not_ready_after));
   AIOPS_CFG(r.Seconds("unavailableSeconds", out.unavailable_after));

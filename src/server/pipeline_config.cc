@@ -61,6 +61,15 @@ absl::Status Validate(const v1::PipelineConfig& c) {
         c.severity_high_min() > c.severity_medium_min())) {
     return absl::InvalidArgumentError("severity thresholds must satisfy critical > high > medium");
   }
+  if (c.decision_rules() < 0 || c.decision_rules() > projections::kDecisionRulesCurrent) {
+    return absl::InvalidArgumentError(fmt::format("decisionRules must be between 0 and {} (got {})",
+                                                  projections::kDecisionRulesCurrent,
+                                                  c.decision_rules()));
+  }
+  if (c.escalation_hold_ms() < 0) {
+    return absl::InvalidArgumentError(
+        fmt::format("escalationHoldMs must not be negative (got {})", c.escalation_hold_ms()));
+  }
   if (c.cluster_id().empty()) {
     return absl::InvalidArgumentError("clusterId must not be empty");
   }

@@ -1,8 +1,10 @@
 #include "server/replay_command.h"
 
+#include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
+#include <sstream>
 
 #include <absl/time/clock.h>
 #include <fmt/format.h>
@@ -12,6 +14,7 @@
 #include "eventlog/rocks_event_log.h"
 #include "projections/pipeline_state.h"
 #include "server/cli.h"
+#include "server/daemon_config.h"
 #include "server/flags.h"
 #include "server/pipeline_config.h"
 #include "stages/replay.h"
@@ -26,8 +29,10 @@ constexpr char kUsage[] =
     "  --until SEQ          stop after sequence SEQ (the state as of then)\n"
     "  --verify             re-decide every input with this binary and report the first\n"
     "                       decision that differs from the one on record\n"
-    "  --what-if FILE       run the recorded inputs under the pipeline config in FILE (JSON,\n"
-    "                       overlaid on the defaults) and list the inputs decided differently\n"
+    "  --what-if FILE       run the recorded inputs under the pipeline config in FILE and list\n"
+    "                       the inputs decided differently. FILE is the daemon's config file\n"
+    "                       (its \"pipeline\" object is used) or a pipeline config alone (JSON,\n"
+    "                       overlaid on the defaults); the cluster id stays the recorded one\n"
     "  --json               one JSON object as output\n";
 
 constexpr uint64_t kProgressEvery = 100'000;
@@ -55,6 +60,48 @@ std::string Counts(const std::map<std::string, int>& counts) {
   return out.empty() ? "none" : out;
 }
 
+// The pipeline configuration of a --what-if FILE: the daemon's own config file (recognised by
+// its keys) or a pipeline configuration alone.
+absl::StatusOr<v1::PipelineConfig> LoadWhatIfConfig(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return absl::NotFoundError(fmt::format("cannot read {}", path));
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  const nlohmann::json j = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  static constexpr std::string_view kDaemonOnlyKeys[] = {"pipeline",
+                                                         "dataDir",
+                                                         "grpcListen",
+                                                         "httpListen",
+                                                         "authTokenFile",
+                                                         "tlsCertFile",
+                                                         "tlsKeyFile",
+                                                         "kubeconfig",
+                                                         "logLevel",
+                                                         "leaderElection",
+                                                         "watcher",
+                                                         "analyzer",
+                                                         "chatcliBridge",
+                                                         "kubeClient",
+                                                         "reconcileInstances",
+                                                         "mirrorRetentionSeconds"};
+  bool daemon = false;
+  if (j.is_object()) {
+    for (std::string_view key : kDaemonOnlyKeys) {
+      daemon = daemon || j.contains(key);
+    }
+  }
+  if (!daemon) {
+    return LoadPipelineConfig(path);
+  }
+  absl::StatusOr<DaemonConfig> config = LoadDaemonConfig(path);
+  if (!config.ok()) {
+    return config.status();
+  }
+  return config->pipeline;
+}
+
 }  // namespace
 
 int RunReplayCommand(std::span<const std::string_view> args, std::ostream& out, std::ostream& err) {
@@ -80,7 +127,7 @@ int RunReplayCommand(std::span<const std::string_view> args, std::ostream& out, 
   }
   std::optional<v1::PipelineConfig> what_if;
   if (flags->Has("what-if")) {
-    absl::StatusOr<v1::PipelineConfig> config = LoadPipelineConfig(flags->Get("what-if"));
+    absl::StatusOr<v1::PipelineConfig> config = LoadWhatIfConfig(flags->Get("what-if"));
     if (!config.ok()) {
       err << fmt::format("aiops replay: {}\n", config.status().message());
       return kExitFailure;

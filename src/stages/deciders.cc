@@ -32,6 +32,11 @@ v1::Event& Derived(Events& out, std::string incident_id) {
   return e;
 }
 
+// Whether the configuration decides with decision rules `version` or newer.
+bool Rules(const v1::PipelineConfig& config, int32_t version) {
+  return config.decision_rules() >= version;
+}
+
 void IssueState(Events& out, const v1::IssueState& issue, const char* from, const char* to,
                 const std::string& reason) {
   v1::Event& e = Derived(out, issue.incident_id());
@@ -93,27 +98,87 @@ bool FailedBefore(const v1::IssueState& issue,
                      });
 }
 
+constexpr char kFromAnalysis[] = "<from-analysis>";
+
+// Rules 1: the steps an auto-generated runbook stores. Parameters that name or size things of the
+// issue's own target (a container, a ConfigMap and its keys' values, a revision number, a replica
+// count, a limit) become kFromAnalysis: reused for another workload, the runbook keeps its
+// strategy and takes those values from that issue's own analysis. `toRevision: previous` (already
+// relative) and `containment` (a policy flag) are kept.
+google::protobuf::RepeatedPtrField<v1::ActionSpec> RelativeSteps(
+    const google::protobuf::RepeatedPtrField<v1::ActionSpec>& actions) {
+  google::protobuf::RepeatedPtrField<v1::ActionSpec> out = actions;
+  for (v1::ActionSpec& a : out) {
+    for (v1::Param& param : *a.mutable_params()) {
+      if (!(param.key() == "toRevision" && param.value() == "previous") &&
+          param.key() != "containment") {
+        param.set_value(kFromAnalysis);
+      }
+    }
+  }
+  return out;
+}
+
+// Fills each kFromAnalysis parameter of `steps` from the issue's analysis: the first suggested
+// action of the same type not used by an earlier step. "" when every one was filled, else why
+// the runbook cannot apply to this issue.
+std::string FillFromAnalysis(google::protobuf::RepeatedPtrField<v1::ActionSpec>& steps,
+                             const v1::IssueState& issue) {
+  const auto& suggested = issue.analysis().suggested_actions();
+  std::vector<bool> used(static_cast<size_t>(suggested.size()), false);
+  for (v1::ActionSpec& step : steps) {
+    const bool relative =
+        std::any_of(step.params().begin(), step.params().end(),
+                    [](const v1::Param& param) { return param.value() == kFromAnalysis; });
+    if (!relative) {
+      continue;
+    }
+    if (issue.analysis_failed()) {
+      return "its parameters come from the analysis, which failed";
+    }
+    int from = -1;
+    for (int j = 0; j < suggested.size() && from < 0; ++j) {
+      if (!used[static_cast<size_t>(j)] && suggested[j].type() == step.type()) {
+        from = j;
+      }
+    }
+    if (from < 0) {
+      return fmt::format("the analysis suggests no {} to take its parameters from", step.type());
+    }
+    used[static_cast<size_t>(from)] = true;
+    for (v1::Param& param : *step.mutable_params()) {
+      if (param.value() != kFromAnalysis) {
+        continue;
+      }
+      const std::string value = p::ParamValue(suggested[from], param.key());
+      if (value.empty()) {
+        return fmt::format("the analysis's {} has no '{}'", step.type(), param.key());
+      }
+      param.set_value(value);
+    }
+  }
+  return "";
+}
+
 struct Choice {
   const v1::RunbookState* runbook = nullptr;
   int32_t tier = 0;
+  google::protobuf::RepeatedPtrField<v1::ActionSpec> actions;  // canonical, filled in
 };
 
 // Runbook-first (DESIGN.md §4): tier 1 signal + severity + kind, tier 2 severity + kind; manual
 // before auto-generated (which match only their exact trigger); the issue's namespace before
 // others; then by namespace and name. A runbook whose actions already failed for this issue is
-// skipped.
-Choice ChooseRunbook(const p::PipelineState& state, const v1::IssueState& issue,
-                     bool& skipped_failed) {
+// skipped; so is (rules 1) one with "<from-analysis>" parameters this issue's analysis cannot
+// fill, named in `passed_over`.
+Choice ChooseRunbook(const v1::PipelineConfig& config, const p::PipelineState& state,
+                     const v1::IssueState& issue, bool& skipped_failed, std::string& passed_over) {
   Choice best;
   std::tuple<int, int, int, std::string> best_rank;
   for (const auto& [key, rb] : state.runbooks) {
     const v1::RunbookTrigger& trigger = rb.spec().trigger();
     if (rb.retired() || rb.spec().steps().empty() || trigger.severity() != issue.severity() ||
         trigger.resource_kind() != issue.resource().kind()) {
-      continue;
-    }
-    if (FailedBefore(issue, rb.spec().steps())) {
-      skipped_failed = true;
       continue;
     }
     const int tier = trigger.signal_type() == issue.signal_type() ? 1 : 2;
@@ -123,10 +188,24 @@ Choice ChooseRunbook(const p::PipelineState& state, const v1::IssueState& issue,
     const auto rank =
         std::make_tuple(rb.auto_generated() ? 1 : 0, tier,
                         rb.namespace_() == issue.resource().namespace_() ? 0 : 1, key);
-    if (best.runbook == nullptr || rank < best_rank) {
-      best = {&rb, rb.auto_generated() ? 3 : tier};
-      best_rank = rank;
+    if (best.runbook != nullptr && !(rank < best_rank)) {
+      continue;
     }
+    google::protobuf::RepeatedPtrField<v1::ActionSpec> actions = Canonical(rb.spec().steps());
+    // Any runbook may say "<from-analysis>" (a person may write it too); manual runbooks
+    // without it keep the literal parameters their authors wrote.
+    if (Rules(config, 1)) {
+      if (std::string why = FillFromAnalysis(actions, issue); !why.empty()) {
+        passed_over += fmt::format("{}{}: {}", passed_over.empty() ? "" : "; ", key, why);
+        continue;
+      }
+    }
+    if (FailedBefore(issue, actions)) {
+      skipped_failed = true;
+      continue;
+    }
+    best = {&rb, rb.auto_generated() ? 3 : tier, std::move(actions)};
+    best_rank = rank;
   }
   return best;
 }
@@ -163,6 +242,28 @@ const v1::IssueState* IssueOfPlan(const p::PipelineState& state, const v1::PlanS
   return p::FindIssue(state, plan.issue_name());
 }
 
+int SeverityRank(std::string_view severity) {
+  return severity == "critical" ? 4 : severity == "high" ? 3 : severity == "medium" ? 2 : 1;
+}
+
+// An issue's severity (DESIGN.md §4 step 2, docs/pipeline.md): from its risk; with rules 1, at
+// least `critical` when an anomaly of it is labelled critical by its source, and never lower than
+// it already is.
+std::string IssueSeverity(const v1::PipelineConfig& config, int32_t risk,
+                          const std::string& anomaly_severity, const std::string& current) {
+  std::string severity = p::SeverityFromRisk(config, risk);
+  if (!Rules(config, 1)) {
+    return severity;
+  }
+  if (anomaly_severity == "critical") {
+    severity = "critical";
+  }
+  if (!current.empty() && SeverityRank(current) > SeverityRank(severity)) {
+    severity = current;
+  }
+  return severity;
+}
+
 // Starts `plan` if nothing makes it wait; a waiting plan is reconsidered when a cooldown
 // deadline falls due or another remediation ends.
 void TryStart(Events& out, const v1::PipelineConfig& config, const p::PipelineState& state,
@@ -170,6 +271,34 @@ void TryStart(Events& out, const v1::PipelineConfig& config, const p::PipelineSt
   if (WaitReason(state, config, plan, now_ms).empty()) {
     PlanState(out, issue, plan, p::kExecuting, "");
   }
+}
+
+// Rules 1: the issue's severity rose to `severity` while its plan had not started: a plan that
+// did not need approval at the old severity and needs it at the new one asks for it now.
+void ReaskApproval(Events& out, const v1::PipelineConfig& config, const p::PipelineState& state,
+                   const v1::IssueState& issue, const std::string& severity, int64_t now_ms) {
+  if (!Rules(config, 1) || issue.state() != p::kRemediating || !config.approval().enabled()) {
+    return;
+  }
+  const v1::PlanState* plan = p::FindPlan(state, p::PlanName(issue.name(), issue.attempt()));
+  if (plan == nullptr || plan->state() != p::kPending || plan->requires_approval() ||
+      plan->dry_run()) {
+    return;
+  }
+  v1::IssueState raised = issue;
+  raised.set_severity(severity);
+  if (!RequiresApproval(config, raised, plan->actions())) {
+    return;
+  }
+  v1::Event& e = Derived(out, issue.incident_id());
+  v1::ApprovalRequested* r = e.mutable_approval_requested();
+  r->set_plan_name(plan->name());
+  r->set_reason(fmt::format("{} issue {} in namespace {} (severity rose from {})", severity,
+                            issue.name(), issue.resource().namespace_(), issue.severity()));
+  r->set_expires_at_ms(now_ms + config.approval().expiry_ms());
+  PlanState(out, issue, *plan, p::kWaitingApproval,
+            fmt::format("approval requested: the issue's severity rose from {} to {}",
+                        issue.severity(), severity));
 }
 
 }  // namespace
@@ -245,7 +374,12 @@ void DecideCorrelation(const v1::PipelineConfig& config, const p::PipelineState&
     if (issue != nullptr && t - issue->last_anomaly_ms() <= config.correlation_window_ms()) {
       const int32_t risk = std::min(
           config.risk_cap(), issue->risk_score() + p::RiskWeight(config, anomaly.signal_type()));
-      correlate(*issue, risk, p::SeverityFromRisk(config, risk), "window");
+      const std::string severity =
+          IssueSeverity(config, risk, anomaly.severity(), issue->severity());
+      correlate(*issue, risk, severity, "window");
+      if (severity != issue->severity()) {
+        ReaskApproval(out, config, state, *issue, severity, t);
+      }
       return;
     }
   }
@@ -259,7 +393,19 @@ void DecideCorrelation(const v1::PipelineConfig& config, const p::PipelineState&
       return;
     }
   }
-  // 3. A new issue, linked to the resource's previous one.
+  // 3. After an escalation the resource is held (rules 1): what fails there joins the escalated
+  // issue, which a person owns now, instead of opening a new issue that would analyse and try
+  // again what already failed. The hold ends once no anomaly came for escalation_hold_ms (the
+  // condition cleared) or when a person re-arms the issue.
+  if (Rules(config, 1) && config.escalation_hold_ms() > 0 && history != state.history.end()) {
+    const v1::IssueState* last = p::FindIssue(state, history->second.last_issue());
+    if (last != nullptr && last->state() == p::kEscalated && !last->rearmed() &&
+        t - std::max(last->last_anomaly_ms(), last->ended_at_ms()) < config.escalation_hold_ms()) {
+      correlate(*last, last->risk_score(), last->severity(), "escalation_hold");
+      return;
+    }
+  }
+  // 4. A new issue, linked to the resource's previous one.
   std::string name = p::IssueName(anomaly.resource(), anomaly.signal_type(), t);
   if (state.issues.count(name) > 0) {
     name = p::Dns1123Name(fmt::format("{}-{}", name, anomaly.dedup_key().substr(0, 6)));
@@ -278,7 +424,7 @@ void DecideCorrelation(const v1::PipelineConfig& config, const p::PipelineState&
   o->set_issue_name(name);
   *o->mutable_resource() = anomaly.resource();
   o->set_signal_type(anomaly.signal_type());
-  o->set_severity(p::SeverityFromRisk(config, risk));
+  o->set_severity(IssueSeverity(config, risk, anomaly.severity(), ""));
   o->set_risk_score(risk);
   o->set_description(fmt::format(FMT_COMPILE("Correlated incident: {} on {}"),
                                  anomaly.signal_type(), anomaly.resource().name()));
@@ -320,13 +466,14 @@ void DecideRemediation(const v1::PipelineConfig& config, const p::PipelineState&
     return;  // stale: an answer for an earlier attempt or an ended issue
   }
   bool skipped_failed = false;
-  Choice choice = ChooseRunbook(state, *issue, skipped_failed);
+  std::string passed_over;
+  Choice choice = ChooseRunbook(config, state, *issue, skipped_failed, passed_over);
   google::protobuf::RepeatedPtrField<v1::ActionSpec> actions;
   std::string runbook_name;
   std::string runbook_namespace = issue->resource().namespace_();
   std::string description;
   if (choice.runbook != nullptr) {
-    actions = Canonical(choice.runbook->spec().steps());
+    actions = std::move(choice.actions);
     runbook_name = choice.runbook->name();
     runbook_namespace = choice.runbook->namespace_();
     description = choice.runbook->spec().description();
@@ -336,7 +483,11 @@ void DecideRemediation(const v1::PipelineConfig& config, const p::PipelineState&
       skipped_failed = true;
       actions.Clear();
     } else {
-      runbook_name = AutoRunbookName(*issue, actions);
+      // Rules 1: the runbook stores (and is named by) its relative steps, so it is reused for
+      // the same strategy on any workload.
+      const google::protobuf::RepeatedPtrField<v1::ActionSpec> steps =
+          Rules(config, 1) ? RelativeSteps(actions) : actions;
+      runbook_name = AutoRunbookName(*issue, steps);
       auto existing = state.runbooks.find(p::RunbookKey(runbook_namespace, runbook_name));
       if (existing != state.runbooks.end() && existing->second.retired()) {
         actions.Clear();  // a person retired this runbook: it is not recreated
@@ -352,7 +503,7 @@ void DecideRemediation(const v1::PipelineConfig& config, const p::PipelineState&
         spec->mutable_trigger()->set_signal_type(issue->signal_type());
         spec->mutable_trigger()->set_severity(issue->severity());
         spec->mutable_trigger()->set_resource_kind(issue->resource().kind());
-        *spec->mutable_steps() = actions;
+        *spec->mutable_steps() = steps;
         description = spec->description();
       }
       choice.tier = 3;
@@ -364,7 +515,8 @@ void DecideRemediation(const v1::PipelineConfig& config, const p::PipelineState&
         : issue->analysis_failed()
             ? fmt::format("no runbook matches and the analysis failed: {}", issue->analysis_error())
             : "no runbook matches and the analysis suggested no action";
-    Escalate(out, *issue, p::kAnalyzing, skipped_failed ? "no_new_strategy" : "no_runbook", why);
+    Escalate(out, *issue, p::kAnalyzing, skipped_failed ? "no_new_strategy" : "no_runbook",
+             passed_over.empty() ? why : fmt::format("{} (passed over: {})", why, passed_over));
     return;
   }
   v1::Event& m = Derived(out, issue->incident_id());
@@ -374,6 +526,7 @@ void DecideRemediation(const v1::PipelineConfig& config, const p::PipelineState&
   matched->set_runbook_name(runbook_name);
   matched->set_runbook_namespace(runbook_namespace);
   matched->set_tier(choice.tier);
+  matched->set_passed_over(passed_over);
 
   v1::Event& c = Derived(out, issue->incident_id());
   v1::PlanCreated* plan = c.mutable_plan_created();
@@ -457,6 +610,16 @@ void DecideApproval(const v1::PipelineConfig& config, const p::PipelineState& st
     return;
   }
   if (granted) {
+    // Rules 1: waiting for the approval held no slot, so the approved plan may have to wait for
+    // one (or for its resource's cooldown) like any other plan.
+    const std::string wait =
+        Rules(config, 1) ? WaitReason(state, config, *plan, event.logical_time_ms()) : "";
+    if (!wait.empty()) {
+      PlanState(
+          out, *issue, *plan, p::kPending,
+          fmt::format("approved by {}; waiting: {}", event.approval_granted().approver(), wait));
+      return;
+    }
     PlanState(out, *issue, *plan, p::kExecuting,
               fmt::format("approved by {}", event.approval_granted().approver()));
     return;
@@ -590,8 +753,10 @@ void DecidePlanEnded(const v1::PipelineConfig& config, const p::PipelineState& s
                            issue->max_attempts(), plan->result()));
     }
   }
-  // A plan that ended frees a remediation slot: start the oldest plans that were waiting.
-  if (p::IsTerminalPlanState(changed.to_state()) && changed.from_state() != p::kPending) {
+  // A plan that ended frees a remediation slot: start the oldest plans that were waiting. (With
+  // rules 1 a plan rejected while waiting for approval held none.)
+  if (p::IsTerminalPlanState(changed.to_state()) && changed.from_state() != p::kPending &&
+      !(Rules(config, 1) && changed.from_state() == p::kWaitingApproval)) {
     std::vector<const v1::PlanState*> waiting;
     for (const auto& [name, other] : state.plans) {
       if (other.state() == p::kPending) {
@@ -604,8 +769,10 @@ void DecidePlanEnded(const v1::PipelineConfig& config, const p::PipelineState& s
     });
     for (const v1::PlanState* w : waiting) {
       const v1::IssueState* owner = IssueOfPlan(state, *w);
-      if (owner != nullptr && owner->state() == p::kRemediating && !w->dry_run() &&
-          !w->requires_approval() && BlockedReason(config, *owner, w->actions()).empty()) {
+      // A plan that needs approval waits here only once approved (rules 1).
+      const bool approved = !w->requires_approval() || (Rules(config, 1) && !w->approver().empty());
+      if (owner != nullptr && owner->state() == p::kRemediating && !w->dry_run() && approved &&
+          BlockedReason(config, *owner, w->actions()).empty()) {
         const size_t before = out.size();
         TryStart(out, config, state, *owner, *w, event.logical_time_ms());
         if (out.size() > before) {

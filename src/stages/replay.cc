@@ -42,6 +42,8 @@ Replayer::Replayer(Mode mode, projections::PipelineState initial, const v1::Pipe
     : mode_(mode), state_(std::move(initial)), last_sequence_(state_.last_sequence) {
   if (what_if != nullptr) {
     what_if_ = *what_if;
+    // The cluster id names the log's cluster; it is not a setting to try another value of.
+    what_if_->set_cluster_id(state_.config.cluster_id());
   }
 }
 
@@ -75,7 +77,9 @@ absl::Status Replayer::Add(const v1::Event& event) {
   held_input_ = event;
   v1::Event input = event;
   if (mode_ == Mode::kWhatIf && input.has_config_changed()) {
-    // The what-if configuration stands for every configuration the operator recorded.
+    // The what-if configuration stands for every configuration the operator recorded, under the
+    // cluster id recorded (a file without one would otherwise stamp every decision "local").
+    what_if_->set_cluster_id(input.config_changed().config().cluster_id());
     *input.mutable_config_changed()->mutable_config() = *what_if_;
   }
   const v1::PipelineConfig* config = mode_ == Mode::kWhatIf ? &*what_if_ : nullptr;

@@ -135,9 +135,13 @@ std::string WaitReason(const projections::PipelineState& state, const v1::Pipeli
   }
   int in_namespace = 0;
   int in_cluster = 0;
+  // With decision rules 1 a plan waiting for a person holds no slot: 200 plans awaiting approval
+  // in one namespace must not keep every other plan of the cluster pending.
+  const bool waiting_holds_slot = config.decision_rules() < 1;
   for (const auto& [name, other] : state.plans) {
     // A dry run changes nothing, so it holds no remediation slot.
-    if (name != plan.name() && !other.dry_run() && projections::IsActivePlanState(other.state())) {
+    if (name != plan.name() && !other.dry_run() && projections::IsActivePlanState(other.state()) &&
+        (waiting_holds_slot || other.state() != projections::kWaitingApproval)) {
       ++in_cluster;
       in_namespace += other.namespace_() == plan.namespace_() ? 1 : 0;
     }

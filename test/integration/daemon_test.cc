@@ -658,10 +658,11 @@ TEST_F(DaemonScenarioTest, ManualRunbookWinsAndPatchesTheConfigMap) {
                   {"action", "PatchConfig"},
                   {"params", {{"configmap", "web-config"}, {"JAVA_OPTS", "-Xmx1g"}}}},
                  {{"name", "Restart"}, {"action", "RestartDeployment"}}},
-                "low");
+                "critical");
   StartDaemon();
   StartKubelet();
-  // One OOM kill below the restart threshold: a single oom_kill anomaly (severity low).
+  // One OOM kill below the restart threshold: a single oom_kill anomaly (risk 30, but the
+  // detector labels an OOM kill critical, so the issue is critical).
   ASSERT_TRUE(RunStandin({"fail", ns_, Pods()[0], "oom", "1"}).ok());
   ASSERT_EQ("Resolved", WaitForTerminalIssue(absl::Seconds(90)));
   const Json cm = *client_->Get(fmt::format("/api/v1/namespaces/{}/configmaps/web-config", ns_));
@@ -687,7 +688,7 @@ TEST_F(DaemonScenarioTest, ActionFailingMidPlanRestoresThePreflightSnapshot) {
        {{"name", "Resize a container that does not exist"},
         {"action", "AdjustResources"},
         {"params", {{"container", "sidecar"}, {"memory_limit", "1Gi"}}}}},
-      "low");
+      "critical");
   StartDaemon();
   StartKubelet();
   ASSERT_TRUE(RunStandin({"fail", ns_, Pods()[0], "oom", "1"}).ok());

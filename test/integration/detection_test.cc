@@ -421,5 +421,62 @@ TEST(DetectionTest, ContextIsCappedAndAboutTheDeploymentOnly) {
   EXPECT_EQ("\n... (context truncated)", capped.substr(300));
 }
 
+// Issue #20.1, found on a real cluster: after a restart of a one-replica Deployment whose new pod
+// never becomes ready, the old pod still serves, so updated = available = desired = 1 while
+// status.replicas = 2. The rollout is not complete until the replacement is ready and the old
+// pod is gone (what `kubectl rollout status` waits for).
+TEST(DetectionTest, AOneReplicaRolloutIsNotCompleteWhileTheOldPodServes) {
+  auto client = Client();
+  const std::string ns = "verify-one";
+  ASSERT_TRUE(
+      client
+          ->Create("/api/v1/namespaces",
+                   {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}})
+          .ok());
+  ASSERT_TRUE(client
+                  ->Create(fmt::format("/apis/apps/v1/namespaces/{}/deployments", ns),
+                           DeploymentObject("solo", 1))
+                  .ok());
+  ASSERT_TRUE(Standin({"node"}).ok());
+  ASSERT_EQ(1U, WaitForPods(*client, fmt::format("/api/v1/namespaces/{}/pods", ns), 1).size());
+  ASSERT_TRUE(Standin({"run", ns}).ok());
+  Actuator actuator(*client, common::SystemClock::Get());
+  v1::IssueState issue;
+  issue.set_name("solo-pod-not-ready-1");
+  issue.mutable_resource()->set_kind("Deployment");
+  issue.mutable_resource()->set_namespace_(ns);
+  issue.mutable_resource()->set_name("solo");
+  ASSERT_TRUE(Eventually([&] { return actuator.RolloutComplete(issue.resource())->has_value(); },
+                         absl::Seconds(30)));
+
+  v1::PlanState plan;
+  plan.set_name("solo-pod-not-ready-1-plan-1");
+  plan.add_actions()->set_type("RestartDeployment");
+  ASSERT_TRUE(actuator.Execute(plan, issue, 0).has_action_succeeded());
+  // kube-controller-manager surges one new pod (not started: no kubelet runs it) and keeps the
+  // old one, which stays available.
+  Json d;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        d = *client->Get(DeploymentPath(issue.resource()));
+        const Json& s = d["status"];
+        return s.value("observedGeneration", 0) == d["metadata"].value("generation", 0) &&
+               s.value("replicas", 0) == 2 && s.value("updatedReplicas", 0) == 1 &&
+               s.value("availableReplicas", 0) == 1;
+      },
+      absl::Seconds(30)))
+      << d["status"].dump();
+  EXPECT_EQ("verify-one/solo: 1 pods of an older revision are still there",
+            CheckRollout(d).waiting_for);
+  auto rollout = actuator.RolloutComplete(issue.resource());
+  ASSERT_TRUE(rollout.ok()) << rollout.status();
+  EXPECT_FALSE(rollout->has_value()) << **rollout;
+
+  // The replacement starts: the old pod is scaled away and the rollout completes.
+  ASSERT_TRUE(Standin({"start", ns}).ok());
+  EXPECT_TRUE(Eventually([&] { return actuator.RolloutComplete(issue.resource())->has_value(); },
+                         absl::Seconds(30)));
+}
+
 }  // namespace
 }  // namespace aiops::k8s_sync

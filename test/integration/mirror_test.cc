@@ -212,7 +212,7 @@ TEST_F(MirrorTest, MirrorsAnIncidentFromAlertToResolution) {
   const std::string issue = OnlyIssue();
   Json iss = Get("issues", issue);
   EXPECT_EQ("Analyzing", iss["status"]["state"]);
-  EXPECT_EQ("low", iss["spec"]["severity"]);  // one OOM kill: risk 30
+  EXPECT_EQ("critical", iss["spec"]["severity"]);  // risk 30, but the alert is labelled critical
   EXPECT_EQ(30, iss["spec"]["riskScore"]);
   EXPECT_EQ("oom_kill", iss["metadata"]["labels"]["platform.chatcli.io/signal"]);
   EXPECT_EQ(16U,

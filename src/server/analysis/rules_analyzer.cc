@@ -290,7 +290,14 @@ ContextEvidence ParseContextEvidence(std::string_view context) {
       }
       ev.oom_killed = true;
     }
-    if (line.find("CrashLoopBackOff") != std::string_view::npos) {
+    // A real kubelet rarely shows CrashLoopBackOff between restarts: a container line whose
+    // current or last termination is an error (a non-zero exit other than an OOM kill) is the
+    // same evidence.
+    const bool crashed = StartsWith(lower, "container ") &&
+                         line.find("OOMKilled") == std::string_view::npos &&
+                         (line.find("terminated (Error)") != std::string_view::npos ||
+                          line.find("last terminated: Error") != std::string_view::npos);
+    if (crashed || line.find("CrashLoopBackOff") != std::string_view::npos) {
       if (ev.failing_container.empty()) {
         ev.failing_container = container;
       }

@@ -49,11 +49,17 @@ extern "C" void OnRemoteTailStopSignal(int /*signal*/) { g_tail_stop.store(true)
 constexpr std::string_view kIncidentUsage =
     "usage: aiops incident list [--state S] [--namespace NS] [--json] [connection]\n"
     "       aiops incident show ID [--json] [connection]\n"
+    "       aiops incident rearm ISSUE [--by NAME] [--reason R] [--json] [--server ...]\n"
     "\n"
     "  list   the incidents (issues) the operator knows, oldest first; --state filters by\n"
     "         Detected, Analyzing, Remediating, Resolved, Escalated or open\n"
     "  show   one incident (an issue name or incident id): its state, plans and a timeline of\n"
     "         every event with what caused it\n"
+    "  rearm  end the hold on an escalated issue's resource (--by defaults to $USER): the next\n"
+    "         anomaly there opens a new issue, analysed and remediated afresh; until then, or\n"
+    "         until the resource is quiet for the escalation hold, anomalies join the escalated\n"
+    "         issue. Needs the running operator (--server).\n"
+    "         example: aiops incident rearm web-oom-kill-1771276354 --reason \"raised the quota\"\n"
     "\n"
     "connection (one of):\n"
     "  --server ADDR       the operator's gRPC API (default 127.0.0.1:50051)\n"
@@ -506,6 +512,67 @@ int RemoteTail(std::span<const std::string_view> args, std::ostream& out, std::o
 
 }  // namespace
 
+namespace {
+
+// `aiops incident rearm ISSUE`: the Rearm call of the operator's gRPC API.
+int Rearm(std::span<const std::string_view> args, std::ostream& out, std::ostream& err) {
+  const std::string_view command = "incident rearm";
+  const std::vector<std::string_view> value_flags = With({"reason", "by"}, kConnectionFlags);
+  std::vector<std::string_view> positional;
+  std::vector<std::string_view> flag_args;
+  SplitArgs(args, value_flags, positional, flag_args);
+  absl::StatusOr<ParsedFlags> flags =
+      server::ParseFlagArgs(flag_args, value_flags, {"tls", "json"});
+  if (!flags.ok()) {
+    return Usage(err, command, flags.status().message(), kIncidentUsage);
+  }
+  if (flags->help) {
+    out << kIncidentUsage;
+    return kExitOk;
+  }
+  if (positional.size() != 1) {
+    return Usage(err, command,
+                 positional.empty()
+                     ? "which issue? (give its name, e.g. from `aiops incident list`)"
+                     : fmt::format("unexpected argument '{}'", positional[1]),
+                 kIncidentUsage);
+  }
+  std::string by = flags->Get("by");
+  if (by.empty()) {
+    if (const char* user = std::getenv("USER")) {  // NOLINT(concurrency-mt-unsafe)
+      by = user;
+    }
+  }
+  if (by.empty()) {
+    return Usage(err, command, "who re-arms it? give --by NAME ($USER is not set)", kIncidentUsage);
+  }
+  absl::StatusOr<Connection> connection = Connect(*flags);
+  if (!connection.ok()) {
+    return Fail(err, command, connection.status());
+  }
+  v1::RearmRequest request;
+  request.set_issue_name(std::string(positional[0]));
+  request.set_by(by);
+  request.set_reason(flags->Get("reason"));
+  v1::RearmResponse response;
+  const auto context = connection->Context();
+  const grpc::Status status = connection->stub->Rearm(context.get(), request, &response);
+  if (!status.ok()) {
+    return RpcFailure(err, command, connection->server, status);
+  }
+  if (flags->Has("json")) {
+    out << ToJson(response) << '\n';
+  } else {
+    out << fmt::format(
+        "re-armed issue {} as {} (event #{}); the next anomaly on its resource opens a new "
+        "issue\n",
+        response.issue_name(), by, response.sequence());
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
 int RunIncidentCommand(std::span<const std::string_view> args, std::ostream& out,
                        std::ostream& err) {
   if (args.empty()) {
@@ -516,6 +583,9 @@ int RunIncidentCommand(std::span<const std::string_view> args, std::ostream& out
   if (sub == "-h" || sub == "--help" || sub == "help") {
     out << kIncidentUsage;
     return kExitOk;
+  }
+  if (sub == "rearm") {
+    return Rearm(args.subspan(1), out, err);
   }
   if (sub != "list" && sub != "show") {
     return Usage(err, "incident", fmt::format("unknown subcommand '{}'", sub), kIncidentUsage);

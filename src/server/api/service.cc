@@ -331,6 +331,56 @@ absl::Status AiopsServiceImpl::Decide(const v1::ApprovalDecision& request, bool 
   return absl::OkStatus();
 }
 
+absl::Status AiopsServiceImpl::DoRearm(const v1::RearmRequest& request,
+                                       v1::RearmResponse& response) {
+  if (request.issue_name().empty()) {
+    return absl::InvalidArgumentError("issue_name is required to re-arm an issue");
+  }
+  if (request.by().empty()) {
+    return absl::InvalidArgumentError(
+        fmt::format("by is required: say who re-arms issue {}", request.issue_name()));
+  }
+  std::optional<v1::IssueState> issue;
+  deps_.read_state([&](const p::PipelineState& state) {
+    if (const v1::IssueState* found = p::FindIssue(state, request.issue_name())) {
+      issue = *found;
+    }
+  });
+  if (!issue.has_value()) {
+    return absl::FailedPreconditionError(
+        fmt::format("cannot re-arm issue '{}': no such issue (see `aiops incident list`)",
+                    request.issue_name()));
+  }
+  if (issue->state() != p::kEscalated) {
+    return absl::FailedPreconditionError(
+        fmt::format("cannot re-arm issue '{}': it is {}, not {} (only an escalated issue holds "
+                    "its resource)",
+                    request.issue_name(), issue->state(), p::kEscalated));
+  }
+  v1::Event input;
+  input.set_logical_time_ms(deps_.clock->NowUnixMs());
+  input.set_cluster_id(deps_.cluster_id);
+  input.set_incident_id(issue->incident_id());
+  input.set_producer(kProducer);
+  v1::IssueRearmed* rearmed = input.mutable_issue_rearmed();
+  rearmed->set_issue_name(request.issue_name());
+  rearmed->set_by(request.by());
+  rearmed->set_reason(request.reason());
+  rearmed->set_channel(kChannel);
+  absl::StatusOr<uint64_t> sequence = deps_.submit(std::move(input));
+  if (!sequence.ok()) {
+    return sequence.status();
+  }
+  response.set_sequence(*sequence);
+  response.set_issue_name(request.issue_name());
+  return absl::OkStatus();
+}
+
+grpc::Status AiopsServiceImpl::Rearm(grpc::ServerContext* /*context*/,
+                                     const v1::RearmRequest* request, v1::RearmResponse* response) {
+  return ToGrpc(DoRearm(*request, *response));
+}
+
 grpc::Status AiopsServiceImpl::Approve(grpc::ServerContext* /*context*/,
                                        const v1::ApprovalDecision* request,
                                        v1::ApprovalDecisionResponse* response) {

@@ -72,12 +72,15 @@ class AiopsServiceImpl final : public v1::AiopsService::Service {
                        v1::ApprovalDecisionResponse* response) override;
   grpc::Status Reject(grpc::ServerContext* context, const v1::ApprovalDecision* request,
                       v1::ApprovalDecisionResponse* response) override;
+  grpc::Status Rearm(grpc::ServerContext* context, const v1::RearmRequest* request,
+                     v1::RearmResponse* response) override;
   grpc::Status Append(grpc::ServerContext* context, const v1::AppendRequest* request,
                       v1::AppendResponse* response) override;
 
  private:
   absl::Status Decide(const v1::ApprovalDecision& request, bool approve,
                       v1::ApprovalDecisionResponse& response);
+  absl::Status DoRearm(const v1::RearmRequest& request, v1::RearmResponse& response);
   absl::StatusOr<std::vector<uint64_t>> SubmitAll(std::vector<v1::Event> inputs);
 
   const ApiDeps deps_;

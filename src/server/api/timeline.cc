@@ -161,8 +161,9 @@ std::string Summary(const v1::Event& e) {
                          e.runbook_retired().namespace_(), e.runbook_retired().name());
     case v1::Event::kRunbookMatched: {
       const auto& m = e.runbook_matched();
-      return fmt::format("runbook {}/{} matched {} (attempt {}, tier {})", m.runbook_namespace(),
-                         m.runbook_name(), m.issue_name(), m.attempt(), m.tier());
+      return fmt::format("runbook {}/{} matched {} (attempt {}, tier {}){}", m.runbook_namespace(),
+                         m.runbook_name(), m.issue_name(), m.attempt(), m.tier(),
+                         m.passed_over().empty() ? "" : "; passed over " + m.passed_over());
     }
     case v1::Event::kRunbookGenerated: {
       const auto& g = e.runbook_generated();
@@ -256,6 +257,11 @@ std::string Summary(const v1::Event& e) {
       const auto& o = e.instance_spec_observed();
       return fmt::format("Instance {}/{} generation {} observed (spec sha256 {})", o.namespace_(),
                          o.name(), o.generation(), o.spec_sha256().substr(0, 12));
+    }
+    case v1::Event::kIssueRearmed: {
+      const auto& r = e.issue_rearmed();
+      return fmt::format("issue {} re-armed by {} (via {}){}", r.issue_name(), r.by(),
+                         r.channel().empty() ? "?" : r.channel(), Detail(r.reason()));
     }
     case v1::Event::PAYLOAD_NOT_SET:
       break;

@@ -165,6 +165,30 @@ TEST(RulesAnalyzerTest, CrashLoopRightAfterANewRevisionRollsBack) {
   EXPECT_THAT(a.analysis(), HasSubstr("registry/api:v2"));
 }
 
+// A real kubelet's crash loop between restarts: no CrashLoopBackOff, the container terminated
+// with an error (the context builder's lines, exit code included).
+TEST(RulesAnalyzerTest, ACrashLoopWithoutTheWaitingReasonIsStillACrashLoop) {
+  constexpr char kContext[] =
+      "Deployment shop/api: desired 1, ready 0, updated 1, available 0, unavailable 1, "
+      "generation 2 (observed 2)\n"
+      "Pods (1 of 1):\n"
+      "  api-7d9f8-abcde phase=Running ready=false restarts=3\n"
+      "    container app: terminated (Error), last terminated: Error (exit code 1)\n"
+      "Revisions (newest first, 2 of 2):\n"
+      "  revision 2: ready 0/1, app=registry/api:v2 (was: app=registry/api:v1)\n"
+      "  revision 1: ready 0/0, app=registry/api:v1\n";
+  const ContextEvidence ev = ParseContextEvidence(kContext);
+  EXPECT_TRUE(ev.crash_loop);
+  EXPECT_EQ(ev.failing_container, "app");
+  const v1::AnalysisCompleted a = Analyze(Request("crashloop_backoff", kContext));
+  ASSERT_THAT(Types(a), ElementsAre("RollbackDeployment"));
+  EXPECT_FLOAT_EQ(a.confidence(), 0.9F);
+  // An OOM kill is not read as a crash loop.
+  EXPECT_FALSE(ParseContextEvidence(
+                   "    container app: running, last terminated: OOMKilled (exit code 137)\n")
+                   .crash_loop);
+}
+
 TEST(RulesAnalyzerTest, ImagePullFailureRightAfterANewRevisionRollsBack) {
   for (const char* reason : {"ImagePullBackOff", "ErrImagePull"}) {
     SCOPED_TRACE(reason);

@@ -92,6 +92,46 @@ TEST(DetectorsTest, WaitingReasonsAndReadiness) {
               ::testing::ElementsAre("PodNotReady"));
 }
 
+// What a real kubelet (v1.36) reports for a container that exits 1 over and over: restartCount
+// rising, lastState.terminated {reason: Error, exitCode: 1}, and between restarts
+// state.terminated rather than waiting CrashLoopBackOff (../shared/reference/real-node.md).
+TEST(DetectorsTest, CrashLoopsAreSeenFromRestartsAndTheLastTerminationAlone) {
+  Detectors d({});
+  const Json exited = {{"terminated", {{"reason", "Error"}, {"exitCode", 1}}}};
+  EXPECT_TRUE(d.OnPod(Pod(0, exited), kT0).empty());
+  EXPECT_TRUE(d.OnPod(Pod(1, {{"running", Json::object()}}, exited), kT0 + absl::Seconds(5))
+                  .empty());  // one restart is not a loop
+  const auto alerts = d.OnPod(Pod(2, exited, exited), kT0 + absl::Seconds(20));
+  ASSERT_THAT(Types(alerts), ::testing::ElementsAre("CrashLoopBackOff"));
+  EXPECT_EQ(
+      "container app of pod web-5d9f7c-abcde crash-loops: 2 restarts in the last 10 min, last "
+      "exit code 1 (Error)",
+      alerts[0].alert_observed().message());
+  EXPECT_EQ("crashloop_backoff", projections::SignalForAlertType("CrashLoopBackOff"));
+  // The third restart also crosses the restart-count threshold.
+  EXPECT_THAT(
+      Types(d.OnPod(Pod(3, {{"running", Json::object()}}, exited), kT0 + absl::Seconds(50))),
+      ::testing::ElementsAre("CrashLoopBackOff", "HighRestartCount"));
+
+  // Restarts whose last termination succeeded (exit 0) or was an OOM kill are not a crash loop.
+  Detectors clean({});
+  const Json completed = {{"terminated", {{"reason", "Completed"}, {"exitCode", 0}}}};
+  clean.OnPod(Pod(0), kT0);
+  EXPECT_TRUE(clean.OnPod(Pod(2, {}, completed), kT0 + absl::Seconds(20)).empty());
+  Detectors oom({});
+  oom.OnPod(Pod(0), kT0);
+  EXPECT_THAT(
+      Types(oom.OnPod(Pod(2, {}, {{"terminated", {{"reason", "OOMKilled"}, {"exitCode", 137}}}}),
+                      kT0 + absl::Seconds(20))),
+      ::testing::ElementsAre("OOMKilled"));
+  // The threshold is configurable.
+  DetectorConfig strict;
+  strict.crashloop_restarts_min = 3;
+  Detectors three(strict);
+  three.OnPod(Pod(0), kT0);
+  EXPECT_TRUE(three.OnPod(Pod(2, exited), kT0 + absl::Seconds(20)).empty());
+}
+
 Json Deployment(Json status) {
   return {{"metadata", {{"name", "web"}, {"namespace", "shop"}, {"uid", "dep-uid"}}},
           {"status", status}};

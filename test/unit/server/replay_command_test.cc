@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "eventlog/rocks_event_log.h"
+#include "projections/naming.h"
 #include "server/cli.h"
 #include "server/pipeline_config.h"
 #include "server/runner.h"
@@ -136,6 +137,48 @@ TEST_F(ReplayCommandTest, WhatIfShowsWhereADryRunConfigDecidesDifferently) {
   EXPECT_THAT(r.out, HasSubstr("what-if: "));
   EXPECT_THAT(r.out, HasSubstr("issues: 1 (Escalated 1)"));
   EXPECT_THAT(r.out, HasSubstr("-> what-if ["));
+}
+
+// Issue #20.7: a log recorded under cluster id "prod", replayed --what-if with a file that
+// changes nothing (no cluster id in it, or the daemon's own config file): no decision differs.
+TEST(ReplayWhatIfTest, TheClusterIdIsNotADecisionAndTheDaemonConfigFileIsAccepted) {
+  const std::string dir = aiops::testing::FreshTestDir("replay-whatif");
+  {
+    eventlog::RocksLogOptions options;
+    options.path = dir + "/log";
+    options.sync = false;
+    auto log = eventlog::RocksEventLog::Open(options);
+    ASSERT_TRUE(log.ok());
+    auto runner = Runner::Start(**log);
+    ASSERT_TRUE(runner.ok());
+    v1::Event config = Input(1'771'276'353'000);
+    v1::PipelineConfig pipeline = projections::DefaultPipelineConfig();
+    pipeline.set_cluster_id("prod");
+    *config.mutable_config_changed()->mutable_config() = pipeline;
+    ASSERT_TRUE((*runner)->Submit(config).ok());
+    v1::Event alert = Input(1'771'276'354'000);
+    alert.mutable_alert_observed()->set_type("OOMKilled");
+    alert.mutable_alert_observed()->set_deployment("api");
+    alert.mutable_alert_observed()->set_namespace_("prod");
+    ASSERT_TRUE((*runner)->Submit(alert).ok());
+  }
+  const std::string pipeline_only = dir + "/pipeline.json";
+  std::ofstream(pipeline_only) << "{}";
+  const std::string daemon = dir + "/daemon.json";
+  std::ofstream(daemon) << R"({"dataDir": "/var/lib/chatcli-aiops",
+                               "watcher": {"restartsMin": 3}, "pipeline": {}})";
+  for (const std::string& file : {pipeline_only, daemon}) {
+    SCOPED_TRACE(file);
+    const CliRun r = Aiops({"replay", "--dir", dir + "/log", "--what-if", file});
+    ASSERT_EQ(kExitOk, r.code) << r.err;
+    EXPECT_THAT(r.out, HasSubstr("what-if: 0 of 2 inputs decided differently")) << r.out;
+  }
+  // A daemon config file that is wrong is refused naming what is wrong.
+  std::ofstream(daemon) << R"({"dataDir": 3, "pipeline": {}})";
+  const CliRun bad = Aiops({"replay", "--dir", dir + "/log", "--what-if", daemon});
+  EXPECT_EQ(kExitFailure, bad.code);
+  EXPECT_THAT(bad.err, HasSubstr("\"dataDir\" must be a string"));
+  std::filesystem::remove_all(dir);
 }
 
 TEST_F(ReplayCommandTest, BadUsageAndBadConfigsAreClearErrors) {
