@@ -160,6 +160,17 @@ std::string FillFromAnalysis(google::protobuf::RepeatedPtrField<v1::ActionSpec>&
   return "";
 }
 
+// Whether an earlier attempt of the issue failed with the same action types in the same order.
+bool SameStrategyFailedBefore(const v1::IssueState& issue,
+                              const google::protobuf::RepeatedPtrField<v1::ActionSpec>& steps) {
+  return std::any_of(
+      issue.failures().begin(), issue.failures().end(), [&](const v1::AttemptFailure& f) {
+        return std::equal(
+            f.actions().begin(), f.actions().end(), steps.begin(), steps.end(),
+            [](const v1::ActionSpec& a, const v1::ActionSpec& b) { return a.type() == b.type(); });
+      });
+}
+
 struct Choice {
   const v1::RunbookState* runbook = nullptr;
   int32_t tier = 0;
@@ -196,7 +207,11 @@ Choice ChooseRunbook(const v1::PipelineConfig& config, const p::PipelineState& s
     // without it keep the literal parameters their authors wrote.
     if (Rules(config, 1)) {
       if (std::string why = FillFromAnalysis(actions, issue); !why.empty()) {
-        passed_over += fmt::format("{}{}: {}", passed_over.empty() ? "" : "; ", key, why);
+        if (SameStrategyFailedBefore(issue, actions)) {
+          skipped_failed = true;  // whatever its parameters, this strategy failed for the issue
+        } else {
+          passed_over += fmt::format("{}{}: {}", passed_over.empty() ? "" : "; ", key, why);
+        }
         continue;
       }
     }

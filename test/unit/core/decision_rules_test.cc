@@ -52,7 +52,9 @@ v1::Event Rearm(const std::string& issue) {
 // Runs `issue`'s current plan to a failed verification.
 void FailAttempt(PipelineHarness& h, const std::string& issue) {
   const std::string plan = issue + "-plan-" + std::to_string(h.Issue(issue).attempt());
-  h.Feed(ActionOk(plan, 0));
+  for (int i = 0; i < h.Plan(plan).actions_size(); ++i) {
+    h.Feed(ActionOk(plan, i));
+  }
   h.Feed(NotVerified(plan, issue, "pods still crash"));
 }
 
@@ -221,6 +223,23 @@ TEST(DecisionRulesTest, GeneratedRunbooksTakeTargetParametersFromEachIssuesAnaly
             p::ParamValue(
                 First(derived, v1::Event::kRunbookGenerated).runbook_generated().spec().steps(0),
                 "container"));
+}
+
+// 2. A generated runbook whose strategy already failed for the issue is not "passed over" when
+// the next analysis has nothing to fill it with: it is a failed strategy (no_new_strategy).
+TEST(DecisionRulesTest, AnUnfillableRunbookWhoseStrategyFailedIsNoNewStrategy) {
+  PipelineHarness h;
+  h.Feed(Alert("OOMKilled", "web"));
+  const std::string issue = h.LatestIssue();
+  Analyse(h, issue,
+          {Action("AdjustResources", {{"container", "app"}, {"memory_limit", "128Mi"}}),
+           Action("RestartDeployment")});
+  FailAttempt(h, issue);
+  const auto derived = Analyse(h, issue, {});
+  const v1::IssueEscalated& escalated =
+      First(derived, v1::Event::kIssueEscalated).issue_escalated();
+  EXPECT_EQ("no_new_strategy", escalated.reason());
+  EXPECT_THAT(escalated.detail(), Not(HasSubstr("passed over")));
 }
 
 // 3. An escalated resource is held: what still fails there joins the escalated issue instead of
