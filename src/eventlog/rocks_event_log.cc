@@ -4,7 +4,9 @@
 #include <atomic>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <functional>
+#include <sstream>
 #include <thread>
 
 #include <fmt/format.h>
@@ -18,6 +20,7 @@
 #include "common/fmt_absl.h"
 #include "common/status_macros.h"
 #include "eventlog/record.h"
+#include "eventlog/wal_scan.h"
 
 namespace aiops::eventlog {
 namespace {
@@ -279,6 +282,67 @@ struct RocksEventLog::Handles {
 
 RocksEventLog::RocksEventLog(RocksLogOptions options) : options_(std::move(options)) {}
 
+namespace {
+
+// A file of `dir` that only a RocksDB database holds (its name), if any.
+std::optional<std::string> ADataFile(const std::string& dir) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    const std::string ext = entry.path().extension().string();
+    if (name.rfind("MANIFEST-", 0) == 0 || name.rfind("OPTIONS-", 0) == 0 || name == "IDENTITY" ||
+        ext == ".sst" || ext == ".log") {
+      return name;
+    }
+  }
+  return std::nullopt;
+}
+
+// The MANIFEST file that `dir`'s CURRENT names, when it is missing.
+std::optional<std::string> MissingManifest(const std::string& dir) {
+  std::ifstream in(std::filesystem::path(dir) / "CURRENT");
+  std::string name;
+  if (!in || !std::getline(in, name) || name.empty()) {
+    return std::nullopt;  // no CURRENT (handled on its own), or RocksDB reports its damage
+  }
+  std::error_code ec;
+  return std::filesystem::exists(std::filesystem::path(dir) / name, ec) ? std::nullopt
+                                                                        : std::optional(name);
+}
+
+// The error for an open RocksDB refused as corrupt, with what a person needs: where the damage
+// is (RocksDB's message names an SST file and offset, not a write-ahead log's) and which records
+// are intact (a read-only open that stops before the damage; it changes no file).
+absl::Status CorruptionOnOpen(const RocksLogOptions& options, const rocksdb::Status& s) {
+  std::string where = s.ToString();
+  if (std::optional<WalDamage> damage = FindWalDamage(options.path)) {
+    where = fmt::format("the write-ahead log {} is damaged at byte {} ({})", damage->file,
+                        damage->offset, damage->what);
+  }
+  std::string intact;
+  if (!options.salvage_wal_prefix) {
+    RocksLogOptions probe = options;
+    probe.mode = RocksLogOptions::Mode::kReadOnly;
+    probe.open_check = RocksLogOptions::OpenCheck::kEndsOnly;
+    probe.salvage_wal_prefix = true;
+    absl::StatusOr<std::unique_ptr<RocksEventLog>> prefix = RocksEventLog::Open(probe);
+    if (prefix.ok()) {
+      intact = (*prefix)->LastSequence() == 0
+                   ? "; no record before the damage is intact"
+                   : fmt::format(
+                         "; the records up to sequence {} are intact, the later ones "
+                         "cannot be read",
+                         (*prefix)->LastSequence());
+    }
+  }
+  return absl::DataLossError(
+      fmt::format("event log {}: {}{}. The log was not opened and nothing was changed (see `aiops "
+                  "log salvage`)",
+                  options.path, where, intact));
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<RocksEventLog>> RocksEventLog::Open(const RocksLogOptions& options) {
   using Mode = RocksLogOptions::Mode;
   if (options.path.empty()) {
@@ -291,11 +355,35 @@ absl::StatusOr<std::unique_ptr<RocksEventLog>> RocksEventLog::Open(const RocksLo
   if (options.mode == Mode::kSecondary && options.secondary_path.empty()) {
     return absl::InvalidArgumentError("secondary mode needs a secondary_path");
   }
+  if (std::optional<std::string> missing = MissingManifest(options.path)) {
+    return absl::DataLossError(fmt::format(
+        "event log {}: CURRENT names {}, which is missing. The log was not opened and nothing was "
+        "changed (see `aiops log salvage`)",
+        options.path, *missing));
+  }
+  // Without CURRENT, RocksDB would create a new, empty database beside the old files (and the
+  // next start would use it): a folder that holds data files but no CURRENT is refused as it is.
+  if (options.mode == Mode::kReadWrite &&
+      !std::filesystem::exists(std::filesystem::path(options.path) / "CURRENT")) {
+    if (std::optional<std::string> file = ADataFile(options.path)) {
+      return absl::DataLossError(fmt::format(
+          "event log {} holds RocksDB data ({}) but no CURRENT file: it was deleted or damaged. "
+          "The log was not opened and nothing was changed (see `aiops log salvage`)",
+          options.path, *file));
+    }
+  }
   std::unique_ptr<RocksEventLog> log(new RocksEventLog(options));
   rocksdb::DBOptions db_options;
   db_options.create_if_missing = options.mode == Mode::kReadWrite;
   db_options.create_missing_column_families = options.mode == Mode::kReadWrite;
-  db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  // A damaged record anywhere in the write-ahead log is an error: point-in-time recovery would
+  // silently keep only the records before it (the acknowledged ones after it lost for good, and
+  // the next append continuing the chain over the gap). Only an incomplete record at the very
+  // end is tolerated: a write that was cut by a crash was never acknowledged (appends are
+  // acknowledged after their synced write returns).
+  db_options.wal_recovery_mode = options.salvage_wal_prefix
+                                     ? rocksdb::WALRecoveryMode::kPointInTimeRecovery
+                                     : rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
   if (options.mode == Mode::kSecondary) {
     db_options.max_open_files = -1;  // required by secondary instances
   }
@@ -326,6 +414,9 @@ absl::StatusOr<std::unique_ptr<RocksEventLog>> RocksEventLog::Open(const RocksLo
       s = rocksdb::DB::OpenAsSecondary(db_options, options.path, options.secondary_path,
                                        descriptors, &handles->cfs, &db);
       break;
+  }
+  if (s.IsCorruption()) {
+    return CorruptionOnOpen(options, s);
   }
   if (!s.ok()) {
     const absl::Status status = FromRocks(s, fmt::format("opening event log {}", options.path));
@@ -843,6 +934,166 @@ absl::StatusOr<uint64_t> RocksEventLog::GetCursor(const std::string& follower) c
     return absl::DataLossError(fmt::format("cursor {} has {} bytes", follower, value.size()));
   }
   return common::DecodeBigEndian(value);
+}
+
+namespace {
+
+// The newest MANIFEST file of `dir` (by number), if any.
+std::optional<std::string> NewestManifest(const std::string& dir) {
+  std::optional<std::string> newest;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    // MANIFEST-<6+ digits>: zero-padded, so a longer name is a larger number.
+    if (name.rfind("MANIFEST-", 0) == 0 &&
+        (!newest || std::make_pair(name.size(), name) > std::make_pair(newest->size(), *newest))) {
+      newest = name;
+    }
+  }
+  return newest;
+}
+
+// What cutting at `damage` loses: the rest of its write-ahead log and every later one.
+std::string WalLoss(const std::string& dir, const WalDamage& damage) {
+  uint64_t bytes = 0;
+  int later = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (entry.path().extension() != ".log") {
+      continue;
+    }
+    if (name == damage.file) {
+      bytes += entry.file_size() - std::min<uint64_t>(entry.file_size(), damage.offset);
+    } else if (name > damage.file) {
+      bytes += entry.file_size();
+      ++later;
+    }
+  }
+  return fmt::format(
+      "the write-ahead log {} from byte {} on{}: {} bytes of records after the "
+      "last intact one",
+      damage.file, damage.offset, later > 0 ? fmt::format(" and {} later logs", later) : "", bytes);
+}
+
+std::vector<rocksdb::ColumnFamilyDescriptor> LogColumnFamilies() {
+  std::vector<rocksdb::ColumnFamilyDescriptor> out;
+  for (const char* name : {rocksdb::kDefaultColumnFamilyName.c_str(), kEventsCf, kByIncidentCf,
+                           kMetaCf, kSnapshotsCf}) {
+    out.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<SalvageReport> SalvageLog(const std::string& path, bool truncate, absl::Time now) {
+  namespace fs = std::filesystem;
+  SalvageReport report;
+  const bool has_current = fs::exists(fs::path(path) / "CURRENT");
+  if (!has_current && !ADataFile(path).has_value()) {
+    return absl::NotFoundError(fmt::format("no event log at {}", path));
+  }
+  RocksLogOptions probe;
+  probe.path = path;
+  probe.mode = RocksLogOptions::Mode::kReadOnly;
+  probe.open_check = RocksLogOptions::OpenCheck::kFrames;
+  enum class Kind { kWal, kMetadata } kind = Kind::kWal;
+  std::optional<WalDamage> wal;
+  if (!has_current || MissingManifest(path).has_value()) {
+    kind = Kind::kMetadata;
+    report.damage = !has_current
+                        ? "the CURRENT file is missing"
+                        : fmt::format("CURRENT names {}, which is missing", *MissingManifest(path));
+    report.lost = !has_current && NewestManifest(path).has_value()
+                      ? "nothing: CURRENT is written again, naming the newest MANIFEST"
+                      : "the records that were only in the write-ahead log (not yet in table "
+                        "files): without the MANIFEST their column families are unknown. The "
+                        "metadata is rebuilt from the table files";
+  } else {
+    absl::StatusOr<std::unique_ptr<RocksEventLog>> log = RocksEventLog::Open(probe);
+    if (log.ok()) {
+      return report;  // opens as it is
+    }
+    wal = FindWalDamage(path);
+    if (!wal.has_value()) {
+      return absl::FailedPreconditionError(fmt::format(
+          "{}; the damage is not in the write-ahead log, so cutting the log's end cannot mend it: "
+          "restore the folder from a backup or import an export (`aiops log import`)",
+          log.status().message()));
+    }
+    report.damage = fmt::format("the write-ahead log {} is damaged at byte {} ({})", wal->file,
+                                wal->offset, wal->what);
+    report.lost = WalLoss(path, *wal);
+    probe.salvage_wal_prefix = true;
+    probe.open_check = RocksLogOptions::OpenCheck::kEndsOnly;
+    absl::StatusOr<std::unique_ptr<RocksEventLog>> prefix = RocksEventLog::Open(probe);
+    if (!prefix.ok()) {
+      return absl::FailedPreconditionError(
+          fmt::format("{}; not even the records before it can be read: {}", report.damage,
+                      prefix.status().message()));
+    }
+    report.last_intact_sequence = (*prefix)->LastSequence();
+  }
+  report.damaged = true;
+  if (!truncate) {
+    return report;
+  }
+  report.damaged_copy = fmt::format("{}.damaged-{}", path,
+                                    absl::FormatTime("%Y%m%dT%H%M%SZ", now, absl::UTCTimeZone()));
+  std::error_code ec;
+  fs::copy(path, report.damaged_copy, fs::copy_options::recursive, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(
+        fmt::format("cannot keep a copy of the damaged log in {}: {}; nothing was changed",
+                    report.damaged_copy, ec.message()));
+  }
+  RocksLogOptions open;
+  open.path = path;
+  if (kind == Kind::kMetadata && !has_current && NewestManifest(path).has_value()) {
+    // Only CURRENT is gone: it names the newest MANIFEST (one line), as RocksDB writes it.
+    const std::string tmp = (fs::path(path) / "CURRENT.salvage").string();
+    {
+      std::ofstream current(tmp, std::ios::trunc);
+      current << *NewestManifest(path) << '\n';
+      if (!current.flush()) {
+        return absl::FailedPreconditionError(fmt::format("cannot write {}", tmp));
+      }
+    }
+    fs::rename(tmp, fs::path(path) / "CURRENT", ec);
+    if (ec) {
+      return absl::FailedPreconditionError(
+          fmt::format("cannot write {}/CURRENT: {}", path, ec.message()));
+    }
+  } else if (kind == Kind::kMetadata) {
+    rocksdb::Options db_options;
+    const rocksdb::Status repaired = rocksdb::RepairDB(path, db_options, LogColumnFamilies());
+    if (!repaired.ok()) {
+      return FromRocks(repaired, fmt::format("rebuilding the metadata of {} (a copy of the folder "
+                                             "as it was is in {})",
+                                             path, report.damaged_copy));
+    }
+  } else {
+    open.salvage_wal_prefix = true;
+  }
+  absl::StatusOr<std::unique_ptr<RocksEventLog>> log = RocksEventLog::Open(open);
+  if (!log.ok()) {
+    return absl::Status(log.status().code(),
+                        fmt::format("{} (a copy of the folder as it was is in {})",
+                                    log.status().message(), report.damaged_copy));
+  }
+  report.last_intact_sequence = (*log)->LastSequence();
+  v1::Event event;
+  event.set_logical_time_ms(absl::ToUnixMillis(now));
+  event.set_producer("salvage");
+  v1::LogSalvaged* salvaged = event.mutable_log_salvaged();
+  salvaged->set_last_intact_sequence(report.last_intact_sequence);
+  salvaged->set_damage(report.damage);
+  salvaged->set_lost(report.lost);
+  salvaged->set_damaged_copy(report.damaged_copy);
+  AIOPS_ASSIGN_OR_RETURN(const SequenceRange range, (*log)->Append({std::move(event)}));
+  report.salvaged_sequence = range.last;
+  return report;
 }
 
 }  // namespace aiops::eventlog

@@ -42,6 +42,10 @@ struct RocksLogOptions {
   absl::Duration group_commit_max_delay = absl::ZeroDuration();
   size_t max_pending_appends = 10'000;  // beyond: kResourceExhausted
   LogLimits limits;
+  // Only for `aiops log salvage`: recover the longest intact prefix of a damaged write-ahead log
+  // (RocksDB's point-in-time recovery) instead of refusing to open it. Never for normal opens:
+  // that mode drops every record after a damaged one without a word.
+  bool salvage_wal_prefix = false;
 };
 
 class RocksEventLog final : public EventLog {
@@ -129,5 +133,25 @@ class RocksEventLog final : public EventLog {
   ChainState chain_;
   std::optional<Anchor> pending_anchor_;
 };
+
+// `aiops log salvage` (docs/log_format.md, "Damage and salvage"). A log whose open is refused
+// as damaged (a damaged write-ahead log record, a missing CURRENT or MANIFEST) is examined:
+// `damage` says where, `last_intact_sequence` how far the history can still be read. With
+// `truncate`, a copy of the whole folder is first kept aside in `damaged_copy`, then the log is
+// cut after the last intact record (or its metadata rebuilt from its files), and a LogSalvaged
+// event naming what was lost is appended: the hash chain continues through it, so `log verify`
+// passes and the cut stays in the history. Without `truncate` nothing is changed.
+struct SalvageReport {
+  bool damaged = false;  // false: the log opens as it is; nothing to do
+  std::string damage;
+  uint64_t last_intact_sequence = 0;
+  std::string lost;                // what a truncation cuts (or cut) off
+  std::string damaged_copy;        // with truncate: the copy of the folder as it was found
+  uint64_t salvaged_sequence = 0;  // with truncate: the LogSalvaged event's sequence
+};
+// kFailedPrecondition when the damage is of a kind a cut cannot mend (a damaged table file:
+// restore from an export or a backup); kNotFound when `path` holds no log. `now` stamps the
+// event and names the copy.
+absl::StatusOr<SalvageReport> SalvageLog(const std::string& path, bool truncate, absl::Time now);
 
 }  // namespace aiops::eventlog

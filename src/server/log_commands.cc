@@ -12,6 +12,7 @@
 #include <system_error>
 #include <vector>
 
+#include <absl/time/clock.h>
 #include <absl/time/time.h>
 #include <fmt/format.h>
 #include <google/protobuf/descriptor.h>
@@ -63,6 +64,12 @@ constexpr std::string_view kUsage =
     "  export   write events to a verified export file: --out FILE [--from N] [--to N]\n"
     "           [--prune] (--prune then deletes the exported history from the log)\n"
     "  import   verify an export file, then append it to the log (creating the log): --in FILE\n"
+    "  salvage  examine a log whose open is refused as damaged: where the damage is and how far\n"
+    "           the history is intact (changes nothing); with --truncate, keep a copy of the\n"
+    "           folder aside (DIR.damaged-<time>), cut the log after its last intact record (or\n"
+    "           rebuild a missing CURRENT/MANIFEST from its files) and record the cut as a\n"
+    "           LogSalvaged event. Stop the operator first.\n"
+    "           example: aiops log salvage --dir /var/lib/chatcli-aiops/log --truncate\n"
     "\n"
     "options:\n"
     "  --dir DIR   the event log's RocksDB folder (required)\n"
@@ -82,6 +89,7 @@ struct Flags {
   std::string in_path;
   bool follow = false;
   bool prune = false;
+  bool truncate = false;
   bool help = false;
 };
 
@@ -129,6 +137,8 @@ std::optional<std::string> ParseFlags(const Subcommand& sub, std::span<const std
         flags.follow = true;
       } else if (name == "prune") {
         flags.prune = true;
+      } else if (name == "truncate") {
+        flags.truncate = true;
       }
       continue;
     }
@@ -662,6 +672,42 @@ int RunImport(const Flags& flags, std::ostream& out, std::ostream& err) {
   return kExitOk;
 }
 
+int RunSalvage(const Flags& flags, std::ostream& out, std::ostream& err) {
+  absl::StatusOr<eventlog::SalvageReport> report =
+      eventlog::SalvageLog(flags.dir, flags.truncate, absl::Now());
+  if (!report.ok()) {
+    return Fail(err, "salvage", report.status());
+  }
+  const eventlog::SalvageReport& r = *report;
+  if (flags.json) {
+    out << nlohmann::json{{"damaged", r.damaged},
+                          {"dir", flags.dir},
+                          {"damage", r.damage},
+                          {"last_intact_sequence", r.last_intact_sequence},
+                          {"lost", r.lost},
+                          {"truncated", flags.truncate && r.damaged},
+                          {"damaged_copy", r.damaged_copy},
+                          {"salvaged_sequence", r.salvaged_sequence}}
+               .dump()
+        << '\n';
+  } else if (!r.damaged) {
+    out << fmt::format("ok: {}: the log opens as it is; nothing to salvage\n", flags.dir);
+  } else if (!flags.truncate) {
+    out << fmt::format(
+        "damaged: {}: {}\nintact: sequences up to {}\nwould lose: {}\nnothing was changed; "
+        "`aiops log salvage --dir {} --truncate` keeps a copy of the folder aside, cuts the log "
+        "there and records the cut\n",
+        flags.dir, r.damage, r.last_intact_sequence, r.lost, flags.dir);
+  } else {
+    out << fmt::format(
+        "salvaged: {}: {}\nkept: sequences up to {}; lost: {}\nthe cut is recorded as event {} "
+        "(LogSalvaged); the folder as it was is in {}\n",
+        flags.dir, r.damage, r.last_intact_sequence, r.lost, r.salvaged_sequence, r.damaged_copy);
+  }
+  // A damaged log that was only examined is still damaged: not a success for scripts.
+  return r.damaged && !flags.truncate ? kExitFailure : kExitOk;
+}
+
 }  // namespace
 
 void RequestLogFollowStop() { g_follow_stop.store(true); }
@@ -677,6 +723,7 @@ int RunLogCommand(std::span<const std::string_view> args, std::ostream& out, std
       {"tail", {"from", "limit"}, {"follow"}},
       {"export", {"out", "from", "to"}, {"prune"}},
       {"import", {"in"}, {}},
+      {"salvage", {}, {"truncate"}},
   };
   if (args.empty()) {
     err << kUsage;
@@ -719,6 +766,9 @@ int RunLogCommand(std::span<const std::string_view> args, std::ostream& out, std
   }
   if (name == "export") {
     return RunExport(flags, out, err);
+  }
+  if (name == "salvage") {
+    return RunSalvage(flags, out, err);
   }
   return RunImport(flags, out, err);
 }

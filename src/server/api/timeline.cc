@@ -263,6 +263,11 @@ std::string Summary(const v1::Event& e) {
       return fmt::format("issue {} re-armed by {} (via {}){}", r.issue_name(), r.by(),
                          r.channel().empty() ? "?" : r.channel(), Detail(r.reason()));
     }
+    case v1::Event::kLogSalvaged: {
+      const auto& l = e.log_salvaged();
+      return fmt::format("log salvaged after sequence {}: {}; lost: {} (damaged files kept in {})",
+                         l.last_intact_sequence(), l.damage(), l.lost(), l.damaged_copy());
+    }
     case v1::Event::PAYLOAD_NOT_SET:
       break;
   }

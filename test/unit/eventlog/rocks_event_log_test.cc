@@ -4,8 +4,12 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <sstream>
 #include <thread>
 
+#include <fmt/format.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
 
@@ -225,6 +229,187 @@ TEST_F(RocksEventLogTest, DamagedTableFilesAreReportedNotCrashedOn) {
   auto truncated = RocksEventLog::Open(Options());
   EXPECT_FALSE(truncated.ok());
   EXPECT_FALSE(std::string(truncated.status().message()).empty()) << truncated.status();
+}
+
+// The files of a folder and their contents, without RocksDB's own info logs (LOG, LOG.old.*),
+// which any open writes: a refused open must leave every data file as it was.
+std::map<std::string, std::string> DataFiles(const std::string& dir) {
+  std::map<std::string, std::string> out;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("LOG", 0) == 0) {
+      continue;
+    }
+    std::ifstream in(entry.path(), std::ios::binary);
+    std::stringstream bytes;
+    bytes << in.rdbuf();
+    out[name] = bytes.str();
+  }
+  return out;
+}
+
+fs::path OnlyFileWithExtension(const std::string& dir, const std::string& extension) {
+  fs::path found;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (entry.path().extension() == extension && entry.file_size() > 0) {
+      EXPECT_TRUE(found.empty()) << "more than one " << extension << " file";
+      found = entry.path();
+    }
+  }
+  return found;
+}
+
+void FlipBit(const fs::path& file, uintmax_t offset, int bit) {
+  std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekg(static_cast<std::streamoff>(offset));
+  char c = 0;
+  f.read(&c, 1);
+  c = static_cast<char>(c ^ (1 << bit));
+  f.seekp(static_cast<std::streamoff>(offset));
+  f.write(&c, 1);
+}
+
+// Issue #21: one bit flipped anywhere in the write-ahead log of a stopped log (before any flush)
+// is refused by every open (writer and reader), never recovered as a shorter history; the refused
+// open changes no data file, so a restart refuses again.
+TEST_F(RocksEventLogTest, ABitFlippedAnywhereInTheWalIsRefusedNotDropped) {
+  constexpr int kRecords = 70;
+  Fill(kRecords);
+  const fs::path wal = OnlyFileWithExtension(dir_, ".log");
+  ASSERT_FALSE(wal.empty());
+  const uintmax_t size = fs::file_size(wal);
+  const std::string pristine = dir_ + "-pristine";
+  fs::copy(dir_, pristine, fs::copy_options::recursive);
+  int refused = 0;
+  int intact = 0;
+  // Offsets all through the file, the first and last bytes included.
+  std::vector<uintmax_t> offsets;
+  for (uintmax_t at = 0; at < size; at += size / 37 + 1) {
+    offsets.push_back(at);
+  }
+  offsets.push_back(size - 1);
+  for (uintmax_t offset : offsets) {
+    SCOPED_TRACE(offset);
+    fs::remove_all(dir_);
+    fs::copy(pristine, dir_, fs::copy_options::recursive);
+    FlipBit(dir_ / fs::path(wal.filename()), offset, static_cast<int>(offset % 8));
+    const std::map<std::string, std::string> before = DataFiles(dir_);
+    for (RocksLogOptions::Mode mode :
+         {RocksLogOptions::Mode::kReadOnly, RocksLogOptions::Mode::kReadWrite}) {
+      auto log = RocksEventLog::Open(Options(mode));
+      if (log.ok()) {
+        // Only a flip that damages no record (block padding) may open, with every record.
+        EXPECT_EQ(static_cast<uint64_t>(kRecords), (*log)->LastSequence());
+        intact += 1;
+      } else {
+        EXPECT_EQ(absl::StatusCode::kDataLoss, log.status().code()) << log.status();
+        // The message names the file, the place, and how far the log is intact.
+        EXPECT_THAT(std::string(log.status().message()),
+                    ::testing::AllOf(
+                        ::testing::HasSubstr(fmt::format(
+                            "the write-ahead log {} is damaged at byte ", wal.filename().string())),
+                        ::testing::HasSubstr("nothing was changed")));
+        const size_t at = std::string(log.status().message()).find("damaged at byte ");
+        if (at != std::string::npos) {
+          // The damaged record starts at or before the flipped byte, within one block.
+          const uintmax_t reported = std::stoull(log.status().message().substr(at + 16).data());
+          EXPECT_LE(reported, offset);
+          EXPECT_LT(offset - reported, 32768U);
+        }
+        refused += 1;
+      }
+    }
+    EXPECT_EQ(before, DataFiles(dir_)) << "a refused open changed the folder";
+  }
+  EXPECT_GT(refused, 2 * static_cast<int>(offsets.size()) - 4);
+  fs::remove_all(pristine);
+}
+
+// `aiops log salvage`: examining changes nothing; --truncate keeps a copy, cuts after the last
+// intact record and records the cut in the log, whose chain then verifies.
+TEST_F(RocksEventLogTest, SalvageCutsAfterTheLastIntactRecordAndRecordsTheCut) {
+  Fill(70);
+  const fs::path wal = OnlyFileWithExtension(dir_, ".log");
+  FlipBit(wal, fs::file_size(wal) / 2, 3);
+  const std::map<std::string, std::string> damaged = DataFiles(dir_);
+  const absl::Time now = absl::FromUnixSeconds(1'771'276'354);
+
+  absl::StatusOr<SalvageReport> examined = SalvageLog(dir_, /*truncate=*/false, now);
+  ASSERT_TRUE(examined.ok()) << examined.status();
+  EXPECT_TRUE(examined->damaged);
+  EXPECT_THAT(examined->damage, ::testing::HasSubstr("is damaged at byte"));
+  EXPECT_GT(examined->last_intact_sequence, 0U);
+  EXPECT_LT(examined->last_intact_sequence, 70U);
+  EXPECT_THAT(examined->lost, ::testing::HasSubstr("bytes of records after the last intact one"));
+  EXPECT_EQ(damaged, DataFiles(dir_));
+  EXPECT_FALSE(RocksEventLog::Open(Options()).ok());  // still refused
+
+  absl::StatusOr<SalvageReport> salvaged = SalvageLog(dir_, /*truncate=*/true, now);
+  ASSERT_TRUE(salvaged.ok()) << salvaged.status();
+  EXPECT_EQ(examined->last_intact_sequence, salvaged->last_intact_sequence);
+  EXPECT_EQ(salvaged->last_intact_sequence + 1, salvaged->salvaged_sequence);
+  EXPECT_EQ(dir_ + ".damaged-20260216T211234Z", salvaged->damaged_copy);
+  EXPECT_EQ(damaged, DataFiles(salvaged->damaged_copy));  // the damaged files, kept as found
+  auto log = MustOpen(Options());
+  ASSERT_NE(nullptr, log);
+  EXPECT_EQ(salvaged->salvaged_sequence, log->LastSequence());
+  auto events = log->Read(log->LastSequence(), 1);
+  ASSERT_TRUE(events.ok());
+  ASSERT_TRUE((*events)[0].has_log_salvaged());
+  EXPECT_EQ(salvaged->last_intact_sequence, (*events)[0].log_salvaged().last_intact_sequence());
+  EXPECT_EQ(salvaged->damaged_copy, (*events)[0].log_salvaged().damaged_copy());
+  EXPECT_TRUE(VerifyLog(*log).ok());
+  ASSERT_TRUE(log->Append({AlertEvent("after")}).ok());  // and the log goes on
+  log.reset();
+  // Salvaging a healthy log does nothing.
+  absl::StatusOr<SalvageReport> healthy = SalvageLog(dir_, /*truncate=*/true, now);
+  ASSERT_TRUE(healthy.ok()) << healthy.status();
+  EXPECT_FALSE(healthy->damaged);
+  fs::remove_all(salvaged->damaged_copy);
+}
+
+// A deleted CURRENT (or the MANIFEST it names) is refused by every start, without creating a new
+// empty log beside the old files (a pod restart must not begin a new history); salvage rebuilds
+// the metadata from the files and keeps every record.
+TEST_F(RocksEventLogTest, AMissingCurrentOrManifestIsRefusedEveryTimeAndSalvageRebuildsIt) {
+  for (const bool manifest : {false, true}) {
+    SCOPED_TRACE(manifest ? "MANIFEST deleted" : "CURRENT deleted");
+    fs::remove_all(dir_);
+    Fill(40);
+    if (manifest) {
+      // Without the MANIFEST only what the table files hold can be rebuilt: flush first.
+      EditRaw([](rocksdb::DB& db, std::vector<rocksdb::ColumnFamilyHandle*>& cfs) {
+        ASSERT_TRUE(db.Flush(rocksdb::FlushOptions(), cfs).ok());
+      });
+      std::ifstream current(fs::path(dir_) / "CURRENT");
+      std::string name;
+      std::getline(current, name);
+      fs::remove(fs::path(dir_) / name);
+    } else {
+      fs::remove(fs::path(dir_) / "CURRENT");
+    }
+    const std::map<std::string, std::string> before = DataFiles(dir_);
+    for (int start = 0; start < 2; ++start) {
+      auto refused = RocksEventLog::Open(Options());
+      ASSERT_FALSE(refused.ok());
+      EXPECT_EQ(absl::StatusCode::kDataLoss, refused.status().code()) << refused.status();
+      EXPECT_THAT(std::string(refused.status().message()),
+                  ::testing::HasSubstr("nothing was changed"));
+      EXPECT_EQ(before, DataFiles(dir_)) << "start " << start;
+    }
+    absl::StatusOr<SalvageReport> salvaged =
+        SalvageLog(dir_, /*truncate=*/true, absl::FromUnixSeconds(1'771'276'354));
+    ASSERT_TRUE(salvaged.ok()) << salvaged.status();
+    EXPECT_EQ(40U, salvaged->last_intact_sequence);
+    EXPECT_THAT(salvaged->lost, ::testing::HasSubstr(manifest ? "without the MANIFEST"
+                                                              : "CURRENT is written again"));
+    auto log = MustOpen(Options());
+    ASSERT_NE(nullptr, log);
+    EXPECT_EQ(41U, log->LastSequence());
+    EXPECT_TRUE(VerifyLog(*log).ok());
+    log.reset();
+    fs::remove_all(salvaged->damaged_copy);
+  }
 }
 
 TEST_F(RocksEventLogTest, ReadOnlyAndSecondaryReadersWorkBesideTheWriter) {
