@@ -93,6 +93,9 @@ build() {
   pack pause "$PAUSE_REF" /pause ""
   pack workload "$WORKLOAD_REPO:${WORKLOAD_TAGS[0]}" /aiops-workload sleep "${tags[@]}"
 
+  # Archives of older sources are of no use any more.
+  find "$CACHE_ROOT/images" -mindepth 1 -maxdepth 1 -type d ! -name '.*' ! -name "$KEY" \
+    -exec rm -rf {} +
   mkdir -p "$OUT"
   mv "$work/pause.tar" "$OUT/aiops-pause.tar"
   mv "$work/workload.tar" "$OUT/aiops-workload.tar"
