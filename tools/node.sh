@@ -83,7 +83,7 @@ pid_alive() {
   pid_exists "$pidfile" || return 1
   read -r pid exe < "$pidfile"
   [[ -z "$exe" ]] && return 0
-  cmdline=$(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null) || return 1
+  cmdline=$(tr '\0' ' ' 2>/dev/null < "/proc/$pid/cmdline") || return 1
   [[ "$cmdline" == *"$exe"* ]]
 }
 
@@ -512,7 +512,7 @@ node_mount_roots() {
 our_shims() {
   local p cmdline
   for p in /proc/[0-9]*; do
-    cmdline=$(tr '\0' ' ' < "$p/cmdline" 2>/dev/null) || continue
+    cmdline=$(tr '\0' ' ' 2>/dev/null < "$p/cmdline") || continue
     [[ "$cmdline" == *containerd-shim* && "$cmdline" == *"-address $SOCK "* ]] && echo "${p#/proc/}"
   done
   return 0
@@ -572,6 +572,7 @@ teardown() {
       [[ $(running_tasks) -eq 0 && -z "$(new_netns)" ]] && break
       sleep 0.3
     done
+    log "pods deleted in $(( $(now_ms) - t0 )) ms ($(running_tasks) containers still running)"
     api_node delete node "$NODE_NAME" --wait=false >/dev/null 2>&1 || true
   fi
   # 2. The kubelet and the scheduler.
@@ -586,6 +587,7 @@ teardown() {
     for id in $(ctr_ns containers ls -q 2>/dev/null); do ctr_ns containers delete "$id" >/dev/null 2>&1 || true; done
   fi
   stop_one "$DIR/pids/containerd.pid"
+  log "kubelet and containerd stopped at $(( $(now_ms) - t0 )) ms"
   kill_cgroup_procs
   local pids
   pids=$(our_shims)
