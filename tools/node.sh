@@ -398,7 +398,7 @@ cmd_start() {
   echo "$DIR" > "$ACTIVE_FILE"
   # What teardown needs, written before anything starts so that a failed start is torn down too.
   local d pre=()
-  for d in "${HOST_DIRS[@]}"; do [[ -e "$d" ]] && pre+=("$d"); done
+  for d in "${HOST_DIRS[@]}" /run/netns; do [[ -e "$d" ]] && pre+=("$d"); done
   for d in /sys/fs/cgroup/*/kubepods; do [[ -e "$d" ]] && pre+=("$d"); done
   cat > "$DIR/node.conf" <<EOF
 NODE_NAME=$NODE_NAME
@@ -578,16 +578,20 @@ teardown() {
   # 2. The kubelet and the scheduler.
   stop_one "$DIR/pids/kube-scheduler.pid"
   stop_one "$DIR/pids/kubelet.pid"
-  # 3. Whatever still runs, through containerd; then containerd and its shims.
+  log "kubelet stopped at $(( $(now_ms) - t0 )) ms"
+  # 3. Whatever still runs, through containerd (container records go with containerd's root);
+  #    then containerd and its shims.
   if pid_alive "$DIR/pids/containerd.pid"; then
-    local id
-    for id in $(ctr_ns tasks ls -q 2>/dev/null); do ctr_ns tasks kill -a -s SIGKILL "$id" >/dev/null 2>&1 || true; done
-    sleep 0.3
-    for id in $(ctr_ns tasks ls -q 2>/dev/null); do ctr_ns tasks delete -f "$id" >/dev/null 2>&1 || true; done
-    for id in $(ctr_ns containers ls -q 2>/dev/null); do ctr_ns containers delete "$id" >/dev/null 2>&1 || true; done
+    local id tasks
+    tasks=$(ctr_ns tasks ls -q 2>/dev/null || true)
+    if [[ -n "$tasks" ]]; then
+      for id in $tasks; do ctr_ns tasks kill -a -s SIGKILL "$id" >/dev/null 2>&1 || true; done
+      sleep 0.3
+      for id in $tasks; do ctr_ns tasks delete -f "$id" >/dev/null 2>&1 || true; done
+    fi
   fi
   stop_one "$DIR/pids/containerd.pid"
-  log "kubelet and containerd stopped at $(( $(now_ms) - t0 )) ms"
+  log "containerd stopped at $(( $(now_ms) - t0 )) ms"
   kill_cgroup_procs
   local pids
   pids=$(our_shims)
@@ -633,6 +637,8 @@ teardown() {
     if [[ -n "$(mounts_under "$d")" ]]; then log "warning: $d still has mounts; not removed"; continue; fi
     rm -rf --one-file-system "$d"
   done
+  # containerd creates /run/netns for the pods' namespaces; remove it again if it is empty.
+  is_preexisting /run/netns || rmdir /run/netns 2>/dev/null || true
   for d in "$DIR/containerd" "$DIR/kubelet" "$DIR/cni/ipam"; do
     if [[ -n "$(mounts_under "$d")" ]]; then log "warning: $d still has mounts; not removed"; continue; fi
     rm -rf --one-file-system "$d"
@@ -661,7 +667,7 @@ check_clean() {
   if [[ -n "$p" ]]; then log "left: iptables chains $p"; dirty=1; fi
   p=$(kubepods_cgroups | tr '\n' ' ')
   if [[ -n "$p" ]]; then log "left: cgroups $p"; dirty=1; fi
-  for p in "${HOST_DIRS[@]}"; do
+  for p in "${HOST_DIRS[@]}" /run/netns; do
     if ! is_preexisting "$p" && [[ -e "$p" ]]; then log "left: $p"; dirty=1; fi
   done
   return $dirty

@@ -34,7 +34,7 @@ done
 command -v python3 >/dev/null || die "python3 not found (needed to read pod status JSON)"
 
 # The machine before the test, to compare with after.
-HOST_DIRS=(/var/lib/kubelet /var/log/containers /var/log/pods /var/lib/cni /run/containerd)
+HOST_DIRS=(/var/lib/kubelet /var/log/containers /var/log/pods /var/lib/cni /run/containerd /run/netns)
 dirs_before=""
 for d in "${HOST_DIRS[@]}" /sys/fs/cgroup/*/kubepods; do [[ -e "$d" ]] && dirs_before+="$d "; done
 netns_before=$(ls /run/netns 2>/dev/null | sort | tr "\n" " " || true)
