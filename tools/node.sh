@@ -178,14 +178,6 @@ preflight() {
   grep -qw overlay /proc/filesystems || modprobe overlay 2>/dev/null || true
   grep -qw overlay /proc/filesystems ||
     die "preflight: the kernel has no overlay filesystem (containerd's overlayfs snapshotter needs it)"
-  for t in $KUBELET_PORT $KUBELET_HEALTHZ_PORT; do
-    if port_in_use "$t"; then
-      die "preflight: port $t is in use (another kubelet?): $(ss -Htlnp "sport = :$t" | head -n 1)"
-    fi
-  done
-  if ip link show "$BRIDGE" >/dev/null 2>&1; then
-    die "preflight: the bridge $BRIDGE exists already (left over?): 'ip link delete $BRIDGE' if no node runs"
-  fi
   if [[ -z "$NODE_IP" ]]; then
     NODE_IP=$(ip -4 -o addr show scope global 2>/dev/null | awk '{print $4}' | cut -d/ -f1 | head -n 1)
     [[ -n "$NODE_IP" ]] ||
@@ -197,6 +189,19 @@ preflight() {
   if [[ "$resolved" != 127.* ]]; then
     log "warning: the host name '$NODE_NAME' resolves to '${resolved:-nothing}', not loopback: the kubelet" \
         "listens on 127.0.0.1, so kubectl logs/exec will not reach it (add '127.0.0.1 $NODE_NAME' to /etc/hosts)"
+  fi
+}
+
+# Checks of what another node would hold; run under the lock.
+host_checks() {
+  local t
+  for t in $KUBELET_PORT $KUBELET_HEALTHZ_PORT; do
+    if port_in_use "$t"; then
+      die "step 'host check': port $t is in use by a process outside our lock (a kubelet started by hand?): $(ss -Htlnp "sport = :$t" | head -n 1)"
+    fi
+  done
+  if ip link show "$BRIDGE" >/dev/null 2>&1; then
+    die "step 'host check': the bridge $BRIDGE exists already (left over?): 'ip link delete $BRIDGE' if no node runs"
   fi
 }
 
@@ -387,6 +392,7 @@ cmd_start() {
 
   local t0; t0=$(now_ms)
   acquire_lock
+  host_checks
   if [[ -d "$DIR/pids" ]] && ls "$DIR"/pids/*.pid >/dev/null 2>&1; then
     die "$DIR holds a node already (tools/node.sh stop --dir $DIR)"
   fi
