@@ -355,6 +355,8 @@ maxPods: 50
 EOF
 }
 
+containerd_up() { [[ -S "$SOCK" ]] && timeout 5 ctr --address "$SOCK" version; }
+
 api_node() { "$KUBECTL" --kubeconfig "$KUBECONFIG_FILE" --request-timeout=5s "$@"; }
 
 node_ready() {
@@ -398,6 +400,7 @@ cmd_start() {
   fi
   mkdir -p "$DIR/logs" "$DIR/pids"
   DIR=$(cd "$DIR" && pwd)
+  rm -f "$DIR"/logs/*.log
   SOCK=$DIR/containerd/containerd.sock
   (( ${#SOCK} < 100 )) || die "the containerd socket path $SOCK is too long for a unix socket: use a shorter --dir"
   rm -f "$DIR/stopping"
@@ -427,7 +430,7 @@ EOF
   spawn containerd containerd --config "$DIR/containerd/config.toml"
   wait_step containerd "$DIR/pids/containerd.pid" "$DIR/logs/containerd.log" \
     "check containerd's log above; is another containerd using $DIR? is runc installed (tools/setup.sh)?" \
-    ctr --address "$SOCK" version
+    containerd_up
   log "containerd up in $(( $(now_ms) - t_cd )) ms"
 
   # images
