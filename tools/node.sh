@@ -31,6 +31,10 @@ LOCK_FILE=${AIOPS_NODE_LOCK_FILE:-/run/chatcli-aiops-node.lock}
 ACTIVE_FILE=${LOCK_FILE%.lock}.active
 BRIDGE=aiops-cni0
 POD_SUBNET=10.244.77.0/24
+# The bridge's own address: the host reaches pods (the kubelet's httpGet/tcpSocket probes)
+# through it. Pods get no default route and the host no forwarding, so pod traffic stays on the
+# bridge.
+BRIDGE_IP=10.244.77.1
 CNI_BIN_DIR=/usr/lib/cni
 PAUSE_IMAGE=localhost/aiops-pause:1
 WORKLOAD_IMAGE=localhost/aiops-workload:1
@@ -307,7 +311,7 @@ write_cni_config() {
       "hairpinMode": false,
       "ipam": {
         "type": "host-local",
-        "ranges": [[{"subnet": "$POD_SUBNET"}]],
+        "ranges": [[{"subnet": "$POD_SUBNET", "gateway": "$BRIDGE_IP"}]],
         "dataDir": "$DIR/cni/ipam"
       }
     }
@@ -376,6 +380,7 @@ AIOPS_NODE_WORKLOAD_IMAGE=$WORKLOAD_IMAGE
 AIOPS_NODE_WORKLOAD_IMAGES="$WORKLOAD_IMAGES"
 AIOPS_NODE_POD_SUBNET=$POD_SUBNET
 AIOPS_NODE_BRIDGE=$BRIDGE
+AIOPS_NODE_BRIDGE_IP=$BRIDGE_IP
 AIOPS_NODE_SCHEDULER_PORT=$SCHED_PORT
 AIOPS_NODE_KUBELET_HEALTHZ=http://127.0.0.1:$KUBELET_HEALTHZ_PORT/healthz
 AIOPS_NODE_STARTUP_MS=$1
@@ -423,8 +428,14 @@ EOF
   { ip6tables-save 2>/dev/null || true; } > "$DIR/ip6tables.before"
   start_watchdog
 
-  # containerd
+  # The pod network: the bridge is made here, with an address (the CNI bridge plugin would make
+  # it without one, isGateway being false), so that the host's probes of pod IPs stay local
+  # instead of leaving through the default route; ip_forward stays as it is.
   write_cni_config
+  { ip link add "$BRIDGE" type bridge && ip addr add "$BRIDGE_IP/${POD_SUBNET#*/}" dev "$BRIDGE" &&
+    ip link set "$BRIDGE" up; } > "$DIR/logs/bridge.log" 2>&1 ||
+    fail_step "pod network bridge" "could not create the bridge $BRIDGE (iproute2 installed? bridge module?)" "$DIR/logs/bridge.log"
+  # containerd
   write_containerd_config
   local t_cd; t_cd=$(now_ms)
   spawn containerd containerd --config "$DIR/containerd/config.toml"
