@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Smoke test of the real test node (tools/node.sh) on the real control plane
 # (tools/control_plane.sh): a kubelet, kube-scheduler and containerd running the locally built
-# images (tools/build_images.sh). Four Deployments at once:
+# images (tools/build_images.sh). Five Deployments at once:
 #   (a) aiops-workload in OOM mode under a 64Mi limit: lastState.terminated OOMKilled, exit code
 #       137, restartCount rising;
 #   (b) exit 1: lastState.terminated reason Error, exit code 1, restartCount >= 2, and
 #       `kubectl logs` (API server -> kubelet) shows the container's output;
 #   (c) a failing readiness probe (`cat /tmp/ready`): Running, Ready=False ContainersNotReady; then
 #       `kubectl exec -- touch /tmp/ready` (API server -> kubelet -> CRI) turns it Ready;
-#   (d) a missing image localhost/does-not-exist:v1: ErrImagePull / ImagePullBackOff.
+#   (d) a missing image localhost/does-not-exist:v1: ErrImagePull / ImagePullBackOff;
+#   (e) an httpGet readiness probe of aiops-workload's `serve` mode turns Ready once /tmp/ready
+#       exists (the kubelet reaches the pod's IP over the node's bridge).
 # Then `node.sh stop`, and the machine is checked for leftovers: no kubelet, containerd or shim
 # processes, no mounts, no new network namespaces, veths or bridge, no KUBE-/CNI- iptables
 # chains, no kubepods cgroups, none of the host folders the node creates.
@@ -117,6 +119,11 @@ t_apply=$(now_ms)
           periodSeconds: 1
           failureThreshold: 1'
   deployment missing localhost/does-not-exist:v1 '["sleep"]'
+  deployment httpready "$AIOPS_NODE_WORKLOAD_IMAGE" '["serve", "8080"]' \
+'        readinessProbe:
+          httpGet: {path: /ready, port: 8080}
+          periodSeconds: 1
+          failureThreshold: 1'
 } | k apply -f - >/dev/null
 
 # One status read per poll; prints "app.key=value" facts for the checks below.
@@ -214,6 +221,22 @@ if k -n "$NS" exec "$(fact notready.pod)" -- touch /tmp/ready >/dev/null 2>&1; t
 else
   fail "kubectl exec into the notready pod: $(k -n "$NS" exec "$(fact notready.pod)" -- touch /tmp/ready 2>&1 | tail -n 2)"
 fi
+
+# An httpGet probe from the kubelet (host network) to the pod's IP: 503 until /tmp/ready exists,
+# then 200. It only turns Ready if the probe reaches the pod over the node's bridge (without the
+# bridge's address it would leave through the default route and get someone else's answer).
+t=$(now_ms)
+ready=""
+if k -n "$NS" exec "$(fact httpready.pod)" -- touch /tmp/ready >/dev/null 2>&1; then
+  for _ in $(seq 1 60); do
+    FACTS=$(facts 2>/dev/null || true)
+    ready=$(fact httpready.ready)
+    [[ "$ready" == True/ ]] && break
+    sleep 0.5
+  done
+fi
+if [[ "$ready" == True/ ]]; then pass; timing "httpGet readiness on the pod IP -> Ready=True" $(( $(now_ms) - t ))
+else fail "httpGet readiness probe pod not Ready after touch /tmp/ready ($ready): $(k -n "$NS" get events --field-selector involvedObject.name="$(fact httpready.pod)" 2>&1 | grep -i probe | tail -n 1)"; fi
 
 # --- teardown and leftovers -----------------------------------------------------------------------
 
