@@ -587,9 +587,15 @@ teardown() {
     stop_one "$DIR/pids/kube-scheduler.pid"
     api_node delete pods --all-namespaces --field-selector "spec.nodeName=$NODE_NAME" \
       --grace-period=1 --wait=false >/dev/null 2>&1 || true
-    local deadline=$(( $(date +%s) + 30 ))
+    # Bounded; cut short when the API server goes away (the control plane's watchdog may stop
+    # it at the same time), since the kubelet then never hears of the deletions.
+    local deadline=$(( $(date +%s) + 30 )) i=0
     while (( $(date +%s) < deadline )); do
       [[ $(running_tasks) -eq 0 && -z "$(new_netns)" ]] && break
+      if (( ++i % 3 == 0 )) && ! api_node get --raw /readyz >/dev/null 2>&1; then
+        log "the API server went away while pods were being deleted; stopping them through containerd"
+        break
+      fi
       sleep 0.3
     done
     log "pods deleted in $(( $(now_ms) - t0 )) ms ($(running_tasks) containers still running)"
