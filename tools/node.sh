@@ -503,10 +503,13 @@ ctr_ns() { timeout 15 ctr --address "$SOCK" --namespace k8s.io "$@"; }
 running_tasks() { ctr_ns tasks ls 2>/dev/null | awk 'NR > 1 && $3 == "RUNNING"' | wc -l; }
 
 new_netns() {
-  local n
-  for n in $(ls /run/netns 2>/dev/null); do
+  local f n
+  for f in /run/netns/*; do
+    [[ -e "$f" ]] || continue
+    n=${f#/run/netns/}
     [[ " $NETNS_BEFORE " == *" $n "* ]] || echo "$n"
   done
+  return 0
 }
 
 is_preexisting() { [[ " $PREEXISTING " == *" $1 "* ]]; }
@@ -627,8 +630,8 @@ teardown() {
     for _ in $(seq 1 30); do [[ -z "$(our_shims)" ]] && break; sleep 0.1; done
   fi
   # 4. Mounts (container root filesystems, shm, volumes, network namespaces), deepest first.
-  local m pass
-  for pass in 1 2 3; do
+  local m roots
+  for _ in 1 2 3; do
     mapfile -t roots < <(node_mount_roots)
     local left=0
     while read -r m; do
@@ -646,7 +649,7 @@ teardown() {
   remove_chains ip6tables ip6tables-save "$DIR/ip6tables.before"
   # 6. cgroups (children first; a cgroup empties a moment after its last process died).
   local cg
-  for pass in 1 2 3 4 5; do
+  for _ in 1 2 3 4 5; do
     local busy=0
     for cg in $(kubepods_cgroups); do
       find "$cg" -depth -type d -exec rmdir {} \; 2>/dev/null || true
