@@ -41,6 +41,7 @@ dirs_before=""
 for d in "${HOST_DIRS[@]}" /sys/fs/cgroup/*/kubepods; do [[ -e "$d" ]] && dirs_before+="$d "; done
 netns_before=$(ls /run/netns 2>/dev/null | sort | tr "\n" " " || true)
 veth_before=$(ip -o link show type veth 2>/dev/null | wc -l)
+bridges_before=$(ip -o link show type bridge 2>/dev/null | awk -F': ' '{print $2}' | sort | tr '\n' ' ')
 chains_before=$( { iptables-save 2>/dev/null; ip6tables-save 2>/dev/null; } | grep -cE '^:(KUBE-|CNI-)' || true)
 
 # A short path: containerd's socket lives below it.
@@ -259,6 +260,8 @@ if [[ -z "$mounts" ]]; then pass; else fail "mounts left: $(echo $mounts)"; fi
 netns_after=$(ls /run/netns 2>/dev/null | sort | tr "\n" " " || true)
 if [[ "$netns_after" == "$netns_before" ]]; then pass; else fail "network namespaces before '$netns_before', after '$netns_after'"; fi
 if ! ip link show "$AIOPS_NODE_BRIDGE" >/dev/null 2>&1; then pass; else fail "bridge $AIOPS_NODE_BRIDGE left"; fi
+bridges_after=$(ip -o link show type bridge 2>/dev/null | awk -F': ' '{print $2}' | sort | tr '\n' ' ')
+if [[ "$bridges_after" == "$bridges_before" ]]; then pass; else fail "bridges before '$bridges_before', after '$bridges_after'"; fi
 veth_after=$(ip -o link show type veth 2>/dev/null | wc -l)
 if [[ "$veth_after" == "$veth_before" ]]; then pass; else fail "veth interfaces: $veth_before before, $veth_after after"; fi
 chains_after=$( { iptables-save 2>/dev/null; ip6tables-save 2>/dev/null; } | grep -cE '^:(KUBE-|CNI-)' || true)
