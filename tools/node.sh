@@ -341,6 +341,11 @@ authentication:
 authorization:
   mode: AlwaysAllow
 failSwapOn: false
+# The conventional kube-dns address of the control plane's service range. No DNS server runs
+# there, and pods have no route off the bridge, so lookups fail at once inside the pod; without
+# it the kubelet writes a MissingClusterDNS Warning event for every pod (noise for the operator).
+clusterDNS: ["10.0.0.10"]
+clusterDomain: cluster.local
 serializeImagePulls: false
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
