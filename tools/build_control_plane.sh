@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds a real Kubernetes control plane (kube-apiserver, kube-controller-manager, kubectl) and
-# etcd from the Go module proxy with the machine's `go`, into a cache folder outside the repo
+# Builds a real Kubernetes control plane (kube-apiserver, kube-controller-manager, kubectl), the
+# node components of the test node (kubelet, kube-scheduler; see tools/node.sh) and etcd from the
+# Go module proxy with the machine's `go`, into a cache folder outside the repo
 # keyed by version. Skips the build when the binaries are present and report the pinned version.
 #
 # Usage: tools/build_control_plane.sh [--print-bin-dir]
@@ -23,7 +24,7 @@ log() { printf '[control-plane] %s\n' "$*" >&2; }
 
 binaries_ok() {
   [[ -x "$BIN_DIR/kube-apiserver" && -x "$BIN_DIR/kube-controller-manager" && -x "$BIN_DIR/kubectl" &&
-     -x "$BIN_DIR/etcd" ]] || return 1
+     -x "$BIN_DIR/kubelet" && -x "$BIN_DIR/kube-scheduler" && -x "$BIN_DIR/etcd" ]] || return 1
   # Each output is captured before grep reads it: `cmd | grep -q` under pipefail fails whenever
   # grep exits at its match before cmd has written its last line (SIGPIPE), which made a good
   # cache look stale (a needless rebuild) and, once, failed the build's own final check.
@@ -31,6 +32,10 @@ binaries_ok() {
   out=$("$BIN_DIR/kube-apiserver" --version 2>/dev/null) || return 1
   grep -qx "Kubernetes v${K8S_VERSION}" <<<"$out" || return 1
   out=$("$BIN_DIR/kube-controller-manager" --version 2>/dev/null) || return 1
+  grep -qx "Kubernetes v${K8S_VERSION}" <<<"$out" || return 1
+  out=$("$BIN_DIR/kube-scheduler" --version 2>/dev/null) || return 1
+  grep -qx "Kubernetes v${K8S_VERSION}" <<<"$out" || return 1
+  out=$("$BIN_DIR/kubelet" --version 2>/dev/null) || return 1
   grep -qx "Kubernetes v${K8S_VERSION}" <<<"$out" || return 1
   out=$("$BIN_DIR/kubectl" version --client 2>/dev/null) || return 1
   grep -q "Client Version: v${K8S_VERSION}" <<<"$out" || return 1
@@ -58,7 +63,7 @@ export CGO_ENABLED=0 GOFLAGS="-trimpath -buildvcs=false" GOTOOLCHAIN=local
 TIME_LOG="$WORK/time.log"
 timed() { /usr/bin/time -v -a -o "$TIME_LOG" "$@"; }
 
-log "building Kubernetes v$K8S_VERSION (kube-apiserver, kube-controller-manager, kubectl) in $WORK/k8s"
+log "building Kubernetes v$K8S_VERSION (kube-apiserver, kube-controller-manager, kubectl, kubelet, kube-scheduler) in $WORK/k8s"
 mkdir -p "$WORK/k8s" && cd "$WORK/k8s"
 go mod init aiops.local/k8s-build >/dev/null 2>&1
 GOMOD=$(go mod download -json "k8s.io/kubernetes@v$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
@@ -72,7 +77,7 @@ GODEBUG_LINE=$(sed -n 's/^godebug[[:space:]]\+\(.*\)$/\1/p' "$GOMOD" | head -n 1
 go mod edit -require="k8s.io/kubernetes@v$K8S_VERSION"
 if [[ -n "$GODEBUG_LINE" ]]; then go mod edit -godebug="$GODEBUG_LINE"; fi
 CMDS=(k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager
-      k8s.io/kubernetes/cmd/kubectl)
+      k8s.io/kubernetes/cmd/kubectl k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-scheduler)
 timed go get "${CMDS[@]/%/@v$K8S_VERSION}"
 MINOR=$(echo "$K8S_VERSION" | cut -d. -f2)
 LDFLAGS="-s -w"

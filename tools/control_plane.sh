@@ -216,6 +216,10 @@ start_etcd() {
 apiserver_args() {
   local admission=()
   [[ $WITH_KCM -eq 1 ]] || admission=(--disable-admission-plugins=ServiceAccount)
+  # A node of tools/node.sh has its kubelet on 127.0.0.1 and a non-loopback InternalIP: reach it
+  # (kubectl logs/exec) by its host name, which resolves to loopback. Harmless without a node.
+  local kubelet_addr=(--kubelet-preferred-address-types=Hostname,InternalIP)
+  [[ " ${EXTRA_APISERVER_ARGS[*]} " != *" --kubelet-preferred-address-types"* ]] || kubelet_addr=()
   printf '%s\n' \
     --etcd-servers="http://127.0.0.1:$ETCD_PORT" --bind-address=127.0.0.1 \
     --secure-port="$API_PORT" --advertise-address=127.0.0.1 --endpoint-reconciler-type=none \
@@ -226,7 +230,7 @@ apiserver_args() {
     --service-account-key-file="$DIR/pki/sa.pub" \
     --service-account-signing-key-file="$DIR/pki/sa.key" \
     --service-cluster-ip-range=10.0.0.0/24 --allow-privileged=true \
-    "${admission[@]}" "${EXTRA_APISERVER_ARGS[@]}"
+    "${admission[@]}" "${kubelet_addr[@]}" "${EXTRA_APISERVER_ARGS[@]}"
 }
 
 readyz() {

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs every Debian 12 package the project needs to build, test, fuzz and benchmark.
 # Idempotent: packages already present are left alone, and running it twice is harmless.
-# The Kubernetes control plane for tests is not a Debian package: tools/build_control_plane.sh
-# builds it from the Go module proxy with the machine's `go`.
+# The Kubernetes control plane and the test node's kubelet are not Debian packages:
+# tools/build_control_plane.sh builds them from the Go module proxy with the machine's `go`. The
+# test node (tools/node.sh) runs Debian's containerd, runc and CNI plugins, started by the harness
+# itself: a containerd service the package would start is stopped and disabled again.
 set -euo pipefail
 
 PACKAGES=(
@@ -16,6 +18,9 @@ PACKAGES=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   # runtime tools used by the control-plane harness, tests and measurements
   openssl curl time procps psmisc valgrind
+  # the real test node (tools/node.sh) and its locally built images (tools/build_images.sh)
+  containerd runc containernetworking-plugins iptables iproute2 util-linux mount kmod
+  umoci skopeo
 )
 
 missing=()
@@ -32,8 +37,22 @@ else
   if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
   echo "[setup] installing: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # containerd's package would start a system containerd: keep it from starting (policy-rc.d,
+  # as for prometheus below); tools/node.sh starts its own with its own paths.
+  node_policy_added=0
+  if [[ " ${missing[*]} " == *" containerd "* && ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod 755 /usr/sbin/policy-rc.d
+    node_policy_added=1
+  fi
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  if [[ $node_policy_added -eq 1 ]]; then $SUDO rm -f /usr/sbin/policy-rc.d; fi
+  # Only a containerd installed just now is disabled; one that was already there is left alone.
+  if [[ " ${missing[*]} " == *" containerd "* ]] && command -v systemctl >/dev/null 2>&1 &&
+     [[ -d /run/systemd/system ]]; then
+    $SUDO systemctl disable --now containerd.service >/dev/null 2>&1 || true
+  fi
 fi
 
 # promtool (tests run `promtool check metrics` on /metrics) ships in Debian's prometheus
