@@ -6,6 +6,9 @@
 //   aiops-workload oom [STEP_MIB] [INTERVAL_MS]
 //                                          allocate and touch STEP_MIB (default 16) every
 //                                          INTERVAL_MS (default 100) until the OOM killer ends it
+//   aiops-workload alloc MIB               allocate and touch MIB MiB at start, then run forever:
+//                                          OOM-killed under a lower memory limit, healthy once
+//                                          the limit is raised above it (what a fix changes)
 //   aiops-workload ready-file [PATH]       run forever; a readiness probe `cat PATH` (default
 //                                          /tmp/ready) passes only while the file exists:
 //                                          `kubectl exec POD -- touch /tmp/ready` / `rm /tmp/ready`
@@ -105,6 +108,18 @@ static int mode_oom(long step_mib, long interval_ms) {
     sleep_ms(interval_ms);
   }
   return 0;  // unreachable
+}
+
+static int mode_alloc(long mib) {
+  size_t bytes = (size_t)(mib > 0 ? mib : 96) << 20;
+  char* p = malloc(bytes);
+  if (p == NULL) {
+    say("malloc of %ld MiB failed", mib);
+    return 1;
+  }
+  memset(p, 0x5a, bytes);  // touch every page: the memory is charged to the cgroup
+  say("allocated %ld MiB; running", mib);
+  return run_forever();
 }
 
 static int serve(long port) {
@@ -241,6 +256,7 @@ int main(int argc, char** argv) {
   if (strcmp(mode, "oom") == 0) {
     return mode_oom(arg_long(argc, argv, 2, 16), arg_long(argc, argv, 3, 100));
   }
+  if (strcmp(mode, "alloc") == 0) return mode_alloc(arg_long(argc, argv, 2, 96));
   if (strcmp(mode, "ready-file") == 0) {
     say("ready while %s exists", argc > 2 ? argv[2] : READY_FILE);
     return run_forever();
