@@ -35,7 +35,12 @@ for b in etcd kube-apiserver kube-controller-manager kubectl kubelet kube-schedu
 done
 command -v python3 >/dev/null || die "python3 not found (needed to read pod status JSON)"
 
-# The machine before the test, to compare with after.
+# The machine before the test, to compare with after: taken, like the leftover checks at the
+# end, while holding the host's node lock (tools/node.sh), so that another node on the machine (a
+# person's, another test's) is neither running during the snapshot nor mistaken for a leftover.
+NODE_LOCK=${AIOPS_NODE_LOCK_FILE:-/run/chatcli-aiops-node.lock}
+exec 7>>"$NODE_LOCK"
+flock -w 900 7 || die "another node held $NODE_LOCK for 15 minutes"
 HOST_DIRS=(/var/lib/kubelet /var/log/containers /var/log/pods /var/lib/cni /run/containerd /run/netns)
 dirs_before=""
 for d in "${HOST_DIRS[@]}" /sys/fs/cgroup/*/kubepods; do [[ -e "$d" ]] && dirs_before+="$d "; done
@@ -43,6 +48,7 @@ netns_before=$(ls /run/netns 2>/dev/null | sort | tr "\n" " " || true)
 veth_before=$(ip -o link show type veth 2>/dev/null | wc -l)
 bridges_before=$(ip -o link show type bridge 2>/dev/null | awk -F': ' '{print $2}' | sort | tr '\n' ' ')
 chains_before=$( { iptables-save 2>/dev/null; ip6tables-save 2>/dev/null; } | grep -cE '^:(KUBE-|CNI-)' || true)
+flock -u 7
 
 # A short path: containerd's socket lives below it.
 WORK=$(mktemp -d /tmp/aiops-node.XXXXXX)
@@ -244,6 +250,8 @@ else fail "httpGet readiness probe pod not Ready after touch /tmp/ready ($ready)
 t=$(now_ms)
 if "$NODE" stop --dir "$NODE_DIR" 2>"$WORK/stop.log"; then pass; else fail "node.sh stop failed: $(tail -n 5 "$WORK/stop.log")"; fi
 timing "node stop" $(( $(now_ms) - t ))
+# The checks below hold the node lock (see the snapshot at the start).
+flock -w 900 7 || fail "another node held $NODE_LOCK for 15 minutes after this test's node stopped"
 if "$NODE" check-clean --dir "$NODE_DIR" 2>"$WORK/check.log"; then pass; else fail "node.sh check-clean: $(cat "$WORK/check.log")"; fi
 
 # Independent checks of the machine, not relying on node.sh's own bookkeeping.
