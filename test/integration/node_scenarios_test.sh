@@ -87,6 +87,7 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
+trap 'exit 143' TERM INT HUP  # the EXIT trap cleans up
 
 passed=0; failed=0
 pass() { passed=$((passed + 1)); }
