@@ -447,7 +447,7 @@ done
 # --- the logs ------------------------------------------------------------------------------------------------
 
 for i in $ONLY; do
-  d="$WORK/s$i"; log="${DATA[$i]}/log"
+  d="$WORK/s$i"; log="${DATA[$i]}/log"; failed_before=$failed
   check "($i) the operator exits 0 on SIGTERM" stop_operator "$i"
   "$AIOPS" log show --dir "$log" --json >"$d/events.jsonl" 2>"$d/show.err" ||
     fail "($i) aiops log show: $(cat "$d/show.err")"
@@ -493,6 +493,15 @@ for i in $ONLY; do
   timing "($i ${NSN[$i]}) break -> first anomaly" "$(lf after.anomaly_recorded "$F")"
   timing "($i ${NSN[$i]}) break -> first action started" "$(lf after.action_started "$F")"
   timing "($i ${NSN[$i]}) break -> ${end#issue_}" "$(lf after.$end "$F")"
+  if (( failed > failed_before )); then  # the evidence, for the report
+    echo "---- ($i) evidence: aiops incident show, operator warnings, pods (data kept in $d)"
+    for issue in $(lf issues "$F"); do
+      "$AIOPS" incident show "$issue" --data-dir "$log" 2>&1 | tail -n 60 | sed 's/^/    /'
+    done
+    grep -E '"level":"(warn|error)"' "$d/operator.log" | grep -v authTokenFile | tail -n 20 | sed 's/^/    /'
+    k -n "${NSN[$i]}" get deployment,replicasets,pods -o wide 2>&1 | sed 's/^/    /'
+    echo "----"
+  fi
 done
 
 # --- teardown and leftovers (as node_smoke_test.sh) -----------------------------------------------------------
@@ -511,15 +520,25 @@ done
 if [[ -z "$procs" ]]; then pass; else fail "processes left: $procs"; fi
 mounts=$(awk '{print $5}' /proc/self/mountinfo | grep -E "^($WORK|/var/lib/kubelet|/run/containerd|/run/netns/cni-)" || true)
 if [[ -z "$mounts" ]]; then pass; else fail "mounts left: $(echo $mounts)"; fi
+# "Before" was taken before node.sh start, which may have waited for another test's node
+# (the host lock): what that node had then may be gone now. So nothing may be new, and the
+# node's bridge must be gone, whoever had it before.
+new_items() {  # new_items "BEFORE" "AFTER": the words of AFTER missing from BEFORE
+  local w out=""
+  for w in $2; do [[ " $1 " == *" $w "* ]] || out+="$w "; done
+  echo "$out"
+}
 netns_after=$(ls /run/netns 2>/dev/null | sort | tr "\n" " " || true)
-if [[ "$netns_after" == "$netns_before" ]]; then pass; else fail "network namespaces before '$netns_before', after '$netns_after'"; fi
+new=$(new_items "$netns_before" "$netns_after")
+if [[ -z "$new" ]]; then pass; else fail "new network namespaces left: $new"; fi
 if ! ip link show "$AIOPS_NODE_BRIDGE" >/dev/null 2>&1; then pass; else fail "bridge $AIOPS_NODE_BRIDGE left"; fi
 bridges_after=$(ip -o link show type bridge 2>/dev/null | awk -F': ' '{print $2}' | sort | tr '\n' ' ')
-if [[ "$bridges_after" == "$bridges_before" ]]; then pass; else fail "bridges before '$bridges_before', after '$bridges_after'"; fi
+new=$(new_items "$bridges_before" "$bridges_after")
+if [[ -z "$new" ]]; then pass; else fail "new bridges left: $new"; fi
 veth_after=$(ip -o link show type veth 2>/dev/null | wc -l)
-if [[ "$veth_after" == "$veth_before" ]]; then pass; else fail "veth interfaces: $veth_before before, $veth_after after"; fi
+if (( veth_after <= veth_before )); then pass; else fail "veth interfaces: $veth_before before, $veth_after after"; fi
 chains_after=$( { iptables-save 2>/dev/null; ip6tables-save 2>/dev/null; } | grep -cE '^:(KUBE-|CNI-)' || true)
-if [[ "$chains_after" == "$chains_before" ]]; then pass; else fail "KUBE-/CNI- iptables chains: $chains_before before, $chains_after after"; fi
+if (( chains_after <= chains_before )); then pass; else fail "KUBE-/CNI- iptables chains: $chains_before before, $chains_after after"; fi
 left=""
 for d in "${HOST_DIRS[@]}" /sys/fs/cgroup/*/kubepods; do
   [[ -e "$d" && " $dirs_before " != *" $d "* ]] && left+="$d "
