@@ -242,6 +242,7 @@ absl::StatusOr<uint64_t> Mirror::SyncOnce(absl::Duration wait) {
     Fold(e, pending_);
     folded_ = e.sequence();
   }
+  RetryParked(pending_);
   AIOPS_RETURN_IF_ERROR(CollectExpired(pending_));
   AIOPS_RETURN_IF_ERROR(ApplyDirty(pending_));
   if (folded_ != cursor_) {
@@ -291,6 +292,67 @@ absl::Status Mirror::CheckStop() const {
   return absl::OkStatus();
 }
 
+namespace {
+
+// Whether retrying the same write cannot succeed until something else changes: the object (its
+// state, so it is written again then), the CRDs or the RBAC rules. 401 (credentials: every write
+// fails alike), 409 (a conflict) and 429 (throttling) are retried as before, as are 5xx and
+// transport errors.
+bool RetryCannotFix(const absl::Status& s) {
+  return absl::IsInvalidArgument(s) || absl::IsPermissionDenied(s) || absl::IsNotFound(s) ||
+         absl::IsFailedPrecondition(s) || absl::IsUnknown(s);
+}
+
+}  // namespace
+
+absl::Status Mirror::Write(const std::string& key, const std::function<absl::Status()>& write) {
+  const absl::Status s = write();
+  auto parked = parked_.find(key);
+  if (s.ok()) {
+    if (parked != parked_.end()) {
+      parked_.erase(parked);
+      stats_.parked = parked_.size();
+      if (options_.on_parked) {
+        options_.on_parked(key, absl::OkStatus());
+      }
+    }
+    return s;
+  }
+  if (!RetryCannotFix(s)) {
+    return s;
+  }
+  const bool first = parked == parked_.end() || parked->second.error != s.message();
+  parked_[key] = Parked{std::string(s.message()), clock_.Now() + options_.parked_retry};
+  stats_.parked = parked_.size();
+  if (first && options_.on_parked) {
+    options_.on_parked(key, s);
+  }
+  return absl::OkStatus();
+}
+
+void Mirror::RetryParked(Dirty& dirty) {
+  const absl::Time now = clock_.Now();
+  for (auto& [key, parked] : parked_) {
+    if (parked.retry_at > now) {
+      continue;
+    }
+    parked.retry_at = now + options_.parked_retry;  // written again below, or parked again
+    const size_t space = key.find(' ');
+    const std::string kind = key.substr(0, space);
+    const std::string rest = key.substr(space + 1);
+    const std::string name = rest.substr(rest.find('/') + 1);
+    if (kind == "Issue" || kind == "AIInsight") {
+      dirty.issues.insert(name);
+    } else if (kind == "Anomaly") {
+      dirty.anomalies.insert(name);
+    } else if (kind == "RemediationPlan") {
+      dirty.plans.insert(name);
+    } else if (kind == "Runbook") {
+      dirty.runbooks.insert(rest);
+    }
+  }
+}
+
 absl::Status Mirror::ApplyDirty(Dirty& dirty) {
   // Issues first: their uids are the owner references of insights and plans.
   while (!dirty.issues.empty()) {
@@ -298,12 +360,13 @@ absl::Status Mirror::ApplyDirty(Dirty& dirty) {
     const std::string& name = *dirty.issues.begin();
     const v1::IssueState* issue = p::FindIssue(state_, name);
     if (issue != nullptr && deleted_issues_.count(name) == 0) {
-      AIOPS_RETURN_IF_ERROR(ApplyIssue(*issue));
+      const std::string where = fmt::format("{}/{}", issue->resource().namespace_(), name);
+      AIOPS_RETURN_IF_ERROR(Write("Issue " + where, [&] { return ApplyIssue(*issue); }));
       // An analysis from before a pruned log's snapshot: its insight is in the cluster already,
       // and its time is not known here (writing it without would remove generatedAt).
       const bool analysis_pruned = snapshot_start_ > 0 && !analyzed_at_ms_.contains(issue->name());
       if (issue->analysis_attempt() > 0 && !issue->analysis_failed() && !analysis_pruned) {
-        AIOPS_RETURN_IF_ERROR(ApplyInsight(*issue));
+        AIOPS_RETURN_IF_ERROR(Write("AIInsight " + where, [&] { return ApplyInsight(*issue); }));
       }
     }
     dirty.issues.erase(dirty.issues.begin());
@@ -313,7 +376,9 @@ absl::Status Mirror::ApplyDirty(Dirty& dirty) {
     const std::string& name = *dirty.anomalies.begin();
     auto it = anomalies_.find(name);
     if (it != anomalies_.end() && it->second.recorded.anomaly_name() == name) {
-      AIOPS_RETURN_IF_ERROR(ApplyAnomaly(name, it->second));
+      AIOPS_RETURN_IF_ERROR(
+          Write(fmt::format("Anomaly {}/{}", it->second.recorded.resource().namespace_(), name),
+                [&] { return ApplyAnomaly(name, it->second); }));
     }
     dirty.anomalies.erase(dirty.anomalies.begin());
   }
@@ -321,7 +386,9 @@ absl::Status Mirror::ApplyDirty(Dirty& dirty) {
     AIOPS_RETURN_IF_ERROR(CheckStop());
     const v1::PlanState* plan = p::FindPlan(state_, *dirty.plans.begin());
     if (plan != nullptr && deleted_issues_.count(plan->issue_name()) == 0) {
-      AIOPS_RETURN_IF_ERROR(ApplyPlan(*plan));
+      AIOPS_RETURN_IF_ERROR(
+          Write(fmt::format("RemediationPlan {}/{}", plan->namespace_(), plan->name()),
+                [&] { return ApplyPlan(*plan); }));
     }
     dirty.plans.erase(dirty.plans.begin());
   }
@@ -329,7 +396,8 @@ absl::Status Mirror::ApplyDirty(Dirty& dirty) {
     AIOPS_RETURN_IF_ERROR(CheckStop());
     auto it = state_.runbooks.find(*dirty.runbooks.begin());
     if (it != state_.runbooks.end() && it->second.auto_generated() && !it->second.retired()) {
-      AIOPS_RETURN_IF_ERROR(ApplyRunbook(it->second));
+      AIOPS_RETURN_IF_ERROR(
+          Write("Runbook " + it->first, [&] { return ApplyRunbook(it->second); }));
     }
     dirty.runbooks.erase(dirty.runbooks.begin());
   }

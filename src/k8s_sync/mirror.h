@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -56,6 +57,12 @@ class Mirror {
     // leave thousands of objects to write at the client's QPS, and shutdown must not wait for
     // them. What is not written yet stays pending (or is rewritten by the next Start).
     const std::atomic<bool>* stop = nullptr;
+    // An object the API server refused for a reason retrying cannot fix (HTTP 400, 403, 404,
+    // 422: any 4xx but 401, 409 and 429) is parked: the writes behind it go on, and it is tried
+    // again when its state changes or after `parked_retry`. Called once when an object is parked
+    // (with the error) and once when a parked object is written (error OK). Optional.
+    std::function<void(const std::string& object, const absl::Status& error)> on_parked;
+    absl::Duration parked_retry = absl::Minutes(10);
   };
   struct Stats {
     uint64_t events = 0;
@@ -63,6 +70,7 @@ class Mirror {
     uint64_t objects = 0;  // distinct objects written
     uint64_t deletes = 0;
     uint64_t errors = 0;
+    uint64_t parked = 0;  // objects parked now (see Options::on_parked)
   };
 
   // `log` and `client` must outlive the mirror.
@@ -92,7 +100,17 @@ class Mirror {
     std::set<std::string> runbooks;  // "namespace/name"
   };
 
+  struct Parked {
+    std::string error;
+    absl::Time retry_at;
+  };
+
   void Fold(const v1::Event& event, Dirty& dirty);
+  // Runs `write` for the object `key` ("kind namespace/name"): a refusal retrying cannot fix
+  // parks the object and returns OK (the writes behind it go on); other errors are returned.
+  absl::Status Write(const std::string& key, const std::function<absl::Status()>& write);
+  // Puts the parked objects whose retry time came back into `dirty`.
+  void RetryParked(Dirty& dirty);
   // Writes what `dirty` names, erasing each entry once written.
   absl::Status ApplyDirty(Dirty& dirty);
   absl::Status CheckStop() const;
@@ -119,6 +137,7 @@ class Mirror {
   uint64_t cursor_ = 0;                   // persisted: every object is written up to here
   uint64_t folded_ = 0;  // folded into state_ (ahead of cursor_ while writes are pending)
   Dirty pending_;        // objects still to write for the events folded past cursor_
+  std::map<std::string, Parked> parked_;  // by "kind namespace/name"
   // The sequence of the pipeline snapshot Start began from when the log was pruned (0: it folded
   // the whole log). What happened before it is known only as state: no anomaly detail, no
   // analysis time, so the objects built from those are left as they are in the cluster.

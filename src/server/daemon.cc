@@ -215,6 +215,9 @@ void Daemon::DeclareMetrics() {
   metrics_.DeclareGauge("aiops_incidents", "Issues in the projected state, by state.");
   metrics_.DeclareGauge("aiops_mirror_lag_events",
                         "Events in the log not yet mirrored to custom resources.");
+  metrics_.DeclareGauge("aiops_mirror_parked_objects",
+                        "Custom resources the API server refused for a reason retrying cannot fix "
+                        "(parked: the writes behind them go on).");
   metrics_.DeclareGauge("aiops_log_last_sequence", "The last sequence of the event log.");
   metrics_.DeclareGauge("aiops_log_size_bytes", "Bytes of the event log on disk.");
   metrics_.DeclareGauge("aiops_leader", "1 while this process leads (writes the log and acts).");
@@ -762,6 +765,7 @@ void Daemon::RefreshGauges() {
   const uint64_t cursor = mirror_cursor_.load();
   metrics_.Set("aiops_mirror_lag_events", {},
                static_cast<double>(last > cursor ? last - cursor : 0));
+  metrics_.Set("aiops_mirror_parked_objects", {}, static_cast<double>(mirror_parked_.load()));
   metrics_.Set("aiops_log_size_bytes", {},
                static_cast<double>(DirectorySize(config_.data_dir + "/log")));
 }
@@ -776,12 +780,25 @@ void Daemon::MirrorLoop() {
   options.retention = config_.mirror_retention;
   options.clock = &clock_;
   options.stop = &leading_threads_stop_;
+  options.on_parked = [this](const std::string& object, const absl::Status& error) {
+    if (error.ok()) {
+      Info("mirror: a parked object was written", {{"object", object}});
+      return;
+    }
+    // Once per object and error: a refusal that retrying cannot fix (the objects behind it are
+    // written; it is tried again when its state changes, or in 10 minutes).
+    LogJson(LogLevel::kWarn, "mirror",
+            fmt::format("{} parked: the API server refused it: {} (the writes behind it go on; it "
+                        "is written again when it changes, or retried in 10 min)",
+                        object, error));
+  };
   k8s_sync::Mirror mirror(*log, *mirror_client_, options);
   absl::Duration backoff = absl::Seconds(1);
   bool started = false;
   while (!leading_threads_stop_.load()) {
     absl::Status s = started ? mirror.SyncOnce(absl::Seconds(1)).status() : mirror.Start();
     mirror_cursor_.store(mirror.cursor());
+    mirror_parked_.store(static_cast<int64_t>(mirror.stats().parked));
     if (s.ok()) {
       if (!started) {
         Info("mirror started", {{"cursor", std::to_string(mirror.cursor())}});

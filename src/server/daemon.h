@@ -129,6 +129,7 @@ class Daemon {
   std::thread metrics_thread_;
   std::atomic<bool> leading_threads_stop_{false};
   std::atomic<uint64_t> mirror_cursor_{0};
+  std::atomic<int64_t> mirror_parked_{0};  // objects the mirror holds parked
   std::atomic<uint64_t> log_last_{0};
 };
 

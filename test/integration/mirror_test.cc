@@ -325,6 +325,49 @@ TEST_F(MirrorTest, AStartRetriedAfterAFailureFoldsTheLogOnce) {
   EXPECT_EQ(20, Get("issues", OnlyIssue())["status"]["anomalies"].size());
 }
 
+// Issue #21.3: an object the API server refuses for a reason retrying cannot fix (here a plan
+// whose action type the CRD's enum does not list: 422) is parked, and everything behind it is
+// written; it is reported once, and tried again when its state changes or after parked_retry.
+TEST_F(MirrorTest, ARefusedObjectIsParkedAndTheWritesBehindItGoOn) {
+  common::FakeClock clock(absl::FromUnixMillis(t_));
+  std::vector<std::pair<std::string, std::string>> reports;
+  Mirror::Options options;
+  options.clock = &clock;
+  options.on_parked = [&](const std::string& object, const absl::Status& error) {
+    reports.emplace_back(object, std::string(error.message()));
+  };
+  Mirror mirror(*log_, *client_, options);
+  ASSERT_TRUE(mirror.Start().ok());
+  Submit(Alert(ns_, "api", "uid-1", t_));
+  const std::string bad = OnlyIssue();
+  // An analysis (an LLM's, say) suggesting an action type the operator does not implement: the
+  // plan is recorded (and blocked by the safety policy), its CR is refused by the CRD's enum.
+  Submit(Analysis(bad, t_ + 1000, "DeletePod"));
+  // Another incident after it in the log.
+  Submit(Alert(ns_, "web", "uid-2", t_ + 2000));
+  auto synced = mirror.SyncOnce(absl::Seconds(5));
+  ASSERT_TRUE(synced.ok()) << synced.status();
+  EXPECT_EQ(log_->LastSequence(), mirror.cursor());  // not stuck behind the refused plan
+  EXPECT_EQ(2U, Count("issues"));
+  EXPECT_EQ(2U, Count("anomalies"));
+  EXPECT_EQ(0U, Count("remediationplans"));
+  EXPECT_EQ(1U, mirror.stats().parked);
+  ASSERT_EQ(1U, reports.size());
+  EXPECT_EQ(fmt::format("RemediationPlan {}/{}-plan-1", ns_, bad), reports[0].first);
+  EXPECT_THAT(reports[0].second, ::testing::HasSubstr("HTTP 422"));
+  // Not retried at every pass (no write, no second report) until parked_retry has passed.
+  const uint64_t applies = mirror.stats().applies;
+  Submit(Alert(ns_, "web", "uid-3", t_ + 3000));
+  ASSERT_TRUE(mirror.SyncOnce(absl::Seconds(5)).ok());
+  EXPECT_EQ(1U, reports.size());
+  clock.Advance(absl::Minutes(11));
+  Submit(Alert(ns_, "web", "uid-4", t_ + 4000));
+  ASSERT_TRUE(mirror.SyncOnce(absl::Seconds(5)).ok());
+  EXPECT_GT(mirror.stats().applies, applies);
+  EXPECT_EQ(1U, reports.size());  // the same refusal again: reported once
+  EXPECT_EQ(1U, mirror.stats().parked);
+}
+
 TEST_F(MirrorTest, DeletedObjectsAreRebuiltFromTheLog) {
   const std::string issue = ResolvedIncident();
   const std::vector<const char*> kinds = {"issues", "anomalies", "aiinsights", "remediationplans",
