@@ -263,6 +263,45 @@ void RefreshPipeline(DaemonConfig& config) {
   config.pipeline_json = std::move(out);
 }
 
+namespace {
+
+// Where a JSON text stops being JSON, for a person: "at line L, column C: <what>". nlohmann's
+// exceptions are not used (CONVENTIONS.md §2.3): its SAX interface reports the error instead.
+class SyntaxErrorSax final : public nlohmann::json_sax<Json> {
+ public:
+  bool null() override { return true; }
+  bool boolean(bool /*val*/) override { return true; }
+  bool number_integer(number_integer_t /*val*/) override { return true; }
+  bool number_unsigned(number_unsigned_t /*val*/) override { return true; }
+  bool number_float(number_float_t /*val*/, const string_t& /*s*/) override { return true; }
+  bool string(string_t& /*val*/) override { return true; }
+  bool binary(binary_t& /*val*/) override { return true; }
+  bool start_object(std::size_t /*elements*/) override { return true; }
+  bool key(string_t& /*val*/) override { return true; }
+  bool end_object() override { return true; }
+  bool start_array(std::size_t /*elements*/) override { return true; }
+  bool end_array() override { return true; }
+  bool parse_error(std::size_t /*position*/, const std::string& /*last_token*/,
+                   const nlohmann::detail::exception& ex) override {
+    message = ex.what();
+    return false;
+  }
+  std::string message;
+};
+
+}  // namespace
+
+std::string JsonSyntaxError(const std::string& text) {
+  SyntaxErrorSax sax;
+  if (Json::sax_parse(text, &sax, nlohmann::detail::input_format_t::json, /*strict=*/true)) {
+    return "";
+  }
+  // "[json.exception.parse_error.101] parse error at line 3, column 5: syntax error while
+  // parsing object - ...": the part from "at line" on.
+  const size_t at = sax.message.find("at line");
+  return at == std::string::npos ? sax.message : sax.message.substr(at);
+}
+
 DaemonConfig DefaultDaemonConfig() {
   DaemonConfig config;
   (void)SetPipeline(config, "{}");
@@ -272,7 +311,8 @@ DaemonConfig DefaultDaemonConfig() {
 absl::StatusOr<DaemonConfig> ParseDaemonConfig(const std::string& text) {
   const Json j = Json::parse(text, nullptr, false);
   if (j.is_discarded()) {
-    return absl::InvalidArgumentError("the configuration is not valid JSON");
+    return absl::InvalidArgumentError(
+        fmt::format("the configuration is not valid JSON: {}", JsonSyntaxError(text)));
   }
   DaemonConfig config = DefaultDaemonConfig();
   ObjectReader r(j, "");

@@ -78,6 +78,8 @@ struct DaemonConfig {
 DaemonConfig DefaultDaemonConfig();
 // kInvalidArgument naming the key for malformed JSON, unknown keys, wrong types or bad values.
 absl::StatusOr<DaemonConfig> ParseDaemonConfig(const std::string& json);
+// Where `text` stops being JSON ("at line L, column C: ..."), or "" when it is JSON.
+std::string JsonSyntaxError(const std::string& text);
 // Sets the pipeline's cluster id from `config.cluster_id` and refreshes `pipeline_json` (after
 // a flag changed the cluster id).
 void RefreshPipeline(DaemonConfig& config);

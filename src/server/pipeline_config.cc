@@ -8,6 +8,7 @@
 
 #include "common/fmt_absl.h"
 #include "projections/naming.h"
+#include "server/daemon_config.h"
 
 namespace aiops::server {
 namespace {
@@ -82,8 +83,11 @@ absl::StatusOr<v1::PipelineConfig> ParsePipelineConfig(const std::string& json) 
   v1::PipelineConfig overlay;
   const auto status = google::protobuf::util::JsonStringToMessage(json, &overlay);
   if (!status.ok()) {
+    const std::string syntax = JsonSyntaxError(json);
     return absl::InvalidArgumentError(
-        fmt::format("pipeline config is not valid: {}", std::string(status.message())));
+        syntax.empty()
+            ? fmt::format("pipeline config is not valid: {}", std::string(status.message()))
+            : fmt::format("pipeline config is not valid JSON: {}", syntax));
   }
   v1::PipelineConfig config = projections::DefaultPipelineConfig();
   Overlay(overlay, config);

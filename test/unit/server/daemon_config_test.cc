@@ -63,6 +63,8 @@ TEST(DaemonConfigTest, ErrorsNameTheKey) {
   };
   for (const Case& k : std::vector<Case>{
            {"[", "not valid JSON"},
+           {"{\n  \"clusterId\": \"a\",\n  \"dataDir\": tmp\n}",
+            "not valid JSON: at line 3, column 15: syntax error"},
            {"[]", "must be an object"},
            {R"({"clusterID": "x"})", "unknown key \"clusterID\""},
            {R"({"dataDir": 3})", "\"dataDir\" must be a string"},

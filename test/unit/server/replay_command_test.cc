@@ -207,6 +207,8 @@ TEST(PipelineConfigTest, OverlaysDefaultsAndValidates) {
   EXPECT_EQ("latency", config->risk_weights(0).signal());
 
   EXPECT_THAT(std::string(ParsePipelineConfig("{").status().message()), HasSubstr("not valid"));
+  EXPECT_THAT(std::string(ParsePipelineConfig("{\n \"dedupTtlMs\": 1,,\n}").status().message()),
+              HasSubstr("not valid JSON: at line 2, column"));
   EXPECT_THAT(std::string(ParsePipelineConfig(R"({"severityHighMin": 90})").status().message()),
               HasSubstr("critical > high > medium"));
   EXPECT_THAT(
