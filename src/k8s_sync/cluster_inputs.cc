@@ -99,8 +99,12 @@ void ClusterInputs::Start() {
   plans_ = std::make_unique<Informer>(
       client_, Informer::Options{"/apis/platform.chatcli.io/v1alpha1/remediationplans"},
       [this](const std::string& type, const Json& object) { OnPlan(type, object); });
+  issues_ = std::make_unique<Informer>(
+      client_, Informer::Options{"/apis/platform.chatcli.io/v1alpha1/issues"},
+      [this](const std::string& type, const Json& object) { OnIssue(type, object); });
   runbooks_->Start();
   plans_->Start();
+  issues_->Start();
 }
 
 void ClusterInputs::Stop() {
@@ -110,10 +114,14 @@ void ClusterInputs::Stop() {
   if (plans_ != nullptr) {
     plans_->Stop();
   }
+  if (issues_ != nullptr) {
+    issues_->Stop();
+  }
 }
 
 bool ClusterInputs::WaitForSync(absl::Duration timeout) const {
-  return runbooks_ != nullptr && runbooks_->WaitForSync(timeout) && plans_->WaitForSync(timeout);
+  return runbooks_ != nullptr && runbooks_->WaitForSync(timeout) && plans_->WaitForSync(timeout) &&
+         issues_->WaitForSync(timeout);
 }
 
 bool ClusterInputs::Send(v1::Event event) {
@@ -206,9 +214,11 @@ void ClusterInputs::OnRunbooksListed(const std::vector<std::string>& keys) {
 void ClusterInputs::OnPlan(const std::string& type, const Json& object) {
   const Json& metadata = At(object, "metadata");
   const std::string plan = StrAt(metadata, "name");
+  const std::string where =
+      fmt::format("RemediationPlan {}/{}", StrAt(metadata, "namespace"), plan);
   if (type == "DELETED") {
     absl::MutexLock lock(&mu_);
-    warned_.erase(plan);
+    warned_.erase(where);
     return;
   }
   const Json& annotations = At(metadata, "annotations");
@@ -220,31 +230,15 @@ void ClusterInputs::OnPlan(const std::string& type, const Json& object) {
   // Validate first, so a person who wrote a bad value hears about it whatever the plan's state.
   const bool approving = !approve.empty();
   const char* const key = approving ? kApproveAnnotation : kRejectAnnotation;
-  const std::string& value = approving ? approve : reject;
-  const size_t colon = value.find(':');
-  std::string problem;
+  std::string who;
+  std::string reason;
   if (!approve.empty() && !reject.empty()) {
-    problem =
-        fmt::format("both {} and {} are set; keep one", kApproveAnnotation, kRejectAnnotation);
-  } else if (colon == std::string::npos) {
-    problem = fmt::format("{}='{}' has no ':'; the value must be '<who>:<reason>'", key, value);
-  } else if (absl::StripAsciiWhitespace(absl::string_view(value.data(), colon)).empty()) {
-    problem = fmt::format("{}='{}' names no one before the ':'; the value must be '<who>:<reason>'",
-                          key, value);
+    WarnOnce(where, approve + "\n" + reject,
+             fmt::format("{}: ignoring the approval annotation: both {} and {} are set; keep one",
+                         where, kApproveAnnotation, kRejectAnnotation));
+    return;
   }
-  if (!problem.empty()) {
-    {
-      absl::MutexLock lock(&mu_);
-      // The mirror's status writes resend the object: say it once per value.
-      std::string& warned = warned_[plan];
-      const std::string seen = approve + "\n" + reject;
-      if (warned == seen) {
-        return;
-      }
-      warned = seen;
-    }
-    warn_(fmt::format("RemediationPlan {}/{}: ignoring the approval annotation: {}",
-                      StrAt(metadata, "namespace"), plan, problem));
+  if (!WhoAndReason(where, key, approving ? approve : reject, who, reason)) {
     return;
   }
   // Only a plan waiting for approval is answered: a restart sees every annotated plan again, and
@@ -253,7 +247,8 @@ void ClusterInputs::OnPlan(const std::string& type, const Json& object) {
   if (read_state_) {
     state.clear();
     read_state_([&](const projections::PipelineState& s) {
-      if (const v1::PlanState* p = projections::FindPlan(s, plan); p != nullptr) {
+      if (const v1::PlanState* p = projections::FindPlan(s, plan);
+          p != nullptr && p->namespace_() == StrAt(metadata, "namespace")) {
         state = p->state();
       }
     });
@@ -267,8 +262,6 @@ void ClusterInputs::OnPlan(const std::string& type, const Json& object) {
       return;  // sent by this process already; the state may not show it yet
     }
   }
-  const std::string who(absl::StripAsciiWhitespace(absl::string_view(value.data(), colon)));
-  const std::string reason = value.substr(colon + 1);
   v1::Event e;
   if (approving) {
     v1::ApprovalGranted* g = e.mutable_approval_granted();
@@ -286,6 +279,88 @@ void ClusterInputs::OnPlan(const std::string& type, const Json& object) {
   if (!Send(std::move(e))) {
     absl::MutexLock lock(&mu_);
     answered_.erase(plan);  // not recorded: the next update of the plan tries again
+  }
+}
+
+bool ClusterInputs::WhoAndReason(const std::string& object, const char* key,
+                                 const std::string& value, std::string& who, std::string& reason) {
+  const size_t colon = value.find(':');
+  std::string problem;
+  if (colon == std::string::npos) {
+    problem = fmt::format("{}='{}' has no ':'; the value must be '<who>:<reason>'", key, value);
+  } else if (absl::StripAsciiWhitespace(absl::string_view(value.data(), colon)).empty()) {
+    problem = fmt::format("{}='{}' names no one before the ':'; the value must be '<who>:<reason>'",
+                          key, value);
+  }
+  if (problem.empty()) {
+    who = std::string(absl::StripAsciiWhitespace(absl::string_view(value.data(), colon)));
+    reason = value.substr(colon + 1);
+    return true;
+  }
+  WarnOnce(object, value,
+           fmt::format("{}: ignoring the {} annotation: {}", object,
+                       std::string_view(key) == kRearmAnnotation ? "re-arm" : "approval", problem));
+  return false;
+}
+
+void ClusterInputs::WarnOnce(const std::string& object, const std::string& seen,
+                             const std::string& message) {
+  {
+    absl::MutexLock lock(&mu_);
+    std::string& warned = warned_[object];
+    if (warned == seen) {
+      return;
+    }
+    warned = seen;
+  }
+  warn_(message);
+}
+
+void ClusterInputs::OnIssue(const std::string& type, const Json& object) {
+  const Json& metadata = At(object, "metadata");
+  const std::string issue = StrAt(metadata, "name");
+  const std::string where = fmt::format("Issue {}/{}", StrAt(metadata, "namespace"), issue);
+  if (type == "DELETED") {
+    absl::MutexLock lock(&mu_);
+    warned_.erase(where);
+    return;
+  }
+  const std::string value = StrAt(At(metadata, "annotations"), kRearmAnnotation);
+  std::string who;
+  std::string reason;
+  if (value.empty() || !WhoAndReason(where, kRearmAnnotation, value, who, reason)) {
+    return;
+  }
+  // Only an escalated issue not re-armed yet (a restart sees every annotated Issue again), known
+  // in the committed state: without it, an object's status cannot tell whether it was re-armed.
+  bool due = false;
+  if (read_state_) {
+    read_state_([&](const projections::PipelineState& s) {
+      // The same name in another namespace is another operator's (or a stale) object.
+      const v1::IssueState* i = projections::FindIssue(s, issue);
+      due = i != nullptr && i->resource().namespace_() == StrAt(metadata, "namespace") &&
+            i->state() == projections::kEscalated && !i->rearmed();
+    });
+  }
+  if (!due) {
+    return;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    if (!rearmed_.insert(issue).second) {
+      return;  // sent by this process already; the state may not show it yet
+    }
+  }
+  v1::Event e;
+  v1::IssueRearmed* r = e.mutable_issue_rearmed();
+  r->set_issue_name(issue);
+  r->set_by(who);
+  r->set_reason(reason);
+  r->set_channel("annotation");
+  r->set_namespace_(StrAt(metadata, "namespace"));
+  if (!Send(std::move(e))) {
+    absl::MutexLock lock(&mu_);
+    rearmed_.erase(issue);
   }
 }
 

@@ -8,6 +8,10 @@
 //    while the plan waits for approval in the projected state, so a restart (which sees every
 //    annotated plan again) appends nothing for a plan already answered. A malformed value (no
 //    colon, empty who) or both annotations at once is logged with the reason and appends nothing.
+//  - Re-arming: the annotation platform.chatcli.io/rearm with the value "<who>:<reason>" on an
+//    Issue becomes IssueRearmed (channel "annotation"), only while the issue is Escalated and not
+//    re-armed in the projected state (a restart appends nothing again; without a StateReader
+//    re-arm annotations are not taken); malformed values are logged as for approvals.
 // Runs two informers; events go to `submit` (the runner's Submit) stamped with logical time from
 // `clock`. Thread-safe.
 #pragma once
@@ -33,6 +37,7 @@ namespace aiops::k8s_sync {
 
 inline constexpr char kApproveAnnotation[] = "platform.chatcli.io/approve";
 inline constexpr char kRejectAnnotation[] = "platform.chatcli.io/reject";
+inline constexpr char kRearmAnnotation[] = "platform.chatcli.io/rearm";
 
 // A Runbook object as a RunbookObserved payload; kInvalidArgument naming the problem.
 absl::StatusOr<v1::RunbookObserved> RunbookFromObject(const nlohmann::json& object);
@@ -70,6 +75,13 @@ class ClusterInputs {
   // longer has was deleted while no one watched (the operator was down): recorded as deleted.
   void OnRunbooksListed(const std::vector<std::string>& keys);
   void OnPlan(const std::string& type, const nlohmann::json& object);
+  void OnIssue(const std::string& type, const nlohmann::json& object);
+  // Whether `value` of annotation `key` on `object` ("Kind ns/name") is "<who>:<reason>"; if not,
+  // warns once per object and value (the mirror's status writes resend objects).
+  bool WhoAndReason(const std::string& object, const char* key, const std::string& value,
+                    std::string& who, std::string& reason);
+  // Warns `message` unless the last warning about `object` was for the same `seen` value.
+  void WarnOnce(const std::string& object, const std::string& seen, const std::string& message);
   // Stamps and submits `event`; false (after a warning) when the runner refused it.
   bool Send(v1::Event event);
 
@@ -80,11 +92,14 @@ class ClusterInputs {
   const StateReader read_state_;
   std::unique_ptr<Informer> runbooks_;
   std::unique_ptr<Informer> plans_;
+  std::unique_ptr<Informer> issues_;
 
   absl::Mutex mu_;
-  std::set<std::string> auto_generated_ ABSL_GUARDED_BY(mu_);       // "ns/name" seen with the label
-  std::set<std::string> answered_ ABSL_GUARDED_BY(mu_);             // plans whose answer was sent
-  std::map<std::string, std::string> warned_ ABSL_GUARDED_BY(mu_);  // plan -> value warned about
+  std::set<std::string> auto_generated_ ABSL_GUARDED_BY(mu_);  // "ns/name" seen with the label
+  std::set<std::string> answered_ ABSL_GUARDED_BY(mu_);        // plans whose answer was sent
+  // "Kind ns/name" -> the annotation value last warned about.
+  std::map<std::string, std::string> warned_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> rearmed_ ABSL_GUARDED_BY(mu_);  // issues whose re-arm was sent
 };
 
 }  // namespace aiops::k8s_sync

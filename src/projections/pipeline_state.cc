@@ -414,8 +414,10 @@ void ApplyPayload(PipelineState& state, const v1::Event& event) {
       break;
     }
     case v1::Event::kIssueRearmed: {
-      v1::IssueState* issue = MutableIssue(state, event.issue_rearmed().issue_name());
-      if (issue != nullptr && issue->state() == kEscalated) {
+      const v1::IssueRearmed& r = event.issue_rearmed();
+      v1::IssueState* issue = MutableIssue(state, r.issue_name());
+      if (issue != nullptr && issue->state() == kEscalated &&
+          (r.namespace_().empty() || r.namespace_() == issue->resource().namespace_())) {
         issue->set_rearmed(true);
         // Anomalies that joined it during the hold are not duplicates of anything any more.
         DropDedupEntries(state, *issue);

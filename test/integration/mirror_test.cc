@@ -722,6 +722,55 @@ TEST_F(ClusterInputsTest, ApprovalAnnotationsApproveAndAutoRunbooksDeletedByAPer
   EXPECT_EQ(0U, Count("runbooks"));
 }
 
+// Issue #20.3: a person re-arms an escalated Issue with the annotation platform.chatcli.io/rearm
+// ("<who>:<reason>"): one IssueRearmed, whatever the mirror's status writes and restarts resend;
+// a malformed value is reported and appends nothing.
+TEST_F(ClusterInputsTest, RearmAnnotationRearmsAnEscalatedIssueOnce) {
+  common::FakeClock clock(absl::FromUnixMillis(t_));
+  Submit(Alert(ns_, "api", "uid-1", t_));
+  const std::string issue = OnlyIssue();
+  Submit(Analysis(issue, t_ + 1000, ""));  // nothing to do: escalated (no_runbook)
+  Mirror::Options options;
+  options.clock = &clock;
+  Mirror mirror(*log_, *client_, options);
+  ASSERT_TRUE(mirror.Start().ok());
+  ASSERT_EQ("Escalated", Get("issues", issue)["status"]["state"]);
+
+  auto bad = Kubectl({"annotate", "iss", issue, "-n", ns_, "platform.chatcli.io/rearm=carol"});
+  ASSERT_TRUE(bad.ok() && bad->exit_code == 0) << bad->err;
+  ASSERT_TRUE(Eventually([&] {
+    return Warned(
+        fmt::format("Issue {}/{}: ignoring the re-arm annotation: "
+                    "platform.chatcli.io/rearm='carol' has no ':'",
+                    ns_, issue));
+  }));
+  EXPECT_EQ(0U, CountInLog(v1::Event::kIssueRearmed));
+
+  auto good = Kubectl({"annotate", "--overwrite", "iss", issue, "-n", ns_,
+                       "platform.chatcli.io/rearm=carol:quota raised"});
+  ASSERT_TRUE(good.ok() && good->exit_code == 0) << good->err;
+  ASSERT_TRUE(Eventually([&] { return LogHas(v1::Event::kIssueRearmed, "quota raised"); }));
+  EXPECT_TRUE(LogHas(v1::Event::kIssueRearmed, "by: \"carol\""));
+  bool rearmed = false;
+  runner_->ReadState([&](const projections::PipelineState& s) {
+    rearmed = projections::FindIssue(s, issue)->rearmed();
+  });
+  EXPECT_TRUE(rearmed);
+  // The mirror rewrites the Issue; a restart lists it again: still one re-arm.
+  ASSERT_TRUE(mirror.SyncOnce(absl::Seconds(2)).ok());
+  const uint64_t last = log_->LastSequence();
+  inputs_.reset();
+  std::unique_ptr<ClusterInputs> restarted = NewInputs(/*projected_state=*/true);
+  ASSERT_TRUE(restarted->WaitForSync(absl::Seconds(20)));
+  EXPECT_EQ(last, log_->LastSequence());
+  EXPECT_EQ(1U, CountInLog(v1::Event::kIssueRearmed));
+  // And the next anomaly on the resource opens a new issue.
+  Submit(Alert(ns_, "api", "uid-2", t_ + 5000));
+  size_t issues = 0;
+  runner_->ReadState([&](const projections::PipelineState& s) { issues = s.issues.size(); });
+  EXPECT_EQ(2U, issues);
+}
+
 TEST_F(ClusterInputsTest, RejectAnnotationRejectsOnceAndMalformedValuesAreReported) {
   common::FakeClock clock(absl::FromUnixMillis(t_));
   std::unique_ptr<Mirror> mirror;

@@ -367,6 +367,7 @@ absl::Status AiopsServiceImpl::DoRearm(const v1::RearmRequest& request,
   rearmed->set_by(request.by());
   rearmed->set_reason(request.reason());
   rearmed->set_channel(kChannel);
+  rearmed->set_namespace_(issue->resource().namespace_());
   absl::StatusOr<uint64_t> sequence = deps_.submit(std::move(input));
   if (!sequence.ok()) {
     return sequence.status();

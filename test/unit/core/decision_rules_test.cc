@@ -276,7 +276,13 @@ TEST(DecisionRulesTest, AnEscalatedResourceIsHeldUntilQuietOrRearmed) {
   r.Advance(kMinute);
   r.Feed(Alert("HighRestartCount", "shop", "production", "uid-held"));
   EXPECT_EQ(held, r.LatestIssue());
-  EXPECT_TRUE(r.Feed(Rearm(held)).empty());
+  v1::Event elsewhere = Rearm(held);
+  elsewhere.mutable_issue_rearmed()->set_namespace_("staging");  // another namespace's issue
+  EXPECT_TRUE(r.Feed(elsewhere).empty());
+  EXPECT_FALSE(r.Issue(held).rearmed());
+  v1::Event here = Rearm(held);
+  here.mutable_issue_rearmed()->set_namespace_("production");
+  EXPECT_TRUE(r.Feed(here).empty());
   EXPECT_TRUE(r.Issue(held).rearmed());
   derived = r.Feed(Alert("HighRestartCount", "shop", "production", "uid-held"));
   EXPECT_THAT(Types(derived), Contains("analysis_requested"));
