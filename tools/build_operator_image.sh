@@ -179,6 +179,11 @@ if [[ $MODE == prebuilt ]]; then
 else
   BUD+=("$ROOT")   # the repository; .dockerignore keeps build folders, .git, tests and docs out
 fi
+# The image this tag named before: removed after the build. Not `buildah rmi --prune`: with
+# --layers the intermediate images of the Dockerfile's steps are untagged too, and they are the
+# cache that makes the next build skip the runtime stage's apt-get (vfs keeps a full copy per
+# layer, so stale final images must go).
+old_id=$("${BUILDAH[@]}" inspect --type image --format '{{.FromImageID}}' "$TAG" 2>/dev/null || true)
 t=$(now_ms)
 log "step build ($MODE): buildah ${BUD[*]}"
 if ! "${BUILDAH[@]}" "${BUD[@]}" > "$CACHE/build.log" 2>&1; then
@@ -188,9 +193,12 @@ if ! "${BUILDAH[@]}" "${BUD[@]}" > "$CACHE/build.log" 2>&1; then
 fi
 T_BUILD=$(( $(now_ms) - t ))
 log "image $TAG built in $T_BUILD ms"
-# Leftovers of this store: no working container may remain; dangling images are pruned.
+# Leftovers of this store: no working container may remain; the previous image of the tag goes.
 "${BUILDAH[@]}" rm --all >/dev/null 2>&1 || true
-"${BUILDAH[@]}" rmi --prune >/dev/null 2>&1 || true
+new_id=$("${BUILDAH[@]}" inspect --type image --format '{{.FromImageID}}' "$TAG" 2>/dev/null || true)
+if [[ -n "$old_id" && "$old_id" != "$new_id" ]]; then
+  "${BUILDAH[@]}" rmi "$old_id" >/dev/null 2>&1 || true
+fi
 
 # --- 4. the docker-archive, and the import into containerd ---------------------------------------
 
