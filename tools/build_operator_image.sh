@@ -164,6 +164,27 @@ T_IMPORT_BASE=$(( $(now_ms) - t ))
 
 # --- 3. buildah bud ---------------------------------------------------------------------------------
 
+# Prebuilt mode, the same binary, Dockerfile, base and tag as a previous build: its archive is
+# reused (a cached buildah build still costs 30-50 s here: vfs copies the whole rootfs for every
+# stage's working container).
+ARCHIVE_CACHE=""
+if [[ $MODE == prebuilt ]]; then
+  PKEY=$(cat "$PREBUILT" "$ROOT/Dockerfile" <(printf '%s\n%s\n' "$KEY" "$TAG") | sha256sum | cut -c1-16)
+  ARCHIVE_CACHE="$CACHE/prebuilt-$PKEY.tar"
+fi
+[[ -n "$ARCHIVE" ]] || ARCHIVE="$CACHE/$(basename "${TAG%%:*}")-${TAG##*:}.tar"
+T_BUILD=0; T_ARCHIVE=0
+if [[ -n "$ARCHIVE_CACHE" && -s "$ARCHIVE_CACHE" ]]; then
+  mkdir -p "$(dirname "$ARCHIVE")"
+  t=$(now_ms)
+  if [[ "$ARCHIVE" != "$ARCHIVE_CACHE" ]]; then
+    cp --reflink=auto "$ARCHIVE_CACHE" "$ARCHIVE.part" && mv "$ARCHIVE.part" "$ARCHIVE" ||
+      fail archive "cannot copy $ARCHIVE_CACHE to $ARCHIVE" "check free disk space at $(dirname "$ARCHIVE")"
+  fi
+  T_ARCHIVE=$(( $(now_ms) - t ))
+  log "image $TAG of this binary cached: $ARCHIVE_CACHE (copied in $T_ARCHIVE ms)"
+else
+
 BUD=(bud --isolation chroot --pull=never --layers --force-rm --format docker
      --build-arg "BASE_IMAGE=$BASE_REF" --build-arg "RUNTIME_IMAGE=$SLIM_REF"
      -f "$ROOT/Dockerfile" -t "$TAG")
@@ -200,9 +221,9 @@ if [[ -n "$old_id" && "$old_id" != "$new_id" ]]; then
   "${BUILDAH[@]}" rmi "$old_id" >/dev/null 2>&1 || true
 fi
 
+
 # --- 4. the docker-archive, and the import into containerd ---------------------------------------
 
-[[ -n "$ARCHIVE" ]] || ARCHIVE="$CACHE/$(basename "${TAG%%:*}")-${TAG##*:}.tar"
 mkdir -p "$(dirname "$ARCHIVE")"
 t=$(now_ms)
 rm -f "$ARCHIVE"
@@ -211,6 +232,15 @@ rm -f "$ARCHIVE"
     "check free disk space at $(dirname "$ARCHIVE")"
 T_ARCHIVE=$(( $(now_ms) - t ))
 log "docker-archive written in $T_ARCHIVE ms: $ARCHIVE ($(du -h "$ARCHIVE" | cut -f1))"
+if [[ -n "$ARCHIVE_CACHE" ]]; then
+  # One cached archive: older binaries' archives go.
+  find "$CACHE" -maxdepth 1 -name 'prebuilt-*.tar' -delete
+  if [[ "$ARCHIVE" != "$ARCHIVE_CACHE" ]]; then
+    cp --reflink=auto "$ARCHIVE" "$ARCHIVE_CACHE.part" && mv "$ARCHIVE_CACHE.part" "$ARCHIVE_CACHE" ||
+      rm -f "$ARCHIVE_CACHE.part"
+  fi
+fi
+fi  # built (not cached)
 
 T_IMPORT=0
 if [[ -n "$IMPORT_SOCKET" ]]; then

@@ -277,6 +277,7 @@ holder() { k -n "$NS" get lease chatcli-aiops-leader -o jsonpath='{.spec.holderI
 h=""
 for _ in $(seq 1 60); do h=$(holder); [[ "$h" == *"$POD"* ]] && break; sleep 0.5; done
 echo "  lease holder: ${h:-none}"
+H1=$h
 check "the Lease chatcli-aiops-leader in $NS is held by $POD ('$h')" bash -c '[[ "$1" == *"$2"* ]]' _ "$h" "$POD"
 
 # --- 5. a real OOM kill, remediated by the in-cluster operator ------------------------------------------------
@@ -400,9 +401,17 @@ check "a new pod (uid changed)" test "$(pod_uid)" != "$UID1"
 check "the same PVC (uid unchanged)" test "$(k -n "$NS" get pvc "$PVC" -o jsonpath='{.metadata.uid}')" == "$PVC_UID"
 check "the new pod mounts claim $PVC" test \
   "$(k -n "$NS" get pod "$POD" -o jsonpath='{.spec.volumes[?(@.name=="data")].persistentVolumeClaim.claimName}')" == "$PVC"
-h=""
-for _ in $(seq 1 90); do h=$(holder); [[ "$h" == *"$POD"* ]] && break; sleep 0.5; done
-check "the Lease is held by $POD again ('$h')" bash -c '[[ "$1" == *"$2"* ]]' _ "$h" "$POD"
+# The new pod's identity differs from the old one's (POD_NAME plus a suffix): it takes the Lease
+# over from the deleted pod (released on SIGTERM, or expired).
+h=""; T_LEASE=""
+for _ in $(seq 1 180); do
+  h=$(holder)
+  if [[ "$h" == *"$POD"* && "$h" != "$H1" ]]; then T_LEASE=$(( $(now_ms) - t )); break; fi
+  sleep 0.5
+done
+echo "  lease holder now: ${h:-none} (before: $H1)"
+check "the Lease is taken by the new pod ('$h', before '$H1')" bash -c '[[ "$1" == *"$2"* && "$1" != "$3" ]]' _ "$h" "$POD" "$H1"
+[[ -n "$T_LEASE" ]] && timing "kubectl delete pod -> Lease taken by the new pod" "$T_LEASE"
 inc2=""
 for _ in $(seq 1 20); do inc2=$(grpc_incidents); [[ "$inc2" == "1 Resolved" ]] && break; sleep 0.5; done
 echo "  incident list over gRPC after the restart: $inc2"
@@ -422,6 +431,7 @@ check "the new operator container did not restart ($restarts)" test "$restarts" 
 t=$(now_ms)
 if "$NODE" stop --dir "$NODE_DIR" 2>"$WORK/stop.log"; then pass; else fail "node.sh stop failed: $(tail -n 5 "$WORK/stop.log")"; fi
 timing "node stop" $(( $(now_ms) - t ))
+grep -E "pods deleted|stopped at|stopped in" "$WORK/stop.log" | sed 's/^/  /' || true
 if "$NODE" check-clean --dir "$NODE_DIR" 2>"$WORK/check.log"; then pass; else fail "node.sh check-clean: $(cat "$WORK/check.log")"; fi
 procs=""
 for p in /proc/[0-9]*; do
