@@ -21,11 +21,14 @@
 # Prints the docker-archive's path as its last line; timings go to stderr.
 #
 # Cache (outside the repo): ${AIOPS_K8S_CACHE:-~/.cache/chatcli-aiops}/operator-image/
-#   debian12-minbase-<hash of the apt sources>.tar   the mmdebstrap rootfs (about 25-45 s to make)
+#   debian12-minbase-<hash of the apt sources>.tar   the mmdebstrap rootfs (25-65 s to make)
 #   store/{root,runroot}                              buildah's storage (vfs), images
 #                                                     localhost/debian:12 and :12-slim (the same
 #                                                     minbase rootfs), the build's layer cache
 #   chatcli-aiops-dev.tar                             the default docker-archive
+#   prebuilt-<hash>.tar                               the archive of the last --prebuilt build,
+#                                                     reused while binary, Dockerfile, base and
+#                                                     tag are unchanged
 # Needs root (buildah's chroot isolation and vfs store as root; mmdebstrap's root mode).
 set -euo pipefail
 
@@ -48,7 +51,7 @@ die() { printf '[operator-image] error: %s\n' "$*" >&2; exit 1; }
 # fail STEP WHAT FIX
 fail() { printf '[operator-image] error: step %s: %s\n  fix: %s\n' "$1" "$2" "$3" >&2; exit 1; }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
-usage() { sed -n '2,29p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,32p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
