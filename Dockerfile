@@ -9,7 +9,8 @@
 #   stages: build (compile) -> runtime (libraries, user) -> prebuilt | the final image
 # Builders skip stages the target does not use (BuildKit, and buildah's --skip-unused-stages,
 # on by default), so a default build never needs the prebuilt binary, nor `--target prebuilt`
-# the compile.
+# the compile. (Docker's legacy builder, DOCKER_BUILDKIT=0, builds every stage: there the
+# default build would stop at the prebuilt stage's `COPY aiops`. Use BuildKit or buildah.)
 
 # Base images: Debian 12 (bookworm). Override to use a local or mirrored copy, e.g.
 #   --build-arg BASE_IMAGE=localhost/debian:12 --build-arg RUNTIME_IMAGE=localhost/debian:12-slim
