@@ -1,9 +1,24 @@
 # The operator image: `aiops` on Debian 12, nothing else.
 #   docker build -t REGISTRY/chatcli-aiops:TAG .        (from the repository root)
-# Not built in CI here (these machines have no container engine); see docs/deployment.md.
+# Without a Docker daemon (the project's machines): tools/build_operator_image.sh, which runs
+# `buildah bud` on a local Debian 12 base made with mmdebstrap (BASE_IMAGE/RUNTIME_IMAGE below)
+# and either builds the default target (`--full`: this whole file, compiling the project) or the
+# `prebuilt` target (the default there, for CI): the runtime stage plus an aiops binary built
+# outside, from a build context folder holding only `aiops`. See docs/deployment.md, "Building the
+# image without Docker".
+#   stages: build (compile) -> runtime (libraries, user) -> prebuilt | the final image
+# Builders skip stages the target does not use (BuildKit, and buildah's --skip-unused-stages,
+# on by default), so a default build never needs the prebuilt binary, nor `--target prebuilt`
+# the compile. (Docker's legacy builder, DOCKER_BUILDKIT=0, builds every stage: there the
+# default build would stop at the prebuilt stage's `COPY aiops`. Use BuildKit or buildah.)
+
+# Base images: Debian 12 (bookworm). Override to use a local or mirrored copy, e.g.
+#   --build-arg BASE_IMAGE=localhost/debian:12 --build-arg RUNTIME_IMAGE=localhost/debian:12-slim
+ARG BASE_IMAGE=debian:12
+ARG RUNTIME_IMAGE=debian:12-slim
 
 # --- build: the Debian packages of tools/setup.sh that the `aiops` target needs ---------------
-FROM debian:12 AS build
+FROM ${BASE_IMAGE} AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake ninja-build pkg-config ca-certificates \
@@ -26,7 +41,7 @@ RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 # --- runtime: the shared libraries `ldd aiops` lists, by Debian package --------------------------
 # RocksDB is linked statically (Debian's CMake package imports librocksdb.a); its compression
 # libraries are shared. libc6, libstdc++6 and libgcc-s1 are already in debian:12-slim.
-FROM debian:12-slim
+FROM ${RUNTIME_IMAGE} AS runtime
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       ca-certificates \
@@ -39,7 +54,6 @@ RUN apt-get update \
  && useradd --system --uid 65532 --gid 65532 --home-dir /var/lib/chatcli-aiops \
       --no-create-home --shell /usr/sbin/nologin aiops \
  && install -d -o 65532 -g 65532 -m 0750 /var/lib/chatcli-aiops
-COPY --from=build /out/ /
 USER 65532:65532
 # glibc's malloc asks for transparent huge pages (where the node's THP mode is madvise or always):
 # the pipeline state's tables are read at random, and on 4 KiB pages a storm's lookups spend much
@@ -49,3 +63,13 @@ EXPOSE 50051 8080
 VOLUME ["/var/lib/chatcli-aiops"]
 ENTRYPOINT ["/usr/local/bin/aiops"]
 CMD ["run", "--config", "/etc/chatcli-aiops/config.json"]
+
+# --- prebuilt: the runtime stage plus an `aiops` built outside the image -------------------------
+# `--target prebuilt` with a build context folder holding only the (stripped) binary `aiops`, built
+# on Debian 12 with the libraries above (tools/build_operator_image.sh --prebuilt PATH prepares it).
+FROM runtime AS prebuilt
+COPY aiops /usr/local/bin/aiops
+
+# --- the image (default target): the runtime stage plus the binary compiled in `build` ----------
+FROM runtime
+COPY --from=build /out/ /

@@ -21,6 +21,8 @@ PACKAGES=(
   # the real test node (tools/node.sh) and its locally built images (tools/build_images.sh)
   containerd runc containernetworking-plugins iptables iproute2 util-linux mount kmod
   umoci skopeo
+  # the operator's own image without a Docker daemon (tools/build_operator_image.sh)
+  buildah mmdebstrap
 )
 
 missing=()
