@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/fmt_absl.h"
+#include "common/status_macros.h"
 #include "projections/naming.h"
 #include "server/api/grpc_server.h"
 #include "server/pipeline_config.h"
@@ -365,14 +366,24 @@ absl::StatusOr<DaemonConfig> ParseDaemonConfig(const std::string& text) {
   return config;
 }
 
-absl::StatusOr<DaemonConfig> LoadDaemonConfig(const std::string& path) {
+absl::StatusOr<std::string> ReadConfigFile(const std::string& path, std::string_view what) {
   std::ifstream in(path);
   if (!in) {
-    return absl::NotFoundError(fmt::format("cannot read the configuration file {}", path));
+    return absl::NotFoundError(fmt::format("cannot read {} {}", what, path));
   }
   std::stringstream s;
   s << in.rdbuf();
-  absl::StatusOr<DaemonConfig> config = ParseDaemonConfig(s.str());
+  return s.str();
+}
+
+absl::StatusOr<DaemonConfig> LoadDaemonConfig(const std::string& path) {
+  AIOPS_ASSIGN_OR_RETURN(const std::string text, ReadConfigFile(path, "the configuration file"));
+  return LoadDaemonConfigText(path, text);
+}
+
+absl::StatusOr<DaemonConfig> LoadDaemonConfigText(const std::string& path,
+                                                  const std::string& text) {
+  absl::StatusOr<DaemonConfig> config = ParseDaemonConfig(text);
   if (!config.ok()) {
     return absl::InvalidArgumentError(fmt::format("{}: {}", path, config.status().message()));
   }

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <absl/status/statusor.h>
@@ -85,6 +86,10 @@ std::string JsonSyntaxError(const std::string& text);
 void RefreshPipeline(DaemonConfig& config);
 // kNotFound when the file cannot be read; otherwise as ParseDaemonConfig.
 absl::StatusOr<DaemonConfig> LoadDaemonConfig(const std::string& path);
+// The same for the text of the file at `path` (named in errors), already read.
+absl::StatusOr<DaemonConfig> LoadDaemonConfigText(const std::string& path, const std::string& text);
+// The whole file at `path`; kNotFound "cannot read <what> <path>".
+absl::StatusOr<std::string> ReadConfigFile(const std::string& path, std::string_view what);
 
 // The connection to an explicit ChatCLI server (analyzer.chatcliTarget or chatcliBridge.target):
 // the target, TLS on or off, the CA file's PEM roots and the token file's token, read now.

@@ -1,8 +1,5 @@
 #include "server/pipeline_config.h"
 
-#include <fstream>
-#include <sstream>
-
 #include <fmt/format.h>
 #include <google/protobuf/util/json_util.h>
 
@@ -98,13 +95,16 @@ absl::StatusOr<v1::PipelineConfig> ParsePipelineConfig(const std::string& json) 
 }
 
 absl::StatusOr<v1::PipelineConfig> LoadPipelineConfig(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) {
-    return absl::NotFoundError(fmt::format("cannot read pipeline config {}", path));
+  absl::StatusOr<std::string> text = ReadConfigFile(path, "pipeline config");
+  if (!text.ok()) {
+    return text.status();
   }
-  std::stringstream text;
-  text << in.rdbuf();
-  absl::StatusOr<v1::PipelineConfig> config = ParsePipelineConfig(text.str());
+  return LoadPipelineConfigText(path, *text);
+}
+
+absl::StatusOr<v1::PipelineConfig> LoadPipelineConfigText(const std::string& path,
+                                                          const std::string& text) {
+  absl::StatusOr<v1::PipelineConfig> config = ParsePipelineConfig(text);
   if (!config.ok()) {
     return absl::Status(config.status().code(),
                         fmt::format("{}: {}", path, config.status().message()));

@@ -15,5 +15,8 @@ namespace aiops::server {
 absl::StatusOr<v1::PipelineConfig> ParsePipelineConfig(const std::string& json);
 // kNotFound when the file cannot be read; otherwise as ParsePipelineConfig.
 absl::StatusOr<v1::PipelineConfig> LoadPipelineConfig(const std::string& path);
+// The same for the text of the file at `path` (named in errors), already read.
+absl::StatusOr<v1::PipelineConfig> LoadPipelineConfigText(const std::string& path,
+                                                          const std::string& text);
 
 }  // namespace aiops::server

@@ -1,10 +1,8 @@
 #include "server/replay_command.h"
 
-#include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
-#include <sstream>
 
 #include <absl/time/clock.h>
 #include <fmt/format.h>
@@ -63,13 +61,11 @@ std::string Counts(const std::map<std::string, int>& counts) {
 // The pipeline configuration of a --what-if FILE: the daemon's own config file (recognised by
 // its keys) or a pipeline configuration alone.
 absl::StatusOr<v1::PipelineConfig> LoadWhatIfConfig(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) {
-    return absl::NotFoundError(fmt::format("cannot read {}", path));
+  absl::StatusOr<std::string> text = ReadConfigFile(path, "the --what-if file");
+  if (!text.ok()) {
+    return text.status();
   }
-  std::stringstream text;
-  text << in.rdbuf();
-  const nlohmann::json j = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  const nlohmann::json j = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
   static constexpr std::string_view kDaemonOnlyKeys[] = {"pipeline",
                                                          "dataDir",
                                                          "grpcListen",
@@ -93,9 +89,9 @@ absl::StatusOr<v1::PipelineConfig> LoadWhatIfConfig(const std::string& path) {
     }
   }
   if (!daemon) {
-    return LoadPipelineConfig(path);
+    return LoadPipelineConfigText(path, *text);
   }
-  absl::StatusOr<DaemonConfig> config = LoadDaemonConfig(path);
+  absl::StatusOr<DaemonConfig> config = LoadDaemonConfigText(path, *text);
   if (!config.ok()) {
     return config.status();
   }

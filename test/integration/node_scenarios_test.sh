@@ -57,14 +57,9 @@ done
 command -v python3 >/dev/null || die "python3 not found"
 command -v curl >/dev/null || die "curl not found"
 
-# The machine before the test, to compare with after.
-HOST_DIRS=(/var/lib/kubelet /var/log/containers /var/log/pods /var/lib/cni /run/containerd /run/netns)
-dirs_before=""
-for d in "${HOST_DIRS[@]}" /sys/fs/cgroup/*/kubepods; do [[ -e "$d" ]] && dirs_before+="$d "; done
-netns_before=$(ls /run/netns 2>/dev/null | sort | tr "\n" " " || true)
-veth_before=$(ip -o link show type veth 2>/dev/null | wc -l)
-bridges_before=$(ip -o link show type bridge 2>/dev/null | awk -F': ' '{print $2}' | sort | tr '\n' ' ')
-chains_before=$( { iptables-save 2>/dev/null; ip6tables-save 2>/dev/null; } | grep -cE '^:(KUBE-|CNI-)' || true)
+# shellcheck source=node_test_lib.sh
+source "$ROOT/test/integration/node_test_lib.sh"
+node_test_machine_before || die "the machine's picture before the test could not be taken"
 
 WORK=$(mktemp -d /tmp/aiops-scen.XXXXXX)   # short: containerd's socket lives below it
 NODE_DIR=$WORK/cp/node
@@ -510,40 +505,8 @@ t=$(now_ms)
 if "$NODE" stop --dir "$NODE_DIR" 2>"$WORK/stop.log"; then pass; else fail "node.sh stop failed: $(tail -n 5 "$WORK/stop.log")"; fi
 timing "node stop" $(( $(now_ms) - t ))
 if "$NODE" check-clean --dir "$NODE_DIR" 2>"$WORK/check.log"; then pass; else fail "node.sh check-clean: $(cat "$WORK/check.log")"; fi
-procs=""
-for p in /proc/[0-9]*; do
-  cmd=$(tr '\0' ' ' 2>/dev/null < "$p/cmdline") || continue
-  case "$cmd" in
-    *"$BIN/kubelet"*|*"$BIN/kube-scheduler"*|*containerd*"$WORK"*|*containerd-shim*|*"$AIOPS run --config $WORK"*) procs+="${p#/proc/}:${cmd:0:60} " ;;
-  esac
-done
-if [[ -z "$procs" ]]; then pass; else fail "processes left: $procs"; fi
-mounts=$(awk '{print $5}' /proc/self/mountinfo | grep -E "^($WORK|/var/lib/kubelet|/run/containerd|/run/netns/cni-)" || true)
-if [[ -z "$mounts" ]]; then pass; else fail "mounts left: $(echo $mounts)"; fi
-# "Before" was taken before node.sh start, which may have waited for another test's node
-# (the host lock): what that node had then may be gone now. So nothing may be new, and the
-# node's bridge must be gone, whoever had it before.
-new_items() {  # new_items "BEFORE" "AFTER": the words of AFTER missing from BEFORE
-  local w out=""
-  for w in $2; do [[ " $1 " == *" $w "* ]] || out+="$w "; done
-  echo "$out"
-}
-netns_after=$(ls /run/netns 2>/dev/null | sort | tr "\n" " " || true)
-new=$(new_items "$netns_before" "$netns_after")
-if [[ -z "$new" ]]; then pass; else fail "new network namespaces left: $new"; fi
-if ! ip link show "$AIOPS_NODE_BRIDGE" >/dev/null 2>&1; then pass; else fail "bridge $AIOPS_NODE_BRIDGE left"; fi
-bridges_after=$(ip -o link show type bridge 2>/dev/null | awk -F': ' '{print $2}' | sort | tr '\n' ' ')
-new=$(new_items "$bridges_before" "$bridges_after")
-if [[ -z "$new" ]]; then pass; else fail "new bridges left: $new"; fi
-veth_after=$(ip -o link show type veth 2>/dev/null | wc -l)
-if (( veth_after <= veth_before )); then pass; else fail "veth interfaces: $veth_before before, $veth_after after"; fi
-chains_after=$( { iptables-save 2>/dev/null; ip6tables-save 2>/dev/null; } | grep -cE '^:(KUBE-|CNI-)' || true)
-if (( chains_after <= chains_before )); then pass; else fail "KUBE-/CNI- iptables chains: $chains_before before, $chains_after after"; fi
-left=""
-for d in "${HOST_DIRS[@]}" /sys/fs/cgroup/*/kubepods; do
-  [[ -e "$d" && " $dirs_before " != *" $d "* ]] && left+="$d "
-done
-if [[ -z "$left" ]]; then pass; else fail "left behind: $left"; fi
+NODE_TEST_MOUNT_ROOTS="$WORK" node_test_machine_after "*$BIN/kubelet*" "*$BIN/kube-scheduler*" \
+  "*containerd*$WORK*" "*containerd-shim*" "*$AIOPS run --config $WORK*"
 
 timing "whole test" $(( $(now_ms) - T_START ))
 echo "$passed passed, $failed failed"

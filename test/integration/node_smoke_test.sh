@@ -35,20 +35,9 @@ for b in etcd kube-apiserver kube-controller-manager kubectl kubelet kube-schedu
 done
 command -v python3 >/dev/null || die "python3 not found (needed to read pod status JSON)"
 
-# The machine before the test, to compare with after: taken, like the leftover checks at the
-# end, while holding the host's node lock (tools/node.sh), so that another node on the machine (a
-# person's, another test's) is neither running during the snapshot nor mistaken for a leftover.
-NODE_LOCK=${AIOPS_NODE_LOCK_FILE:-/run/chatcli-aiops-node.lock}
-exec 7>>"$NODE_LOCK"
-flock -w 900 7 || die "another node held $NODE_LOCK for 15 minutes"
-HOST_DIRS=(/var/lib/kubelet /var/log/containers /var/log/pods /var/lib/cni /run/containerd /run/netns)
-dirs_before=""
-for d in "${HOST_DIRS[@]}" /sys/fs/cgroup/*/kubepods; do [[ -e "$d" ]] && dirs_before+="$d "; done
-netns_before=$(ls /run/netns 2>/dev/null | sort | tr "\n" " " || true)
-veth_before=$(ip -o link show type veth 2>/dev/null | wc -l)
-bridges_before=$(ip -o link show type bridge 2>/dev/null | awk -F': ' '{print $2}' | sort | tr '\n' ' ')
-chains_before=$( { iptables-save 2>/dev/null; ip6tables-save 2>/dev/null; } | grep -cE '^:(KUBE-|CNI-)' || true)
-flock -u 7
+# shellcheck source=node_test_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/node_test_lib.sh"
+node_test_machine_before || die "the machine's picture before the test could not be taken"
 
 # A short path: containerd's socket lives below it.
 WORK=$(mktemp -d /tmp/aiops-node.XXXXXX)
@@ -250,35 +239,10 @@ else fail "httpGet readiness probe pod not Ready after touch /tmp/ready ($ready)
 t=$(now_ms)
 if "$NODE" stop --dir "$NODE_DIR" 2>"$WORK/stop.log"; then pass; else fail "node.sh stop failed: $(tail -n 5 "$WORK/stop.log")"; fi
 timing "node stop" $(( $(now_ms) - t ))
-# The checks below hold the node lock (see the snapshot at the start).
-flock -w 900 7 || fail "another node held $NODE_LOCK for 15 minutes after this test's node stopped"
+# Independent checks of the machine (holding the node lock), then node.sh's own.
+NODE_TEST_MOUNT_ROOTS="$WORK" node_test_machine_after "*$BIN/kubelet*" "*$BIN/kube-scheduler*" \
+  "*containerd*$WORK*" "*containerd-shim*"
 if "$NODE" check-clean --dir "$NODE_DIR" 2>"$WORK/check.log"; then pass; else fail "node.sh check-clean: $(cat "$WORK/check.log")"; fi
-
-# Independent checks of the machine, not relying on node.sh's own bookkeeping.
-procs=""
-for p in /proc/[0-9]*; do
-  cmd=$(tr '\0' ' ' 2>/dev/null < "$p/cmdline") || continue
-  case "$cmd" in
-    *"$BIN/kubelet"*|*"$BIN/kube-scheduler"*|*containerd*"$WORK"*|*containerd-shim*) procs+="${p#/proc/}:${cmd:0:60} " ;;
-  esac
-done
-if [[ -z "$procs" ]]; then pass; else fail "processes left: $procs"; fi
-mounts=$(awk '{print $5}' /proc/self/mountinfo | grep -E "^($WORK|/var/lib/kubelet|/run/containerd|/run/netns/cni-)" || true)
-if [[ -z "$mounts" ]]; then pass; else fail "mounts left: $(echo $mounts)"; fi
-netns_after=$(ls /run/netns 2>/dev/null | sort | tr "\n" " " || true)
-if [[ "$netns_after" == "$netns_before" ]]; then pass; else fail "network namespaces before '$netns_before', after '$netns_after'"; fi
-if ! ip link show "$AIOPS_NODE_BRIDGE" >/dev/null 2>&1; then pass; else fail "bridge $AIOPS_NODE_BRIDGE left"; fi
-bridges_after=$(ip -o link show type bridge 2>/dev/null | awk -F': ' '{print $2}' | sort | tr '\n' ' ')
-if [[ "$bridges_after" == "$bridges_before" ]]; then pass; else fail "bridges before '$bridges_before', after '$bridges_after'"; fi
-veth_after=$(ip -o link show type veth 2>/dev/null | wc -l)
-if [[ "$veth_after" == "$veth_before" ]]; then pass; else fail "veth interfaces: $veth_before before, $veth_after after"; fi
-chains_after=$( { iptables-save 2>/dev/null; ip6tables-save 2>/dev/null; } | grep -cE '^:(KUBE-|CNI-)' || true)
-if [[ "$chains_after" == "$chains_before" ]]; then pass; else fail "KUBE-/CNI- iptables chains: $chains_before before, $chains_after after"; fi
-left=""
-for d in "${HOST_DIRS[@]}" /sys/fs/cgroup/*/kubepods; do
-  [[ -e "$d" && " $dirs_before " != *" $d "* ]] && left+="$d "
-done
-if [[ -z "$left" ]]; then pass; else fail "left behind: $left"; fi
 
 timing "whole test" $(( $(now_ms) - T_START ))
 echo "$passed passed, $failed failed"

@@ -61,14 +61,9 @@ for tool in python3 openssl buildah mmdebstrap ctr; do
   command -v "$tool" >/dev/null || die "'$tool' not found: run tools/setup.sh"
 done
 
-# The machine before the test, to compare with after.
-HOST_DIRS=(/var/lib/kubelet /var/log/containers /var/log/pods /var/lib/cni /run/containerd /run/netns)
-dirs_before=""
-for d in "${HOST_DIRS[@]}" /sys/fs/cgroup/*/kubepods; do [[ -e "$d" ]] && dirs_before+="$d "; done
-netns_before=$(ls /run/netns 2>/dev/null | sort | tr "\n" " " || true)
-veth_before=$(ip -o link show type veth 2>/dev/null | wc -l)
-bridges_before=$(ip -o link show type bridge 2>/dev/null | awk -F': ' '{print $2}' | sort | tr '\n' ' ')
-chains_before=$( { iptables-save 2>/dev/null; ip6tables-save 2>/dev/null; } | grep -cE '^:(KUBE-|CNI-)' || true)
+# shellcheck source=node_test_lib.sh
+source "$ROOT/test/integration/node_test_lib.sh"
+node_test_machine_before || die "the machine's picture before the test could not be taken"
 
 WORK=$(mktemp -d /tmp/aiops-incl.XXXXXX)   # short: containerd's socket lives below it
 NODE_DIR=$WORK/cp/node
@@ -433,17 +428,10 @@ if "$NODE" stop --dir "$NODE_DIR" 2>"$WORK/stop.log"; then pass; else fail "node
 timing "node stop" $(( $(now_ms) - t ))
 grep -E "pods deleted|stopped at|stopped in" "$WORK/stop.log" | sed 's/^/  /' || true
 if "$NODE" check-clean --dir "$NODE_DIR" 2>"$WORK/check.log"; then pass; else fail "node.sh check-clean: $(cat "$WORK/check.log")"; fi
-procs=""
-for p in /proc/[0-9]*; do
-  cmd=$(tr '\0' ' ' 2>/dev/null < "$p/cmdline") || continue
-  case "$cmd" in
-    *"$BIN/kubelet"*|*"$BIN/kube-scheduler"*|*containerd*"$WORK"*|*containerd-shim*|*"aiops run --config /etc/chatcli-aiops"*) procs+="${p#/proc/}:${cmd:0:60} " ;;
-  esac
-done
-if [[ -z "$procs" ]]; then pass; else fail "processes left: $procs"; fi
 OPIMG_CACHE="${AIOPS_K8S_CACHE:-${HOME:-/root}/.cache/chatcli-aiops}/operator-image"
-mounts=$(awk '{print $5}' /proc/self/mountinfo | grep -E "^($WORK|$OPIMG_CACHE|/var/lib/kubelet|/run/containerd|/run/netns/cni-)" || true)
-if [[ -z "$mounts" ]]; then pass; else fail "mounts left: $(echo $mounts)"; fi
+NODE_TEST_MOUNT_ROOTS="$WORK $OPIMG_CACHE" node_test_machine_after "*$BIN/kubelet*" \
+  "*$BIN/kube-scheduler*" "*containerd*$WORK*" "*containerd-shim*" \
+  "*aiops run --config /etc/chatcli-aiops*"
 # No buildah working container left in the image script's store. Checked under the store's lock
 # (a `--full` build running by hand meanwhile holds it and has containers of its own: then skipped).
 bctr=$(flock -n "$OPIMG_CACHE/.lock" buildah --root "$OPIMG_CACHE/store/root" \
@@ -451,27 +439,6 @@ bctr=$(flock -n "$OPIMG_CACHE/.lock" buildah --root "$OPIMG_CACHE/store/root" \
 if [[ -z "$bctr" ]]; then pass
 elif [[ "$bctr" == "(store busy)" ]]; then echo "  (buildah store busy with another build: its containers not checked)"; pass
 else fail "buildah containers left in $OPIMG_CACHE/store: $bctr"; fi
-new_items() {  # new_items "BEFORE" "AFTER": the words of AFTER missing from BEFORE
-  local w out=""
-  for w in $2; do [[ " $1 " == *" $w "* ]] || out+="$w "; done
-  echo "$out"
-}
-netns_after=$(ls /run/netns 2>/dev/null | sort | tr "\n" " " || true)
-new=$(new_items "$netns_before" "$netns_after")
-if [[ -z "$new" ]]; then pass; else fail "new network namespaces left: $new"; fi
-if ! ip link show "$AIOPS_NODE_BRIDGE" >/dev/null 2>&1; then pass; else fail "bridge $AIOPS_NODE_BRIDGE left"; fi
-bridges_after=$(ip -o link show type bridge 2>/dev/null | awk -F': ' '{print $2}' | sort | tr '\n' ' ')
-new=$(new_items "$bridges_before" "$bridges_after")
-if [[ -z "$new" ]]; then pass; else fail "new bridges left: $new"; fi
-veth_after=$(ip -o link show type veth 2>/dev/null | wc -l)
-if (( veth_after <= veth_before )); then pass; else fail "veth interfaces: $veth_before before, $veth_after after"; fi
-chains_after=$( { iptables-save 2>/dev/null; ip6tables-save 2>/dev/null; } | grep -cE '^:(KUBE-|CNI-)' || true)
-if (( chains_after <= chains_before )); then pass; else fail "KUBE-/CNI- iptables chains: $chains_before before, $chains_after after"; fi
-left=""
-for d in "${HOST_DIRS[@]}" /sys/fs/cgroup/*/kubepods; do
-  [[ -e "$d" && " $dirs_before " != *" $d "* ]] && left+="$d "
-done
-if [[ -z "$left" ]]; then pass; else fail "left behind: $left"; fi
 if ss -Htln "( sport = :$GRPC_PORT or sport = :$HTTP_PORT )" 2>/dev/null | grep -q .; then
   fail "the operator's host ports $GRPC_PORT/$HTTP_PORT still listening"
 else pass; fi

@@ -43,6 +43,8 @@ std::string ControlPlaneScript() {
   return absl::StrCat(AIOPS_SOURCE_DIR, "/tools/control_plane.sh");
 }
 
+std::string NodeScript() { return absl::StrCat(AIOPS_SOURCE_DIR, "/tools/node.sh"); }
+
 absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
     const ControlPlaneOptions& options) {
   std::vector<std::string> argv = {"bash", ControlPlaneScript(), "start", "--owner-pid",
@@ -86,7 +88,28 @@ absl::StatusOr<std::unique_ptr<ControlPlane>> ControlPlane::Start(
   info.kubeconfig = (*env)["AIOPS_K8S_KUBECONFIG"];
   info.kubectl = (*env)["AIOPS_K8S_KUBECTL"];
   info.bin_dir = (*env)["AIOPS_K8S_BIN_DIR"];
-  return std::unique_ptr<ControlPlane>(new ControlPlane(std::move(info)));
+  std::unique_ptr<ControlPlane> cp(new ControlPlane(std::move(info)));
+  if (options.with_node) {
+    ProcessOptions node_options;
+    node_options.timeout = absl::Minutes(15);  // it may wait for another test's node
+    auto node = RunProcess({"bash", NodeScript(), "start", "--control-plane-dir", dir,
+                            "--owner-pid", std::to_string(getpid())},
+                           node_options);
+    if (!node.ok() || node->exit_code != 0) {
+      return absl::UnavailableError(absl::StrCat(
+          "the node did not start: ", node.ok()
+                                          ? absl::StrCat("exit ", node->exit_code, ":\n", node->err)
+                                          : std::string(node.status().message())));
+    }
+    cp->node_ = true;
+    auto node_env = ReadEnvFile(absl::StrCat(dir, "/node/node.env"));
+    if (!node_env.ok()) {
+      return node_env.status();
+    }
+    cp->info_.node_name = (*node_env)["AIOPS_NODE_NAME"];
+    cp->info_.workload_image = (*node_env)["AIOPS_NODE_WORKLOAD_IMAGE"];
+  }
+  return cp;
 }
 
 ControlPlane::~ControlPlane() {
@@ -98,6 +121,14 @@ absl::Status ControlPlane::Stop(bool keep_dir) {
     return absl::OkStatus();
   }
   stopped_ = true;
+  if (node_) {
+    // The node first: its pods are deleted through the API server.
+    auto node = RunProcess({"bash", NodeScript(), "stop", "--control-plane-dir", info_.dir});
+    if (!node.ok() || node->exit_code != 0) {
+      return absl::InternalError(absl::StrCat(
+          "node.sh stop failed: ", node.ok() ? node->err : std::string(node.status().message())));
+    }
+  }
   auto run = RunProcess({"bash", ControlPlaneScript(), "stop", "--dir", info_.dir});
   if (!run.ok()) {
     return run.status();

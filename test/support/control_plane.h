@@ -1,6 +1,8 @@
 // A real local Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager) for
-// integration tests, started and stopped through tools/control_plane.sh. The script's watchdog
-// stops the processes if this test process dies without calling Stop() (crash, kill -9).
+// integration tests, started and stopped through tools/control_plane.sh, and optionally a real
+// node on it (tools/node.sh: kubelet, kube-scheduler, containerd, the locally built images).
+// The scripts' watchdogs stop the processes if this test process dies without calling Stop()
+// (crash, kill -9).
 // Thread-compatible; one instance owns one control plane.
 #pragma once
 
@@ -19,6 +21,9 @@ struct ControlPlaneOptions {
   std::vector<std::string> apiserver_args;  // extra kube-apiserver flags, e.g.
                                             // "--etcd-compaction-interval=10s"
   bool controller_manager = true;
+  // A real node (needs root; one per machine: node.sh waits for the host's node lock, so give
+  // the ctest entry RESOURCE_LOCK aiops_real_node).
+  bool with_node = false;
 };
 
 // Where and how to reach the control plane (read from the script's control-plane.env).
@@ -35,6 +40,10 @@ struct ControlPlaneInfo {
   std::string kubeconfig;  // token user by default; context aiops-cert uses the certificate
   std::string kubectl;
   std::string bin_dir;
+  // With a node (ControlPlaneOptions::with_node): its name and the workload image
+  // (localhost/aiops-workload:1; :2 and :3 are the same program).
+  std::string node_name;
+  std::string workload_image;
 };
 
 class ControlPlane {
@@ -65,10 +74,13 @@ class ControlPlane {
   explicit ControlPlane(ControlPlaneInfo info) : info_(std::move(info)) {}
 
   ControlPlaneInfo info_;
+  bool node_ = false;
   bool stopped_ = false;
 };
 
 // Path of tools/control_plane.sh in the source tree this test was built from.
 std::string ControlPlaneScript();
+// Path of tools/node.sh there.
+std::string NodeScript();
 
 }  // namespace aiops::testing

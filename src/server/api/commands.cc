@@ -362,6 +362,17 @@ int IncidentShow(const std::string& id, const ParsedFlags& flags, std::ostream& 
 
 // --- approve / reject --------------------------------------------------------------------------
 
+// Who acts: the value of `flag`, else $USER ("" when neither is set).
+std::string PersonFromFlagOrUser(const ParsedFlags& flags, const char* flag) {
+  std::string who = flags.Get(flag);
+  if (who.empty()) {
+    if (const char* user = std::getenv("USER")) {  // NOLINT(concurrency-mt-unsafe)
+      who = user;
+    }
+  }
+  return who;
+}
+
 int Decide(bool approve, std::span<const std::string_view> args, std::ostream& out,
            std::ostream& err) {
   const std::string_view command = approve ? "approve" : "reject";
@@ -385,12 +396,7 @@ int Decide(bool approve, std::span<const std::string_view> args, std::ostream& o
                                     : fmt::format("unexpected argument '{}'", positional[1]),
                  usage);
   }
-  std::string approver = flags->Get("approver");
-  if (approver.empty()) {
-    if (const char* user = std::getenv("USER")) {  // NOLINT(concurrency-mt-unsafe)
-      approver = user;
-    }
-  }
+  const std::string approver = PersonFromFlagOrUser(*flags, "approver");
   if (approver.empty()) {
     return Usage(err, command, "who decides? give --approver NAME ($USER is not set)", usage);
   }
@@ -537,12 +543,7 @@ int Rearm(std::span<const std::string_view> args, std::ostream& out, std::ostrea
                      : fmt::format("unexpected argument '{}'", positional[1]),
                  kIncidentUsage);
   }
-  std::string by = flags->Get("by");
-  if (by.empty()) {
-    if (const char* user = std::getenv("USER")) {  // NOLINT(concurrency-mt-unsafe)
-      by = user;
-    }
-  }
+  const std::string by = PersonFromFlagOrUser(*flags, "by");
   if (by.empty()) {
     return Usage(err, command, "who re-arms it? give --by NAME ($USER is not set)", kIncidentUsage);
   }
