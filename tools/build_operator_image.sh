@@ -103,6 +103,15 @@ flock 9   # one build per store at a time
 
 T0=$(now_ms)
 
+# Runs a command with every file descriptor above 2 closed (in a subshell: ours stay open).
+only_std_fds() (
+  for fd in /proc/$BASHPID/fd/*; do
+    fd=${fd##*/}
+    if (( fd > 2 )); then eval "exec $fd>&-"; fi
+  done
+  exec "$@"
+)
+
 # --- 1. the Debian 12 base: mmdebstrap minbase from the machine's apt sources, cached -------------
 
 SOURCES_FILES=()
@@ -123,7 +132,11 @@ if [[ $REFRESH_BASE -eq 1 || ! -s "$BASE_TAR" ]]; then
   rm -f "$tmp"
   # The sources are given as a file on stdin ("-"): mmdebstrap writes them into the rootfs too,
   # so the image's apt-get reaches the same mirror.
-  if ! printf '%s\n' "$SOURCES_TEXT" | mmdebstrap "${MMDEB_ARGS[@]}" "$SUITE" "$tmp" - \
+  # Only fds 0-2 open: mmdebstrap hands apt a pipe on its first free fd, and apt passes it to a
+  # /bin/sh (dash) hook that cannot redirect an fd above 9. With the caller's fds open (this
+  # script's lock on 9, a test's node locks) it became 11 and the download failed with "Bad fd
+  # number" (seen on a fresh machine, from the in-cluster test).
+  if ! printf '%s\n' "$SOURCES_TEXT" | only_std_fds mmdebstrap "${MMDEB_ARGS[@]}" "$SUITE" "$tmp" - \
        > "$CACHE/mmdebstrap.log" 2>&1; then
     tail -n 15 "$CACHE/mmdebstrap.log" >&2
     rm -f "$tmp"
