@@ -19,7 +19,11 @@ std::string ObjectKey(const Json& object) {
 }
 
 Informer::Informer(KubeClient& client, Options options, Handler handler)
-    : client_(client), options_(std::move(options)), handler_(std::move(handler)) {}
+    : client_(client),
+      options_(std::move(options)),
+      handler_(std::move(handler)),
+      health_(options_.edge_name.empty() ? "watch " + options_.path : options_.edge_name,
+              common::EdgeHealth::Options{.component = "informer", .clock = options_.clock}) {}
 
 Informer::~Informer() { Stop(); }
 
@@ -197,6 +201,7 @@ void Informer::Run() {
     const bool listing = need_list;
     absl::Status status = listing ? Relist() : WatchOnce();
     if (status.ok()) {
+      health_.Success();
       if (!listing) {
         absl::MutexLock lock(&mu_);
         ++stats_.clean_watch_ends;
@@ -216,6 +221,7 @@ void Informer::Run() {
       continue;
     }
     ++stats_.errors;
+    health_.Failure(status, IsKubePermanent(status));
     if (++failures >= options_.failures_before_relist) {
       need_list = true;
     }

@@ -20,6 +20,8 @@
 #include <absl/time/time.h>
 #include <nlohmann/json.hpp>
 
+#include "common/clock.h"
+#include "common/edge_health.h"
 #include "k8s_sync/kube_client.h"
 
 namespace aiops::k8s_sync {
@@ -37,6 +39,11 @@ class Informer {
     // what it holds that the cluster no longer has, which no DELETED reports when the object
     // went away before this informer's first list.
     std::function<void(const std::vector<std::string>& keys)> on_list = nullptr;
+    // The name its health is reported under (common/edge_health.h; default "watch " + path):
+    // a failed list or watch is a failure (a Forbidden one is said as an error naming the
+    // missing permission), a list or a cleanly ended watch a success.
+    std::string edge_name = "";
+    common::Clock* clock = nullptr;  // for the health reports' timing (default: system clock)
   };
   using Handler = std::function<void(const std::string& type, const nlohmann::json& object)>;
 
@@ -73,6 +80,7 @@ class Informer {
   Stats stats() const;
   // The resourceVersion the next watch starts from (the last list, event or bookmark).
   std::string resource_version() const;
+  const common::EdgeHealth& health() const { return health_; }
 
   // Makes the next watch start from `rv` (to provoke 410 Gone in tests).
   void SetResourceVersionForTest(const std::string& rv);
@@ -87,6 +95,7 @@ class Informer {
   const Options options_;
   const Handler handler_;
   WatchHandle watch_handle_;
+  common::EdgeHealth health_;
   std::thread thread_;
 
   mutable absl::Mutex mu_;

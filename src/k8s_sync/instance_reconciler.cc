@@ -29,43 +29,6 @@ std::string Rfc3339(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
 }
 
-// A DNS-1123 label (namespaces, Service and ConfigMap names): what may go into an API path.
-bool IsDnsLabel(const std::string& s) {
-  if (s.empty() || s.size() > 63 || s.front() == '-' || s.back() == '-') {
-    return false;
-  }
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
-  });
-}
-
-// A DNS-1123 subdomain (Secret names).
-bool IsDnsSubdomain(const std::string& s) {
-  if (s.empty() || s.size() > 253) {
-    return false;
-  }
-  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
-  if (!alnum(s.front()) || !alnum(s.back())) {
-    return false;
-  }
-  return std::all_of(s.begin(), s.end(), [&](char c) { return alnum(c) || c == '-' || c == '.'; });
-}
-
-// Percent-encoding for a query value (label selectors carry '/', '=' and ',').
-std::string QueryEscape(const std::string& s) {
-  std::string out;
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-        c == '.' || c == '_' || c == '~') {
-      out.push_back(ch);
-    } else {
-      out += fmt::format("%{:02X}", c);
-    }
-  }
-  return out;
-}
-
 absl::Status Invalid(const InstanceSpec& spec, const std::string& what) {
   return absl::InvalidArgumentError(
       fmt::format("Instance {}/{}: {}", spec.namespace_name, spec.name, what));
@@ -134,7 +97,7 @@ absl::Status ReadObject(const InstanceSpec& spec, const Json& obj, const char* k
 
 absl::Status CheckSecretName(const InstanceSpec& spec, const std::string& name,
                              const std::string& field) {
-  if (!name.empty() && !IsDnsSubdomain(name)) {
+  if (!name.empty() && !projections::IsDns1123Subdomain(name)) {
     return Invalid(spec, fmt::format("{} \"{}\" is not a valid Secret name", field, name));
   }
   return absl::OkStatus();
@@ -175,7 +138,7 @@ absl::Status ParseTargets(const Json& watcher, InstanceSpec& spec) {
       if (target.namespace_name.empty()) {
         target.namespace_name = spec.namespace_name;
       }
-      if (!IsDnsLabel(target.namespace_name)) {
+      if (!projections::IsDns1123Label(target.namespace_name)) {
         return Invalid(spec, fmt::format("{}.namespace \"{}\" is not a valid namespace name", field,
                                          target.namespace_name));
       }
@@ -208,7 +171,7 @@ absl::Status ParseTargets(const Json& watcher, InstanceSpec& spec) {
     WatchTarget target;
     target.name = deployment;
     target.namespace_name = ns.empty() ? spec.namespace_name : ns;
-    if (!IsDnsLabel(target.namespace_name)) {
+    if (!projections::IsDns1123Label(target.namespace_name)) {
       return Invalid(spec,
                      fmt::format("spec.watcher.namespace \"{}\" is not a valid namespace name",
                                  target.namespace_name));
@@ -442,7 +405,8 @@ absl::StatusOr<InstanceSpec> ParseInstanceSpec(const Json& instance,
   spec.namespace_name = StrAt(meta, "namespace");
   spec.uid = StrAt(meta, "uid");
   spec.generation = IntAt(meta, "generation");
-  if (!IsDnsLabel(spec.name) || !IsDnsLabel(spec.namespace_name)) {
+  if (!projections::IsDns1123Label(spec.name) ||
+      !projections::IsDns1123Label(spec.namespace_name)) {
     return absl::InvalidArgumentError(fmt::format(
         "Instance \"{}/{}\": metadata.namespace and metadata.name must be DNS-1123 labels",
         spec.namespace_name, spec.name));

@@ -36,6 +36,22 @@ inline absl::Time TimeOf(const std::string& text) {
   return absl::ParseTime(absl::RFC3339_full, text, &t, &error) ? t : absl::InfinitePast();
 }
 
+// Percent-encoding for a query value (label selectors carry '/', '=' and ','; continue tokens
+// '=' and '/').
+inline std::string QueryEscape(const std::string& s) {
+  std::string out;
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '.' || c == '_' || c == '~') {
+      out.push_back(ch);
+    } else {
+      out += fmt::format("%{:02X}", c);
+    }
+  }
+  return out;
+}
+
 // The `labelSelector` query value (URL-escaped) of a selector's matchLabels; "" when empty.
 inline std::string LabelSelectorQuery(const nlohmann::json& match_labels) {
   std::string query;

@@ -343,6 +343,12 @@ bool IsKubeAlreadyExists(const absl::Status& s) { return HasReason(s, "AlreadyEx
 bool IsKubeGone(const absl::Status& s) { return HasReason(s, "Gone") || HasReason(s, "Expired"); }
 bool IsKubeForbidden(const absl::Status& s) { return HasReason(s, "Forbidden"); }
 bool IsKubeUnauthorized(const absl::Status& s) { return HasReason(s, "Unauthorized"); }
+bool IsKubeInvalid(const absl::Status& s) {
+  return absl::IsInvalidArgument(s) && s.GetPayload(kReasonPayload).has_value();
+}
+bool IsKubePermanent(const absl::Status& s) {
+  return IsKubeForbidden(s) || IsKubeUnauthorized(s) || IsKubeInvalid(s);
+}
 
 class KubeClient::ClientIdentity {
  public:
@@ -514,7 +520,9 @@ absl::StatusOr<std::unique_ptr<KubeClient>> KubeClient::Create(const KubeConfig&
 KubeClient::KubeClient(KubeConfig config, KubeClientOptions options)
     : config_(std::move(config)),
       options_(options),
-      clock_(options.clock != nullptr ? *options.clock : common::SystemClock::Get()) {
+      clock_(options.clock != nullptr ? *options.clock : common::SystemClock::Get()),
+      health_(options.edge_name,
+              common::EdgeHealth::Options{.component = "kube", .clock = &clock_}) {
   absl::MutexLock lock(&bucket_mu_);
   tokens_ = options_.burst;
   refilled_at_ = clock_.Now();
@@ -685,6 +693,7 @@ absl::StatusOr<Json> KubeClient::Request(const std::string& method, const std::s
     absl::Duration retry_after = backoff;
     if (!result) {
       last = TransportError(result.error(), config_, method, path, read_timeout);
+      health_.Failure(last);
       const bool verification = result.error() == httplib::Error::SSLServerVerification ||
                                 result.error() == httplib::Error::SSLConnection;
       // A refused or unreachable connection sent nothing, so even a create is safe to repeat;
@@ -694,6 +703,7 @@ absl::StatusOr<Json> KubeClient::Request(const std::string& method, const std::s
         return bounded && clock_.Now() >= deadline ? out_of_time() : last;
       }
     } else if (result->status >= 200 && result->status < 300) {
+      health_.Success();
       if (result->body.empty()) {
         return Json::object();
       }
@@ -705,6 +715,11 @@ absl::StatusOr<Json> KubeClient::Request(const std::string& method, const std::s
       return parsed;
     } else {
       last = ApiError(method, path, result->status, result->body, config_);
+      if (result->status >= 500 || result->status == 401) {
+        health_.Failure(last, /*permanent=*/result->status == 401);
+      } else {
+        health_.Success();  // the server answered; the request's own error is the caller's
+      }
       if (result->status == 401 && config_.exec.has_value()) {
         absl::MutexLock lock(&credential_mu_);
         // The plugin's credential may have been revoked early: run it again next time.
@@ -818,6 +833,9 @@ absl::Status KubeClient::Watch(const std::string& path,
       path.c_str(), headers,
       [&](const httplib::Response& response) {
         http_status = response.status;
+        if (response.status < 500 && response.status != 401) {
+          health_.Success();
+        }
         if (options_.on_response) {
           options_.on_response("WATCH", response.status);
         }
@@ -868,13 +886,19 @@ absl::Status KubeClient::Watch(const std::string& path,
     return absl::CancelledError("watch cancelled");
   }
   if (http_status != 0 && http_status != 200) {
-    return ApiError("WATCH", path, http_status, error_body, config_);
+    absl::Status error = ApiError("WATCH", path, http_status, error_body, config_);
+    if (http_status >= 500 || http_status == 401) {
+      health_.Failure(error, /*permanent=*/http_status == 401);
+    }
+    return error;
   }
   if (!result) {
     if (result.error() == httplib::Error::Read) {
       return absl::OkStatus();  // the read timeout ended the watch: re-watch from the last RV
     }
-    return TransportError(result.error(), config_, "WATCH", path, timeout);
+    absl::Status error = TransportError(result.error(), config_, "WATCH", path, timeout);
+    health_.Failure(error);
+    return error;
   }
   return absl::OkStatus();
 }

@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/clock.h"
+#include "common/edge_health.h"
 #include "k8s_sync/kube_config.h"
 
 namespace aiops::k8s_sync {
@@ -47,6 +48,9 @@ struct KubeClientOptions {
   // Called after every attempt with the method (GET, POST, PUT, PATCH, DELETE, WATCH) and the
   // HTTP status (0: no response). For metrics; must be thread-safe and quick.
   std::function<void(const std::string& method, int status)> on_response;
+  // The name this client's health is reported under (common/edge_health.h): a failed attempt
+  // (no answer, a 5xx, a 401) is a failure, any other answer a success. Unique per process.
+  std::string edge_name = "apiserver";
 };
 
 // How a failed request is classified (besides its absl code, from the Status reason that the
@@ -57,6 +61,10 @@ bool IsKubeAlreadyExists(const absl::Status& s);  // 409 on create
 bool IsKubeGone(const absl::Status& s);           // 410: the resourceVersion is too old, relist
 bool IsKubeForbidden(const absl::Status& s);
 bool IsKubeUnauthorized(const absl::Status& s);
+bool IsKubeInvalid(const absl::Status& s);  // 400/422: the request itself is wrong
+// A failure that repeating the same request cannot fix (Forbidden, Unauthorized, Invalid): a
+// person must change RBAC, credentials or configuration.
+bool IsKubePermanent(const absl::Status& s);
 
 // Lets another thread end a running watch at once (its connection is shut down); the watch then
 // returns kCancelled. Thread-safe.
@@ -118,6 +126,8 @@ class KubeClient {
                      absl::Duration timeout, WatchHandle* handle = nullptr);
 
   const KubeConfig& config() const { return config_; }
+  // Whether the API server answers (see KubeClientOptions::edge_name).
+  const common::EdgeHealth& health() const { return health_; }
 
  private:
   class Transport;
@@ -145,6 +155,7 @@ class KubeClient {
   const KubeClientOptions options_;
   common::Clock& clock_;
   std::unique_ptr<Transport> transport_;
+  common::EdgeHealth health_;
 
   absl::Mutex bucket_mu_;
   double tokens_ ABSL_GUARDED_BY(bucket_mu_) = 0;

@@ -22,7 +22,9 @@ LeaderElector::LeaderElector(KubeClient& client, Options options, Callbacks call
     : client_(client),
       options_(std::move(options)),
       callbacks_(std::move(callbacks)),
-      clock_(options_.clock != nullptr ? *options_.clock : common::SystemClock::Get()) {}
+      clock_(options_.clock != nullptr ? *options_.clock : common::SystemClock::Get()),
+      health_(fmt::format("lease {}/{}", options_.namespace_name, options_.lease_name),
+              common::EdgeHealth::Options{.component = "leader-election", .clock = &clock_}) {}
 
 LeaderElector::~LeaderElector() { Stop(); }
 
@@ -76,6 +78,7 @@ bool LeaderElector::TryAcquireOrRenew(absl::Time deadline) {
   absl::StatusOr<Json> lease = client_.Get(path, left());
   if (!lease.ok()) {
     if (!IsKubeNotFound(lease.status())) {
+      Report(lease.status());
       return false;
     }
     const Json fresh = {
@@ -88,12 +91,13 @@ bool LeaderElector::TryAcquireOrRenew(absl::Time deadline) {
           {"acquireTime", MicroTime(now)},
           {"renewTime", MicroTime(now)},
           {"leaseTransitions", 0}}}};
-    return client_
-        .Create(fmt::format("/apis/coordination.k8s.io/v1/namespaces/{}/leases",
-                            options_.namespace_name),
-                fresh, left())
-        .ok();
+    return Report(client_
+                      .Create(fmt::format("/apis/coordination.k8s.io/v1/namespaces/{}/leases",
+                                          options_.namespace_name),
+                              fresh, left())
+                      .status());
   }
+  Report(absl::OkStatus());
   Json spec =
       lease->contains("spec") && (*lease)["spec"].is_object() ? (*lease)["spec"] : Json::object();
   const std::string holder = StrAt(spec, "holderIdentity");
@@ -123,7 +127,17 @@ bool LeaderElector::TryAcquireOrRenew(absl::Time deadline) {
   Json updated = *lease;
   updated["spec"] = spec;
   // The read resourceVersion travels in metadata: a concurrent writer makes this a conflict.
-  return client_.Replace(path, updated, left()).ok();
+  return Report(client_.Replace(path, updated, left()).status());
+}
+
+bool LeaderElector::Report(const absl::Status& s) {
+  // Losing a race for the Lease (a conflict) is the election working, not a failure.
+  if (s.ok() || IsKubeConflict(s) || IsKubeAlreadyExists(s)) {
+    health_.Success();
+  } else {
+    health_.Failure(s, IsKubePermanent(s));
+  }
+  return s.ok();
 }
 
 void LeaderElector::Release() {

@@ -18,6 +18,7 @@
 #include <absl/time/time.h>
 
 #include "common/clock.h"
+#include "common/edge_health.h"
 #include "k8s_sync/kube_client.h"
 
 namespace aiops::k8s_sync {
@@ -53,6 +54,8 @@ class LeaderElector {
   void AbandonForTest();
   bool IsLeader() const;
   bool WaitForLeadership(absl::Duration timeout) const;
+  // Whether reading and writing the Lease works (common/edge_health.h).
+  const common::EdgeHealth& health() const { return health_; }
 
  private:
   void Run();
@@ -60,11 +63,14 @@ class LeaderElector {
   // requests end by `deadline` (on clock_), whatever the client's own time-outs and retries.
   bool TryAcquireOrRenew(absl::Time deadline);
   void Release();
+  // Reports one request's outcome to health_; true when it succeeded.
+  bool Report(const absl::Status& s);
 
   KubeClient& client_;
   const Options options_;
   const Callbacks callbacks_;
   common::Clock& clock_;
+  common::EdgeHealth health_;
   std::thread thread_;
 
   mutable absl::Mutex mu_;

@@ -2,12 +2,14 @@
 
 #include <cmath>
 
+#include <absl/strings/numbers.h>
 #include <absl/time/time.h>
 #include <fmt/format.h>
 
 #include "common/fmt_absl.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
+#include "k8s_sync/json_access.h"
 #include "projections/naming.h"
 
 namespace aiops::k8s_sync {
@@ -20,6 +22,47 @@ constexpr char kApiVersion[] = "platform.chatcli.io/v1alpha1";
 
 std::string Path(const std::string& ns, const char* plural, const std::string& name) {
   return fmt::format("/apis/platform.chatcli.io/v1alpha1/namespaces/{}/{}/{}", ns, plural, name);
+}
+
+// Whether `live` holds everything `desired` says: objects may have more keys, arrays and scalars
+// are equal (numbers by value).
+bool Covers(const Json& live, const Json& desired) {
+  if (desired.is_object()) {
+    if (!live.is_object()) {
+      return false;
+    }
+    for (const auto& [key, value] : desired.items()) {
+      if (!live.contains(key) || !Covers(live[key], value)) {
+        return false;
+      }
+    }
+    return true;
+  }
+  if (desired.is_array()) {
+    if (!live.is_array() || live.size() != desired.size()) {
+      return false;
+    }
+    for (size_t i = 0; i < desired.size(); ++i) {
+      if (!Covers(live[i], desired[i])) {
+        return false;
+      }
+    }
+    return true;
+  }
+  return live == desired;
+}
+
+// Whether the object the API server holds is already what `object` and `status` would write:
+// labels, annotations and spec include ours (the API server adds the CRDs' defaults to spec, e.g.
+// a Runbook's maxAttempts), owner references and status are ours exactly (no other writer).
+bool AlreadyWritten(const Json& live, const Json& object, const Json& status) {
+  const Json& live_meta = At(live, "metadata");
+  const Json& meta = At(object, "metadata");
+  return Covers(At(live_meta, "labels"), At(meta, "labels")) &&
+         Covers(At(live_meta, "annotations"), At(meta, "annotations")) &&
+         At(live_meta, "ownerReferences") == At(meta, "ownerReferences") &&
+         Covers(At(live, "spec"), At(object, "spec")) &&
+         (status.is_null() || At(live, "status") == status);
 }
 
 std::string Rfc3339(int64_t ms) {
@@ -52,6 +95,69 @@ Json IssueLabels(const v1::IssueState& issue) {
 }
 
 }  // namespace
+
+absl::Status CheckLogNotBehindCluster(KubeClient& client, const std::string& cluster_id,
+                                      uint64_t last_sequence) {
+  std::string next;
+  do {
+    std::string path = fmt::format("/apis/{}/issues?limit=500", kApiVersion);
+    if (!next.empty()) {
+      path += "&continue=" + QueryEscape(next);
+    }
+    absl::StatusOr<Json> list = client.Get(path);
+    if (IsKubeNotFound(list.status())) {
+      return absl::OkStatus();  // no Issue CRD: nothing was written
+    }
+    if (!list.ok()) {
+      return absl::Status(list.status().code(),
+                          fmt::format("cannot check the log against the cluster's Issues: {}",
+                                      list.status().message()));
+    }
+    const Json& items = At(*list, "items");
+    if (!items.is_array()) {
+      break;
+    }
+    for (const Json& item : items) {
+      const Json& annotations = At(At(item, "metadata"), "annotations");
+      const std::string seq = StrAt(annotations, kAnnotationOpenedSequence);
+      uint64_t opened = 0;
+      if (StrAt(annotations, kAnnotationClusterId) != cluster_id || seq.empty() ||
+          !absl::SimpleAtoi(seq, &opened) || opened <= last_sequence) {
+        continue;
+      }
+      return absl::FailedPreconditionError(fmt::format(
+          "the event log is behind the cluster: it ends at sequence {}, but Issue {}/{} of "
+          "cluster '{}' was opened at sequence {}. The log lost history (restored from an older "
+          "copy, emptied, or this replica has a volume of its own), and acting on it would "
+          "repeat or contradict what was done. Restore the log from its latest backup; or, to "
+          "start a new history on purpose, delete this cluster's Issues first (kubectl delete "
+          "issues -A -l {}) or give it another clusterId",
+          last_sequence, StrAt(At(item, "metadata"), "namespace"),
+          StrAt(At(item, "metadata"), "name"), cluster_id, opened, kLabelIncident));
+    }
+    next = StrAt(At(*list, "metadata"), "continue");
+  } while (!next.empty());
+  return absl::OkStatus();
+}
+
+KubeEvent ParkedObjectEvent(const std::string& object, const absl::Status& error, absl::Time at) {
+  KubeEvent event;
+  event.api_version = kApiVersion;
+  const size_t space = object.find(' ');
+  const std::string where = space == std::string::npos ? object : object.substr(space + 1);
+  const size_t slash = where.find('/');
+  event.kind = space == std::string::npos ? "" : object.substr(0, space);
+  event.namespace_name = slash == std::string::npos ? "" : where.substr(0, slash);
+  event.name = slash == std::string::npos ? where : where.substr(slash + 1);
+  event.type = "Warning";
+  event.reason = "MirrorRefused";
+  event.message = fmt::format(
+      "chatcli-aiops cannot write this {}: the API server refused it: {}. The event log keeps it "
+      "(aiops incident show); it is written again when it changes.",
+      event.kind, error.message());
+  event.at = at;
+  return event;
+}
 
 std::string LabelValue(const std::string& raw) {
   auto alnum = [](char c) {
@@ -228,7 +334,12 @@ absl::Status Mirror::Start() {
     }
   }
   AIOPS_RETURN_IF_ERROR(CollectExpired(all));
-  AIOPS_RETURN_IF_ERROR(ApplyDirty(all));
+  // Objects already as the log says are not written again: a leader start after a restart
+  // writes what changed, not every object at the mirror's QPS.
+  ListLive();
+  const absl::Status applied = ApplyDirty(all);
+  live_.clear();
+  AIOPS_RETURN_IF_ERROR(applied);
   return log_.PutCursor(options_.follower, cursor_);
 }
 
@@ -404,7 +515,41 @@ absl::Status Mirror::ApplyDirty(Dirty& dirty) {
   return absl::OkStatus();
 }
 
+void Mirror::ListLive() {
+  live_.clear();
+  for (const char* plural : {"issues", "anomalies", "aiinsights", "remediationplans", "runbooks"}) {
+    std::string next;
+    do {
+      std::string path = fmt::format("/apis/{}/{}?limit=500", kApiVersion, plural);
+      if (!next.empty()) {
+        path += "&continue=" + QueryEscape(next);
+      }
+      absl::StatusOr<Json> list = client_.Get(path);
+      if (!list.ok() || !At(*list, "items").is_array()) {
+        break;  // written as before: a failed list costs writes, never a missed one
+      }
+      for (Json& item : (*list)["items"]) {
+        const Json& meta = At(item, "metadata");
+        live_[Path(StrAt(meta, "namespace"), plural, StrAt(meta, "name"))] = std::move(item);
+      }
+      next = StrAt(At(*list, "metadata"), "continue");
+    } while (!next.empty());
+  }
+}
+
 absl::Status Mirror::ApplyObject(const std::string& path, Json object, const Json& status) {
+  if (auto found = live_.find(path); found != live_.end()) {
+    const Json live = std::move(found->second);
+    live_.erase(found);
+    if (AlreadyWritten(live, object, status)) {
+      ++stats_.skipped;
+      if (object["kind"] == "Issue") {
+        issue_uids_[object["metadata"]["name"].get<std::string>()] =
+            StrAt(At(live, "metadata"), "uid");
+      }
+      return absl::OkStatus();
+    }
+  }
   absl::StatusOr<Json> live = client_.Apply(path, object, kFieldManager);
   ++stats_.applies;
   ++stats_.objects;
@@ -456,6 +601,9 @@ absl::Status Mirror::ApplyIssue(const v1::IssueState& issue) {
   if (!issue.previous_issue().empty()) {
     object["spec"]["previousIssue"] = issue.previous_issue();
   }
+  object["metadata"]["annotations"] = {
+      {kAnnotationOpenedSequence, std::to_string(issue.opened_sequence())},
+      {kAnnotationClusterId, state_.config.cluster_id()}};
   Json status = {{"state", issue.state()},
                  {"detectedAt", Rfc3339(issue.detected_at_ms())},
                  {"remediationAttempts", issue.plan_names_size()},

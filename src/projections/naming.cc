@@ -107,6 +107,32 @@ constexpr std::array<char, 256> kDnsChars = [] {
 
 }  // namespace
 
+bool IsDns1123Label(std::string_view name) {
+  if (name.empty() || name.size() > 63 || name.front() == '-' || name.back() == '-') {
+    return false;
+  }
+  return std::all_of(name.begin(), name.end(),
+                     [](char c) { return c == '-' || kDnsChars[static_cast<uint8_t>(c)] == c; });
+}
+
+bool IsDns1123Subdomain(std::string_view name) {
+  if (name.empty() || name.size() > 253) {
+    return false;
+  }
+  for (size_t start = 0;;) {
+    const size_t dot = name.find('.', start);
+    const std::string_view label =
+        name.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
+    if (!IsDns1123Label(label)) {
+      return false;
+    }
+    if (dot == std::string_view::npos) {
+      return true;
+    }
+    start = dot + 1;
+  }
+}
+
 std::string_view SignalForAlertType(std::string_view type) {
   // The table is in type order: a binary search (every alert asks).
   const auto* it =

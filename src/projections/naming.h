@@ -66,6 +66,11 @@ inline std::string IncidentId(const v1::ResourceRef& resource, std::string_view 
 // leading or trailing '-', at most 63 characters; a longer name is cut and given a hash suffix
 // of the whole raw name, so distinct long names stay distinct.
 std::string Dns1123Name(std::string_view raw);
+// Whether `name` is valid as Kubernetes requires: a label (namespaces: [a-z0-9-], at most 63,
+// starting and ending with a letter or digit) or a subdomain (most object names: labels joined
+// by '.', at most 253).
+bool IsDns1123Label(std::string_view name);
+bool IsDns1123Subdomain(std::string_view name);
 
 std::string IssueName(const v1::ResourceRef& resource, std::string_view signal,
                       int64_t detected_at_ms);

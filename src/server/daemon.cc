@@ -10,10 +10,12 @@
 #include <httplib.h>
 
 #include "common/fmt_absl.h"
+#include "common/log.h"
 #include "common/malloc_tuning.h"
 #include "common/sha256.h"
 #include "common/version.h"
 #include "k8s_sync/instance_config.h"
+#include "k8s_sync/kube_events.h"
 #include "projections/pipeline_state.h"
 #include "server/analysis/chatcli_analyzer.h"
 #include "server/analysis/fallback_analyzer.h"
@@ -28,6 +30,11 @@
 #include <unistd.h>
 
 namespace aiops::server {
+using common::LogFields;
+using common::LogJson;
+using common::LogLevel;
+using common::ParseLogLevel;
+using common::SetLogLevel;
 namespace {
 
 constexpr char kComponent[] = "daemon";
@@ -197,7 +204,11 @@ absl::StatusOr<std::unique_ptr<eventlog::RocksEventLog>> OpenLogWaitingForLock(
 }  // namespace
 
 Daemon::Daemon(DaemonConfig config, common::Clock& clock)
-    : config_(std::move(config)), clock_(clock), alerts_(clock) {
+    : config_(std::move(config)),
+      clock_(clock),
+      alerts_(clock),
+      webhook_health_("alertmanager-webhook",
+                      common::EdgeHealth::Options{.component = "webhook", .clock = &clock}) {
   DeclareMetrics();
 }
 
@@ -222,6 +233,12 @@ void Daemon::DeclareMetrics() {
   metrics_.DeclareGauge("aiops_log_size_bytes", "Bytes of the event log on disk.");
   metrics_.DeclareGauge("aiops_leader", "1 while this process leads (writes the log and acts).");
   metrics_.DeclareGauge("aiops_build_info", "Version of this binary.");
+  metrics_.DeclareGauge("aiops_edge_failing",
+                        "1 while an edge (API server client, watch, Lease, GetAlerts bridge, "
+                        "analyzer, webhook, mirror) fails, by edge.");
+  metrics_.DeclareGauge("aiops_edge_failures",
+                        "Failures of each edge since the component started (a gauge: a "
+                        "component restarted with the leadership starts again from 0).");
   metrics_.Set("aiops_build_info", {{"version", std::string(common::Version())}}, 1);
 }
 
@@ -269,8 +286,12 @@ absl::Status Daemon::Start() {
   k8s_sync::KubeClientOptions mirror_options = options;
   mirror_options.qps = config_.kube_client.mirror_qps;
   mirror_options.burst = static_cast<int>(config_.kube_client.mirror_burst);
+  k8s_sync::KubeClientOptions lease_options = options;
+  main_options.edge_name = "apiserver";
+  lease_options.edge_name = "apiserver (lease client)";
+  mirror_options.edge_name = "apiserver (mirror client)";
   for (const auto& [slot, slot_options] :
-       {std::pair{&client_, &main_options}, std::pair{&lease_client_, &options},
+       {std::pair{&client_, &main_options}, std::pair{&lease_client_, &lease_options},
         std::pair{&mirror_client_, &mirror_options}}) {
     absl::StatusOr<std::unique_ptr<k8s_sync::KubeClient>> client =
         k8s_sync::KubeClient::Create(*kube, *slot_options);
@@ -372,7 +393,13 @@ void Daemon::StopLeading() {
 }
 
 absl::Status Daemon::StartLeadingComponents() {
-  // log_ was opened by StartLeading.
+  // log_ was opened by StartLeading. A log behind what the cluster shows it wrote is not acted
+  // on: its decisions would repeat or contradict what was done (#21).
+  if (absl::Status s =
+          k8s_sync::CheckLogNotBehindCluster(*client_, config_.cluster_id, log_->LastSequence());
+      !s.ok()) {
+    return s;
+  }
   Runner::Options runner_options;
   runner_options.on_failure = [this](const absl::Status& s) {
     Error(fmt::format("pipeline failed: {} (the process exits)", s));
@@ -713,6 +740,7 @@ absl::Status Daemon::StartHttp() {
   webhook.token = token_;
   webhook.clock = &clock_;
   webhook.stats = &webhook_stats_;
+  webhook.health = &webhook_health_;
   // Only the native detectors feed GetAlerts: serving alerts that came from another ChatCLI
   // server (or Alertmanager) back out could make two servers poll each other in a loop.
   webhook.submit_batch = [this](std::vector<v1::Event> events) {
@@ -737,10 +765,39 @@ std::string Daemon::ReadyReason() const {
   if (!leading_) {
     return "not ready: waiting for leadership (stand-by)";
   }
-  return log_ != nullptr ? "" : "not ready: the log is not open";
+  if (log_ == nullptr) {
+    return "not ready: the log is not open";
+  }
+  // A leader that cannot reach the API server can neither see failures nor act on them.
+  for (const k8s_sync::KubeClient* client : {client_.get(), lease_client_.get()}) {
+    if (client == nullptr || !client->health().failing()) {
+      continue;
+    }
+    const common::EdgeHealth::Snapshot s = client->health().snapshot();
+    return fmt::format("not ready: {} fails since {}: {}", s.name,
+                       absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", s.failing_since, absl::UTCTimeZone()),
+                       s.last_error);
+  }
+  return "";
 }
 
 void Daemon::RefreshGauges() {
+  // Edges by name; two with one name (none today) add up.
+  std::map<std::string, std::pair<double, double>> edges;
+  for (const common::EdgeHealth::Snapshot& s : common::EdgeHealth::All()) {
+    auto& [failing, failures] = edges[s.name];
+    failing = std::max(failing, s.failing ? 1.0 : 0.0);
+    failures += static_cast<double>(s.failures);
+  }
+  std::vector<std::pair<MetricLabels, double>> failing_series;
+  std::vector<std::pair<MetricLabels, double>> failure_series;
+  for (const auto& [name, values] : edges) {
+    failing_series.push_back({{{"edge", name}}, values.first});
+    failure_series.push_back({{{"edge", name}}, values.second});
+  }
+  metrics_.SetAll("aiops_edge_failing", failing_series);
+  metrics_.SetAll("aiops_edge_failures", failure_series);
+
   absl::MutexLock lock(&lead_mu_);
   if (!leading_ || runner_ == nullptr) {
     return;
@@ -772,27 +829,47 @@ void Daemon::RefreshGauges() {
 
 void Daemon::MirrorLoop() {
   eventlog::EventLog* log = nullptr;
+  Runner* runner = nullptr;  // outlives this thread (joined before the runner stops)
   {
     absl::MutexLock lock(&lead_mu_);
     log = log_.get();
+    runner = runner_.get();
   }
   k8s_sync::Mirror::Options options;
   options.retention = config_.mirror_retention;
   options.clock = &clock_;
   options.stop = &leading_threads_stop_;
-  options.on_parked = [this](const std::string& object, const absl::Status& error) {
+  options.on_parked = [this, runner](const std::string& object, const absl::Status& error) {
     if (error.ok()) {
       Info("mirror: a parked object was written", {{"object", object}});
       return;
     }
     // Once per object and error: a refusal that retrying cannot fix (the objects behind it are
-    // written; it is tried again when its state changes, or in 10 minutes).
+    // written; it is tried again when its state changes, or in 10 minutes). Said in the
+    // operator's log, in the event log (for audit and replay) and as a Kubernetes Event.
     LogJson(LogLevel::kWarn, "mirror",
             fmt::format("{} parked: the API server refused it: {} (the writes behind it go on; it "
                         "is written again when it changes, or retried in 10 min)",
                         object, error));
+    v1::Event parked;
+    parked.set_logical_time_ms(clock_.NowUnixMs());
+    parked.set_producer("mirror");
+    parked.set_cluster_id(config_.cluster_id);
+    parked.mutable_mirror_object_parked()->set_object(object);
+    parked.mutable_mirror_object_parked()->set_error(std::string(error.message()));
+    if (absl::StatusOr<uint64_t> seq = runner->Submit(std::move(parked)); !seq.ok()) {
+      Warn(fmt::format("cannot record that {} was parked: {}", object, seq.status()));
+    }
+    if (absl::Status s = k8s_sync::RecordKubeEvent(
+            *client_, k8s_sync::ParkedObjectEvent(object, error, clock_.Now()));
+        !s.ok()) {
+      Warn(fmt::format("cannot write the Kubernetes Event for parked {}: {}", object, s));
+    }
   };
   k8s_sync::Mirror mirror(*log, *mirror_client_, options);
+  // Write failures are said once, then reminded and recovered from (not one line per retry).
+  common::EdgeHealth health("mirror",
+                            common::EdgeHealth::Options{.component = "mirror", .clock = &clock_});
   absl::Duration backoff = absl::Seconds(1);
   bool started = false;
   while (!leading_threads_stop_.load()) {
@@ -805,13 +882,13 @@ void Daemon::MirrorLoop() {
       }
       started = true;
       backoff = absl::Seconds(1);
+      health.Success();
       continue;
     }
     if (absl::IsCancelled(s)) {
       break;  // stopping: what is not written yet is rewritten by the next leader's Start
     }
-    LogJson(LogLevel::kWarn, "mirror",
-            fmt::format("{} (retrying in {})", s, absl::FormatDuration(backoff)));
+    health.Failure(s, k8s_sync::IsKubePermanent(s));
     for (absl::Duration waited; waited < backoff && !leading_threads_stop_.load();
          waited += absl::Milliseconds(100)) {
       absl::SleepFor(absl::Milliseconds(100));

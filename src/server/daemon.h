@@ -22,6 +22,7 @@
 #include <absl/synchronization/mutex.h>
 
 #include "common/clock.h"
+#include "common/edge_health.h"
 #include "eventlog/rocks_event_log.h"
 #include "k8s_sync/actuator.h"
 #include "k8s_sync/cluster_inputs.h"
@@ -99,6 +100,7 @@ class Daemon {
   std::string token_;           // bearer token of the gRPC services and the webhook ("" : none)
   ingest::AlertBuffer alerts_;  // recent alerts, served by ChatCLI GetAlerts
   ingest::WebhookStats webhook_stats_;
+  common::EdgeHealth webhook_health_;  // what the senders of alerts to the webhook get
   std::atomic<bool> stopping_{false};
 
   std::unique_ptr<k8s_sync::KubeClient> client_;         // detectors, inputs, effectors, API

@@ -135,8 +135,18 @@ absl::Status ParseLeaderElection(const Json& j, DaemonConfig::LeaderElection& ou
   AIOPS_CFG(r.Bool("enabled", out.enabled));
   AIOPS_CFG(r.String("namespace", out.namespace_name));
   AIOPS_CFG(r.String("leaseName", out.lease_name));
-  if (out.lease_name.empty()) {
-    return absl::InvalidArgumentError("\"leaderElection.leaseName\" must not be empty");
+  // The API server would refuse to create such a Lease, and the replica would wait for ever.
+  if (!projections::IsDns1123Subdomain(out.lease_name)) {
+    return absl::InvalidArgumentError(fmt::format(
+        "\"leaderElection.leaseName\" '{}' is not a valid Kubernetes object name (lower-case "
+        "letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253)",
+        out.lease_name));
+  }
+  if (!out.namespace_name.empty() && !projections::IsDns1123Label(out.namespace_name)) {
+    return absl::InvalidArgumentError(fmt::format(
+        "\"leaderElection.namespace\" '{}' is not a valid namespace name (lower-case letters, "
+        "digits and '-', at most 63)",
+        out.namespace_name));
   }
   return absl::OkStatus();
 }

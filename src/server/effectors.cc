@@ -7,11 +7,15 @@
 #include <fmt/format.h>
 
 #include "common/fmt_absl.h"
+#include "common/log.h"
 #include "projections/pipeline_state.h"
-#include "server/json_log.h"
 
 namespace aiops::server {
 namespace p = projections;
+using common::LogFields;
+using common::LogJson;
+using common::LogLevel;
+using common::ParseLogLevel;
 
 namespace {
 

@@ -30,6 +30,7 @@
 #include "support/cluster_helpers.h"
 #include "support/control_plane_environment.h"
 #include "support/subprocess.h"
+#include "support/tcp_relay.h"
 #include "support/test_dir.h"
 
 namespace aiops {
@@ -151,8 +152,19 @@ class DaemonScenarioTest : public ::testing::Test {
   void StartDaemon(const Json& pipeline = Json::object(),
                    const std::map<std::string, std::string>& env = {},
                    const Json& extra = Json::object()) {
+    LaunchDaemon(pipeline, env, extra);
+    ASSERT_TRUE(Eventually([&] { return Readyz().first == 200; }, absl::Seconds(30)))
+        << "the operator never became ready";
+  }
+
+  // Starts `aiops run` with the scenario's configuration and kubeconfig_, without waiting.
+  void LaunchDaemon(const Json& pipeline = Json::object(),
+                    const std::map<std::string, std::string>& env = {},
+                    const Json& extra = Json::object()) {
     http_port_ = testing::FreeLoopbackPort();
-    Json config = {{"clusterId", "scenario"},
+    // One cluster id per scenario: the Issues of earlier scenarios (other logs) stay in the API
+    // server, and a log behind its own cluster id's Issues is refused.
+    Json config = {{"clusterId", "scenario-" + ns_},
                    {"dataDir", dir_ + "/data"},
                    {"httpListen", fmt::format("127.0.0.1:{}", http_port_)},
                    {"grpcListen", "127.0.0.1:0"},
@@ -164,17 +176,44 @@ class DaemonScenarioTest : public ::testing::Test {
     std::ofstream(dir_ + "/config.json") << config.dump(2);
     ASSERT_TRUE(daemon_
                     .Start({Aiops(), "run", "--config", dir_ + "/config.json", "--kubeconfig",
-                            Cp().kubeconfig},
+                            kubeconfig_.empty() ? Cp().kubeconfig : kubeconfig_},
                            dir_ + "/operator.log", env)
                     .ok());
+  }
+
+  // The daemon's /readyz: HTTP status (0: no answer) and body.
+  std::pair<int, std::string> Readyz() const {
     httplib::Client http("127.0.0.1", http_port_);
-    ASSERT_TRUE(Eventually(
-        [&] {
-          auto res = http.Get("/readyz");
-          return res && res->status == 200;
-        },
-        absl::Seconds(30)))
-        << "the operator never became ready";
+    http.set_connection_timeout(2);
+    http.set_read_timeout(5);
+    auto res = http.Get("/readyz");
+    return res ? std::pair{res->status, res->body} : std::pair{0, std::string()};
+  }
+
+  // The daemon's log lines (JSON) at `level` whose msg contains `text`.
+  std::vector<Json> LogLines(const std::string& level, const std::string& text) const {
+    std::vector<Json> out;
+    std::istringstream lines(testing::ReadWholeFile(dir_ + "/operator.log"));
+    for (std::string line; std::getline(lines, line);) {
+      const Json j = Json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (j.is_object() && j.value("level", "") == level &&
+          j.value("msg", "").find(text) != std::string::npos) {
+        out.push_back(j);
+      }
+    }
+    return out;
+  }
+
+  // A kubeconfig for `server` (Cp()'s CA) and `token`, written to the scenario's folder.
+  std::string WriteKubeconfig(const std::string& server, const std::string& token) const {
+    const std::string path = dir_ + "/kubeconfig";
+    std::ofstream(path) << fmt::format(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {}\n"
+        "    certificate-authority: {}\nusers:\n- name: u\n  user:\n    token: {}\n"
+        "contexts:\n- name: x\n  context:\n    cluster: c\n    user: u\n"
+        "current-context: x\n",
+        server, Cp().ca_file, token);
+    return path;
   }
 
   int StopDaemon() {
@@ -279,6 +318,7 @@ class DaemonScenarioTest : public ::testing::Test {
   static int namespace_counter_;
   std::unique_ptr<k8s_sync::KubeClient> client_;
   std::string dir_;
+  std::string kubeconfig_;  // "" : the control plane's (admin) kubeconfig
   std::string ns_;
   int http_port_ = 0;
   std::vector<std::string> runbooks_;
@@ -297,6 +337,115 @@ int Count(const std::vector<v1::Event>& events, Pred pred) {
 // in the log at the sequence it was acknowledged with, the operator exits cleanly, and the log
 // verifies and replays. Calls that fail (the server going away) may or may not have been
 // committed; only acknowledged ones are checked.
+// #21.2: a leader that loses the API server says so at once (a warning naming the edge and the
+// cause, not one line per failed request), /readyz fails while it lasts and /metrics shows it;
+// the recovery is said too and readiness comes back.
+TEST_F(DaemonScenarioTest, AnUnreachableApiServerFailsReadyzAndIsLoggedThenItsRecovery) {
+  testing::TcpRelay relay(Cp().host, Cp().port);
+  ASSERT_TRUE(relay.Start("127.0.0.1"));
+  kubeconfig_ = WriteKubeconfig(fmt::format("https://127.0.0.1:{}", relay.port()), Cp().token);
+  StartDaemon(Json::object(), {}, {{"leaderElection", {{"enabled", false}}}});
+
+  relay.Cut();  // nothing listens there any more, open connections are closed
+  std::pair<int, std::string> ready;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        ready = Readyz();
+        return ready.first == 503;
+      },
+      absl::Seconds(30)))
+      << ready.second;
+  EXPECT_THAT(ready.second, HasSubstr("not ready: apiserver fails since"));
+  EXPECT_THAT(ready.second, HasSubstr(fmt::format("127.0.0.1:{}", relay.port())));
+  httplib::Client http("127.0.0.1", http_port_);
+  auto metrics = http.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_THAT(metrics->body, HasSubstr("aiops_edge_failing{edge=\"apiserver\"} 1"));
+  // Said at once, with the cause; not once per failed request.
+  ASSERT_TRUE(Eventually([&] { return !LogLines("warn", "apiserver: failing").empty(); },
+                         absl::Seconds(10)));
+  const std::vector<Json> failing = LogLines("warn", "apiserver: failing");
+  EXPECT_EQ("apiserver", failing[0].value("edge", ""));
+  EXPECT_THAT(failing[0].value("cause", ""), HasSubstr(fmt::format("127.0.0.1:{}", relay.port())));
+  absl::SleepFor(absl::Seconds(5));  // many more requests fail meanwhile
+  EXPECT_EQ(1u, LogLines("warn", "apiserver: failing").size());
+
+  relay.Restore();
+  ASSERT_TRUE(Eventually([&] { return Readyz().first == 200; }, absl::Seconds(30)))
+      << Readyz().second;
+  ASSERT_TRUE(Eventually([&] { return !LogLines("warn", "apiserver: recovered").empty(); },
+                         absl::Seconds(5)));
+  EXPECT_EQ(0, StopDaemon());
+}
+
+// #21.2: a configuration that can never work is a clear error, not a silent wait: with a token
+// the API server knows but RBAC grants nothing, the replica cannot take the Lease; it says so
+// at once as an error naming the missing permission, and stays unready.
+TEST_F(DaemonScenarioTest, ATokenWithoutRbacIsAnErrorNamingThePermissionNotASilentWait) {
+  kubeconfig_ = WriteKubeconfig(Cp().server, Cp().viewer_token);
+  LaunchDaemon();
+  ASSERT_TRUE(Eventually([&] { return !LogLines("error", "retrying cannot fix it").empty(); },
+                         absl::Seconds(20)))
+      << testing::ReadWholeFile(dir_ + "/operator.log");
+  const Json line = LogLines("error", "retrying cannot fix it")[0];
+  EXPECT_EQ(fmt::format("lease {}/chatcli-aiops-leader", ns_), line.value("edge", ""));
+  EXPECT_THAT(line.value("msg", ""), HasSubstr("forbidden"));
+  EXPECT_THAT(line.value("msg", ""), HasSubstr("Role/ClusterRole"));
+  const std::pair<int, std::string> ready = Readyz();
+  EXPECT_EQ(503, ready.first);
+  EXPECT_THAT(ready.second, HasSubstr("waiting for leadership"));
+  EXPECT_EQ(0, StopDaemon());
+}
+
+// #21: a log folder emptied under the operator (or restored from an older copy) is not a new
+// history to act on while the cluster shows Issues it wrote: the start is refused with the
+// reason, and a restart (what the pod's restart does) refuses again.
+TEST_F(DaemonScenarioTest, AnEmptiedLogIsRefusedWhileTheClusterShowsItsIssues) {
+  StartDaemon();
+  const Json payload = {{"version", "4"},
+                        {"status", "firing"},
+                        {"alerts",
+                         {{{"status", "firing"},
+                           {"labels",
+                            {{"alertname", "KubePodCrashLooping"},
+                             {"namespace", ns_},
+                             {"pod", "web-7d9f8b6c5d-x2x8k"},
+                             {"severity", "critical"}}},
+                           {"annotations", {{"summary", "Pod is crash looping."}}},
+                           {"startsAt", "2026-12-08T01:00:00Z"}}}}};
+  httplib::Client http("127.0.0.1", http_port_);
+  auto posted = http.Post("/webhook/alertmanager", payload.dump(), "application/json");
+  ASSERT_TRUE(posted);
+  ASSERT_EQ(200, posted->status) << posted->body;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto list = client_->Get(
+            fmt::format("/apis/platform.chatcli.io/v1alpha1/namespaces/{}/issues", ns_));
+        return list.ok() && !(*list)["items"].empty();
+      },
+      absl::Seconds(30)));
+  ASSERT_EQ(0, StopDaemon());
+
+  std::filesystem::remove_all(dir_ + "/data");  // the volume emptied
+  for (int start = 1; start <= 2; ++start) {
+    LaunchDaemon();
+    absl::StatusOr<int> code = daemon_.Wait(absl::Seconds(60));
+    ASSERT_TRUE(code.ok()) << "start " << start << " did not refuse";
+    EXPECT_NE(0, *code) << start;
+    EXPECT_FALSE(LogLines("error", "the event log is behind the cluster").empty()) << start;
+  }
+  // Nothing was acted on: the refused log holds no event of an alert or a decision.
+  eventlog::RocksLogOptions options;
+  options.path = dir_ + "/data/log";
+  auto log = eventlog::RocksEventLog::Open(options);
+  ASSERT_TRUE(log.ok()) << log.status();
+  auto events = (*log)->Read(1, 1000);
+  ASSERT_TRUE(events.ok());
+  for (const v1::Event& e : *events) {
+    EXPECT_FALSE(e.has_alert_observed() || e.has_issue_opened()) << e.ShortDebugString();
+  }
+}
+
 TEST_F(DaemonScenarioTest, SigtermUnderLoadLosesNoAcknowledgedEvent) {
   const int grpc_port = testing::FreeLoopbackPort();
   // Dry run: the load's incidents are decided but the cluster is left alone.

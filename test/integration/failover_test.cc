@@ -150,7 +150,7 @@ class FailoverTest : public ::testing::Test {
     r.name = name;
     r.http_port = testing::FreeLoopbackPort();
     r.log_path = fmt::format("{}/operator-{}.log", dir_, name);
-    const Json config = {{"clusterId", "failover"},
+    const Json config = {{"clusterId", "failover-" + ns_},
                          {"dataDir", dir_ + "/data"},
                          {"httpListen", fmt::format("127.0.0.1:{}", r.http_port)},
                          {"grpcListen", "127.0.0.1:0"},

@@ -25,12 +25,8 @@
 #include "k8s_sync/yaml_json.h"
 #include "support/control_plane_environment.h"
 #include "support/subprocess.h"
+#include "support/tcp_relay.h"
 #include "support/test_dir.h"
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 namespace aiops::k8s_sync {
 namespace {
@@ -574,126 +570,9 @@ TEST(LeaderElectionTest, StepsDownWhenItCannotRenewAndComesBack) {
   a.Stop();
 }
 
-// A TCP relay from LISTEN_HOST:PORT to the API server: an address that reaches the real API
-// server but is not in its certificate (which names 127.0.0.1, localhost, kubernetes.* and
-// 10.0.0.1). Bytes pass through untouched, so TLS is between the client and the API server.
-class TcpRelay {
- public:
-  TcpRelay(std::string target_host, int target_port)
-      : target_host_(std::move(target_host)), target_port_(target_port) {}
-  ~TcpRelay() {
-    stop_.store(true);
-    if (accept_thread_.joinable()) {
-      accept_thread_.join();
-    }
-    for (std::thread& t : pumps_) {
-      t.join();
-    }
-    if (listen_fd_ >= 0) {
-      close(listen_fd_);
-    }
-  }
-  TcpRelay(const TcpRelay&) = delete;
-  TcpRelay& operator=(const TcpRelay&) = delete;
-
-  bool Start(const std::string& listen_host, int port = 0) {
-    listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    const int one = 1;
-    setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    if (listen_fd_ < 0 || inet_pton(AF_INET, listen_host.c_str(), &addr.sin_addr) != 1 ||
-        bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-        listen(listen_fd_, 16) != 0) {
-      return false;
-    }
-    socklen_t len = sizeof(addr);
-    getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-    accept_thread_ = std::thread([this] { AcceptLoop(); });
-    return true;
-  }
-  int port() const { return port_; }
-  // From now on nothing is forwarded either way, on open and new connections alike: a server
-  // that accepts connections and never answers.
-  void GoSilent() { silent_.store(true); }
-
- private:
-  int ConnectTarget() const {
-    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(target_port_));
-    inet_pton(AF_INET, target_host_.c_str(), &addr.sin_addr);
-    if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-      if (fd >= 0) {
-        close(fd);
-      }
-      return -1;
-    }
-    return fd;
-  }
-
-  void AcceptLoop() {
-    while (!stop_.load()) {
-      pollfd p{listen_fd_, POLLIN, 0};
-      if (poll(&p, 1, 100) <= 0) {
-        continue;
-      }
-      const int client = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (client < 0) {
-        continue;
-      }
-      const int upstream = ConnectTarget();
-      if (upstream < 0) {
-        close(client);
-        continue;
-      }
-      pumps_.emplace_back([this, client, upstream] { Pump(client, upstream); });
-    }
-  }
-
-  // Copies both ways until either side closes.
-  void Pump(int a, int b) {
-    char buffer[16384];
-    pollfd fds[2] = {{a, POLLIN, 0}, {b, POLLIN, 0}};
-    bool open = true;
-    while (open && !stop_.load()) {
-      if (silent_.load()) {
-        absl::SleepFor(absl::Milliseconds(50));  // bytes stay unread in the socket buffers
-        continue;
-      }
-      if (poll(fds, 2, 100) <= 0) {
-        continue;
-      }
-      for (int i = 0; i < 2 && open; ++i) {
-        if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) {
-          continue;
-        }
-        const ssize_t n = read(fds[i].fd, buffer, sizeof(buffer));
-        open = n > 0;
-        for (ssize_t sent = 0; open && sent < n;) {
-          const ssize_t w =
-              send(fds[1 - i].fd, buffer + sent, static_cast<size_t>(n - sent), MSG_NOSIGNAL);
-          open = w > 0;
-          sent += open ? w : 0;
-        }
-      }
-    }
-    close(a);
-    close(b);
-  }
-
-  const std::string target_host_;
-  const int target_port_;
-  int listen_fd_ = -1;
-  int port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::atomic<bool> silent_{false};
-  std::thread accept_thread_;
-  std::vector<std::thread> pumps_;  // touched by the accept thread only, joined after it
-};
+// The relay (support/tcp_relay.h) gives an address that reaches the real API server but is not
+// in its certificate (which names 127.0.0.1, localhost, kubernetes.* and 10.0.0.1).
+using testing::TcpRelay;
 
 // kubeconfig tls-server-name: the API server reached through 127.0.0.2 (not in its certificate)
 // is rejected as before, and accepted when tls-server-name names what the certificate carries;

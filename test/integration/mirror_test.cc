@@ -266,6 +266,44 @@ TEST_F(MirrorTest, MirrorsAnIncidentFromAlertToResolution) {
   EXPECT_THAT(table->out, HasSubstr("Completed"));
 }
 
+// #21: each Issue names the sequence that opened it and its log's cluster id, so a log that is
+// behind what the cluster shows it wrote (an older copy, an emptied folder) is refused.
+TEST_F(MirrorTest, ALogBehindTheIssuesItWroteIsRefused) {
+  v1::Event config;
+  config.set_logical_time_ms(t_);
+  config.mutable_config_changed()->set_source("file");
+  config.mutable_config_changed()->mutable_config()->set_cluster_id("c-" + ns_);
+  Submit(config);
+  const std::string issue = ResolvedIncident();
+  uint64_t opened = 0;
+  runner_->ReadState([&](const projections::PipelineState& state) {
+    opened = state.issues.at(issue).opened_sequence();
+  });
+  ASSERT_GT(opened, 1U);
+  // The issue is Resolved: keep wall time near its logical time, within the retention period.
+  common::FakeClock clock(absl::FromUnixMillis(t_ + 4000));
+  Mirror::Options options;
+  options.clock = &clock;
+  Mirror mirror(*log_, *client_, options);
+  ASSERT_TRUE(mirror.Start().ok());
+  const Json annotations = Get("issues", issue)["metadata"]["annotations"];
+  EXPECT_EQ(std::to_string(opened), annotations.value(kAnnotationOpenedSequence, ""));
+  EXPECT_EQ("c-" + ns_, annotations.value(kAnnotationClusterId, ""));
+
+  EXPECT_TRUE(CheckLogNotBehindCluster(*client_, "c-" + ns_, log_->LastSequence()).ok());
+  EXPECT_TRUE(CheckLogNotBehindCluster(*client_, "c-" + ns_, opened).ok());
+  // An older copy of the log (it ends before the Issue was opened), and an emptied one.
+  for (const uint64_t end : {opened - 1, uint64_t{0}}) {
+    const absl::Status behind = CheckLogNotBehindCluster(*client_, "c-" + ns_, end);
+    EXPECT_EQ(absl::StatusCode::kFailedPrecondition, behind.code()) << end;
+    EXPECT_THAT(std::string(behind.message()),
+                HasSubstr(fmt::format("it ends at sequence {}, but Issue {}/{}", end, ns_, issue)));
+    EXPECT_THAT(std::string(behind.message()), HasSubstr("Restore the log"));
+  }
+  // Another cluster id's Issues belong to another log.
+  EXPECT_TRUE(CheckLogNotBehindCluster(*client_, "c-" + ns_ + "-other", 0).ok());
+}
+
 TEST_F(MirrorTest, ABurstOnOneIssueIsOneWritePerObject) {
   Mirror mirror(*log_, *client_, {});
   ASSERT_TRUE(mirror.Start().ok());
@@ -335,6 +373,10 @@ TEST_F(MirrorTest, ARefusedObjectIsParkedAndTheWritesBehindItGoOn) {
   options.clock = &clock;
   options.on_parked = [&](const std::string& object, const absl::Status& error) {
     reports.emplace_back(object, std::string(error.message()));
+    // What the daemon does besides: a Kubernetes Event kubectl users see.
+    const absl::Status recorded =
+        RecordKubeEvent(*client_, ParkedObjectEvent(object, error, clock.Now()));
+    EXPECT_TRUE(recorded.ok()) << recorded;
   };
   Mirror mirror(*log_, *client_, options);
   ASSERT_TRUE(mirror.Start().ok());
@@ -355,6 +397,16 @@ TEST_F(MirrorTest, ARefusedObjectIsParkedAndTheWritesBehindItGoOn) {
   ASSERT_EQ(1U, reports.size());
   EXPECT_EQ(fmt::format("RemediationPlan {}/{}-plan-1", ns_, bad), reports[0].first);
   EXPECT_THAT(reports[0].second, ::testing::HasSubstr("HTTP 422"));
+  auto events = client_->Get(fmt::format("/api/v1/namespaces/{}/events", ns_));
+  ASSERT_TRUE(events.ok()) << events.status();
+  ASSERT_EQ(1U, (*events)["items"].size());
+  const Json& event = (*events)["items"][0];
+  EXPECT_EQ("Warning", event["type"]);
+  EXPECT_EQ("MirrorRefused", event["reason"]);
+  EXPECT_EQ("RemediationPlan", event["involvedObject"]["kind"]);
+  EXPECT_EQ(bad + "-plan-1", event["involvedObject"]["name"]);
+  EXPECT_THAT(event["message"].get<std::string>(), ::testing::HasSubstr("HTTP 422"));
+  EXPECT_EQ("chatcli-aiops", event["source"]["component"]);
   // Not retried at every pass (no write, no second report) until parked_retry has passed.
   const uint64_t applies = mirror.stats().applies;
   Submit(Alert(ns_, "web", "uid-3", t_ + 3000));
@@ -411,6 +463,49 @@ TEST_F(MirrorTest, DeletedObjectsAreRebuiltFromTheLog) {
                                ns_));
   ASSERT_TRUE(runbooks.ok());
   EXPECT_EQ(1U, (*runbooks)["items"].size());
+}
+
+// #21.3: a leader start does not rewrite what the API server already holds as the log says
+// (before, every object was applied again at the mirror's QPS); what differs or is missing is.
+TEST_F(MirrorTest, ARestartWritesOnlyTheObjectsThatDifferFromTheLog) {
+  const std::string issue = ResolvedIncident();
+  common::FakeClock clock(absl::FromUnixMillis(t_ + 4000));
+  Mirror::Options options;
+  options.clock = &clock;
+  {
+    Mirror first(*log_, *client_, options);
+    ASSERT_TRUE(first.Start().ok());
+    EXPECT_EQ(5U, first.stats().objects);  // issue, anomaly, insight, plan, runbook
+    EXPECT_EQ(0U, first.stats().skipped);
+  }
+  {
+    Mirror unchanged(*log_, *client_, options);
+    ASSERT_TRUE(unchanged.Start().ok());
+    EXPECT_EQ(0U, unchanged.stats().applies);
+    EXPECT_EQ(5U, unchanged.stats().skipped);
+  }
+  // A person changes the Issue's severity label and deletes the plan: both are written back.
+  ASSERT_TRUE(client_
+                  ->Patch(fmt::format("/apis/platform.chatcli.io/v1alpha1/namespaces/{}/issues/{}",
+                                      ns_, issue),
+                          {{"metadata", {{"labels", {{"platform.chatcli.io/severity", "low"}}}}}},
+                          "application/merge-patch+json")
+                  .ok());
+  ASSERT_TRUE(client_
+                  ->Delete(fmt::format(
+                      "/apis/platform.chatcli.io/v1alpha1/namespaces/{}/remediationplans/{}", ns_,
+                      issue + "-plan-1"))
+                  .ok());
+  ASSERT_TRUE(Eventually([&] { return Count("remediationplans") == 0; }));
+  Mirror repaired(*log_, *client_, options);
+  ASSERT_TRUE(repaired.Start().ok());
+  EXPECT_EQ(2U, repaired.stats().objects);
+  EXPECT_EQ(3U, repaired.stats().skipped);
+  EXPECT_EQ("critical", Get("issues", issue)["metadata"]["labels"]["platform.chatcli.io/severity"]);
+  EXPECT_EQ("Completed", Get("remediationplans", issue + "-plan-1")["status"]["state"]);
+  // The plan written back is owned by the Issue that was skipped (its uid from the list).
+  EXPECT_EQ(Get("issues", issue)["metadata"]["uid"],
+            Get("remediationplans", issue + "-plan-1")["metadata"]["ownerReferences"][0]["uid"]);
 }
 
 // After `log export --prune`, the mirror starts from the pipeline state's snapshot that covers

@@ -13,7 +13,12 @@ namespace aiops::analysis {
 
 FallbackAnalyzer::FallbackAnalyzer(std::unique_ptr<Analyzer> primary,
                                    std::unique_ptr<Analyzer> builtin, const common::Clock& clock)
-    : primary_(std::move(primary)), builtin_(std::move(builtin)), clock_(clock) {
+    : primary_(std::move(primary)),
+      builtin_(std::move(builtin)),
+      clock_(clock),
+      health_(fmt::format("analyzer {}", primary_ != nullptr ? primary_->Name() : ""),
+              // On the system clock: `clock` times the analysis (its reads are counted in tests).
+              common::EdgeHealth::Options{.component = "analysis"}) {
   AIOPS_CHECK(primary_ != nullptr && builtin_ != nullptr);
 }
 
@@ -25,13 +30,18 @@ absl::StatusOr<v1::AnalysisCompleted> FallbackAnalyzer::Analyze(const AnalysisRe
   if (!primary.ok()) {
     reason = fmt::format("{} failed: {}", primary_->Name(), primary.status());
     spent = TokenUsageOf(primary.status());
+    // A key or permission the provider refuses stays refused until a person changes it.
+    health_.Failure(primary.status(), absl::IsUnauthenticated(primary.status()) ||
+                                          absl::IsPermissionDenied(primary.status()));
   } else if (!IsUsable(*primary)) {
     reason = fmt::format(
         "{} answered nothing usable (no analysis and no usable action; {} "
         "action(s) dropped)",
         primary_->Name(), primary->dropped_actions_size());
     spent = {primary->input_tokens(), primary->output_tokens()};
+    health_.Failure(absl::InvalidArgumentError(reason));
   } else {
+    health_.Success();
     return primary;
   }
 

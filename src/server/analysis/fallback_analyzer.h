@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "common/clock.h"
+#include "common/edge_health.h"
 #include "server/analysis/analyzer.h"
 
 namespace aiops::analysis {
@@ -27,11 +28,15 @@ class FallbackAnalyzer final : public Analyzer {
   absl::StatusOr<v1::AnalysisCompleted> Analyze(const AnalysisRequest& request) override;
   // The configured (primary) analyzer's name.
   std::string_view Name() const override { return primary_->Name(); }
+  // Whether the primary answers usably (common/edge_health.h): failures and unusable answers
+  // are logged and exported as "analyzer <name>".
+  const common::EdgeHealth& health() const { return health_; }
 
  private:
   std::unique_ptr<Analyzer> primary_;
   std::unique_ptr<Analyzer> builtin_;
   const common::Clock& clock_;
+  common::EdgeHealth health_;
 };
 
 }  // namespace aiops::analysis

@@ -268,6 +268,11 @@ std::string Summary(const v1::Event& e) {
       return fmt::format("log salvaged after sequence {}: {}; lost: {} (damaged files kept in {})",
                          l.last_intact_sequence(), l.damage(), l.lost(), l.damaged_copy());
     }
+    case v1::Event::kMirrorObjectParked: {
+      const auto& m = e.mirror_object_parked();
+      return fmt::format("{} parked by the CR mirror: the API server refused it: {}", m.object(),
+                         m.error());
+    }
     case v1::Event::PAYLOAD_NOT_SET:
       break;
   }

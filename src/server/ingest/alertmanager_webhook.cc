@@ -400,6 +400,13 @@ void Handle(const WebhookOptions& options, const httplib::Request& req, httplib:
     if (stats != nullptr) {
       ++stats->rejected;
     }
+    if (options.health != nullptr) {
+      options.health->Failure(
+          absl::Status(status == 401 ? absl::StatusCode::kUnauthenticated
+                                     : absl::StatusCode::kInvalidArgument,
+                       fmt::format("HTTP {} to {}: {}", status, req.remote_addr, message)),
+          /*permanent=*/status == 401);
+    }
     if (status == 401) {
       res.set_header("WWW-Authenticate", "Bearer");
     }
@@ -478,6 +485,9 @@ void Handle(const WebhookOptions& options, const httplib::Request& req, httplib:
     if (stats != nullptr) {
       ++stats->submit_errors;
     }
+    if (options.health != nullptr) {
+      options.health->Failure(failure);
+    }
     const absl::StatusCode code = failure.code();
     int http = 500;
     if (code == absl::StatusCode::kUnavailable || code == absl::StatusCode::kResourceExhausted) {
@@ -490,6 +500,9 @@ void Handle(const WebhookOptions& options, const httplib::Request& req, httplib:
           Json{{"error", fmt::format("alertmanager webhook: {}", failure.message())},
                {"appended", sequences.size()}});
     return;
+  }
+  if (options.health != nullptr) {
+    options.health->Success();
   }
   Reply(res, 200,
         Json{{"received", batch->alerts_total},

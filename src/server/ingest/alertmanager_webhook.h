@@ -20,6 +20,7 @@
 
 #include "aiops/v1/events.pb.h"
 #include "common/clock.h"
+#include "common/edge_health.h"
 
 namespace aiops::ingest {
 
@@ -87,6 +88,10 @@ struct WebhookOptions {
   const common::Clock* clock = nullptr;
   // Optional. Must outlive the server.
   WebhookStats* stats = nullptr;
+  // Optional. Each answer is reported (common/edge_health.h): a rejected request (a wrong token
+  // as an error: the sender's configuration must change) or a failed append is a failure, a
+  // 200 a success, so a sender that keeps failing is logged and exported. Must outlive the server.
+  common::EdgeHealth* health = nullptr;
 };
 
 // Registers POST `options.path` on `server`. Answers (JSON bodies):

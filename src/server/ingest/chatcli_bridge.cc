@@ -62,7 +62,11 @@ v1::Event EventFromWatcherAlert(const chatcli::v1::WatcherAlert& alert, absl::Ti
 
 ChatCliBridge::ChatCliBridge(ChatCliBridgeOptions options, const common::Clock& clock,
                              Submit submit)
-    : options_(std::move(options)), clock_(clock), submit_(std::move(submit)) {}
+    : options_(std::move(options)),
+      clock_(clock),
+      submit_(std::move(submit)),
+      health_("chatcli-bridge",
+              common::EdgeHealth::Options{.component = "bridge", .clock = &clock_}) {}
 
 ChatCliBridge::~ChatCliBridge() { Stop(); }
 
@@ -138,6 +142,8 @@ absl::Status ChatCliBridge::Connect() {
 }
 
 void ChatCliBridge::Fail(const absl::Status& status) {
+  // Credentials or permissions the server refuses do not get better by polling again.
+  health_.Failure(status, absl::IsUnauthenticated(status) || absl::IsPermissionDenied(status));
   absl::MutexLock lock(&mu_);
   ++counters_.errors;
   ++counters_.consecutive_failures;
@@ -221,6 +227,7 @@ absl::StatusOr<int> ChatCliBridge::PollOnce() {
   }
   last_seen_ = std::move(seen);
 
+  health_.Success();
   absl::MutexLock lock(&mu_);
   counters_.alerts += static_cast<uint64_t>(submitted);
   counters_.unchanged_skipped += unchanged;

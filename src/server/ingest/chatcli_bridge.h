@@ -31,6 +31,7 @@
 #include "aiops/v1/events.pb.h"
 #include "chatcli/v1/chatcli.grpc.pb.h"
 #include "common/clock.h"
+#include "common/edge_health.h"
 #include "server/analysis/chatcli_analyzer.h"
 
 namespace aiops::ingest {
@@ -97,6 +98,8 @@ class ChatCliBridge {
   absl::StatusOr<int> PollOnce();
 
   ChatCliBridgeCounters counters() const;
+  // Whether GetAlerts works (common/edge_health.h): failures are logged and exported.
+  const common::EdgeHealth& health() const { return health_; }
 
  private:
   void Loop();
@@ -106,6 +109,7 @@ class ChatCliBridge {
   const ChatCliBridgeOptions options_;
   const common::Clock& clock_;
   const Submit submit_;
+  common::EdgeHealth health_;
 
   absl::Mutex poll_mu_ ABSL_ACQUIRED_BEFORE(mu_);  // one poll at a time
   std::string target_ ABSL_GUARDED_BY(poll_mu_);

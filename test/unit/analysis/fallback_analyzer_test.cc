@@ -70,6 +70,11 @@ TEST(FallbackAnalyzerTest, AnErrorFallsBackToTheBuiltinRulesWithTheReason) {
   EXPECT_EQ(a->input_tokens(), 700);  // the failed call's tokens count against the budget
   EXPECT_EQ(a->output_tokens(), 9);
   EXPECT_EQ(a->latency_ms(), 100);
+  // The failing provider is reported (a warning, the aiops_edge_failing metric), not only
+  // recorded in each analysis.
+  EXPECT_TRUE(analyzer.health().failing());
+  EXPECT_EQ(analyzer.health().name(), "analyzer anthropic");
+  EXPECT_THAT(analyzer.health().snapshot().last_error, HasSubstr("not valid JSON"));
 }
 
 TEST(FallbackAnalyzerTest, AnUnusableAnswerFallsBackAndKeepsItsDroppedActions) {

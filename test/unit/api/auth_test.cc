@@ -11,6 +11,7 @@
 
 #include "api_harness.h"
 #include "chatcli/v1/chatcli.grpc.pb.h"
+#include "common/log.h"
 #include "server/analysis/rules_analyzer.h"
 #include "server/ingest/alert_buffer.h"
 #include "server/ingest/chatcli_service.h"
@@ -280,10 +281,10 @@ TEST_F(SharedPortTest, TheKeepalivePolicyIsChatClisAndAFastPingerIsSentAway) {
   server::RouteGrpcLogsToJson();
   std::string logged;
   auto sink = std::make_unique<std::ostringstream>();
-  server::SetLogSink(sink.get());
+  common::SetLogSink(sink.get());
   auto take_logs = [&] {
     auto next = std::make_unique<std::ostringstream>();
-    server::SetLogSink(next.get());
+    common::SetLogSink(next.get());
     logged += sink->str();
     sink = std::move(next);
   };
@@ -302,7 +303,7 @@ TEST_F(SharedPortTest, TheKeepalivePolicyIsChatClisAndAFastPingerIsSentAway) {
     absl::SleepFor(absl::Milliseconds(100));
     take_logs();
   }
-  server::SetLogSink(nullptr);
+  common::SetLogSink(nullptr);
   EXPECT_THAT(logged, HasSubstr("ENHANCE_YOUR_CALM"));
   EXPECT_THAT(logged, HasSubstr("too_many_pings"));
   EXPECT_THAT(logged, HasSubstr("\"component\":\"grpc\""));

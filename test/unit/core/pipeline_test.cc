@@ -838,6 +838,22 @@ TEST(NamingTest, NamesAreValidDns1123AndDistinctWhenShortened) {
   EXPECT_EQ("az09-za", p::Dns1123Name("AZ09@ZA"));
   EXPECT_EQ("caf-x", p::Dns1123Name("caf\xc3\xa9 x"));  // bytes beyond ASCII separate
   EXPECT_EQ("unnamed", p::Dns1123Name(""));
+  // What Dns1123Name makes is a valid label; the checks accept what Kubernetes accepts.
+  for (const std::string& raw : {std::string("-A..B-"), long_a + "-x", std::string("___")}) {
+    EXPECT_TRUE(p::IsDns1123Label(p::Dns1123Name(raw))) << raw;
+  }
+  EXPECT_TRUE(p::IsDns1123Label("chatcli-aiops-leader"));
+  EXPECT_TRUE(p::IsDns1123Label(std::string(63, 'a')));
+  EXPECT_FALSE(p::IsDns1123Label(std::string(64, 'a')));
+  EXPECT_FALSE(p::IsDns1123Label("a.b"));
+  EXPECT_FALSE(p::IsDns1123Label("Upper"));
+  EXPECT_FALSE(p::IsDns1123Label("-a"));
+  EXPECT_FALSE(p::IsDns1123Label(""));
+  EXPECT_TRUE(p::IsDns1123Subdomain("leader.ops.example"));
+  EXPECT_FALSE(p::IsDns1123Subdomain("a..b"));
+  EXPECT_FALSE(p::IsDns1123Subdomain("a."));
+  EXPECT_FALSE(p::IsDns1123Subdomain("under_score"));
+  EXPECT_FALSE(p::IsDns1123Subdomain(std::string(254, 'a')));
 }
 
 }  // namespace

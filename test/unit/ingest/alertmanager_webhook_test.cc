@@ -374,6 +374,7 @@ class WebhookServerTest : public ::testing::Test {
     options.max_body_bytes = 64 * 1024;
     options.clock = &clock_;
     options.stats = &stats_;
+    options.health = &health_;
     options.submit = [this](v1::Event e) { return submit_(std::move(e)); };
     RegisterAlertmanagerWebhook(server_, options);
     port_ = server_.bind_to_any_port("127.0.0.1");
@@ -406,6 +407,7 @@ class WebhookServerTest : public ::testing::Test {
 
   common::FakeClock clock_{absl::FromUnixSeconds(1'709'650'000)};
   WebhookStats stats_;
+  common::EdgeHealth health_{"alertmanager-webhook", common::EdgeHealth::Options{.clock = &clock_}};
   RecordingSubmit submit_;
   httplib::Server server_;
   std::thread thread_;
@@ -451,6 +453,15 @@ TEST_F(WebhookServerTest, AMissingOrWrongTokenIs401AndAppendsNothing) {
 
   EXPECT_TRUE(submit_.Events().empty());
   EXPECT_EQ(stats_.rejected.load(), 3U);
+  // The sender's misconfiguration is reported (an error line, a metric) until it is fixed.
+  EXPECT_TRUE(health_.snapshot().failing);
+  EXPECT_TRUE(health_.snapshot().permanent);
+  EXPECT_THAT(health_.snapshot().last_error, HasSubstr("HTTP 401"));
+  r = Post(kGroupPayload, std::string("Bearer ") + kToken);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_FALSE(health_.snapshot().failing);
+  EXPECT_EQ(health_.snapshot().failures, 3U);
 }
 
 TEST_F(WebhookServerTest, AMalformedPayloadIs400WithTheParserMessage) {

@@ -249,6 +249,11 @@ TEST_F(ChatCliBridgeTest, AWrongTokenFailsThePollWithAHint) {
   EXPECT_EQ(bridge.counters().errors, 1U);
   EXPECT_EQ(bridge.counters().consecutive_failures, 1U);
   EXPECT_TRUE(submit_.Events().empty());
+  // Reported, not silent: a failing edge that polling again cannot fix (an error line, a metric).
+  const common::EdgeHealth::Snapshot health = bridge.health().snapshot();
+  EXPECT_TRUE(health.failing);
+  EXPECT_TRUE(health.permanent);
+  EXPECT_THAT(health.last_error, HasSubstr("UNAUTHENTICATED"));
 }
 
 TEST_F(ChatCliBridgeTest, FiltersAreSentToTheServer) {

@@ -25,6 +25,7 @@
 #include "k8s_sync/informer.h"
 #include "k8s_sync/kube_client.h"
 #include "k8s_sync/kube_config.h"
+#include "support/captured_log.h"
 #include "support/subprocess.h"
 #include "support/test_dir.h"
 
@@ -613,6 +614,101 @@ TEST(InformerUnitTest, ACleanWatchEndIsReWatchedFromTheBookmarkWithoutARelist) {
   absl::MutexLock lock(&seen_mu);
   EXPECT_THAT(seen, ElementsAre("ADDED a", "ADDED b"));
   EXPECT_EQ(1, api.lists);
+}
+
+// --- Health: a failing API server is said once with its cause, then its recovery.
+
+using testing::CapturedLog;
+
+TEST(KubeClientHealthTest, AnUnansweredOr5xxServerIsOneWarningWithTheCauseThenItsRecovery) {
+  Script script;
+  script.answers = {{503, StatusBody(503, "ServiceUnavailable", "etcd is down")},
+                    {503, StatusBody(503, "ServiceUnavailable", "etcd is down")},
+                    {404, StatusBody(404, "NotFound", "no such thing")},
+                    {200, R"({"kind":"ConfigMap"})"}};
+  TestServer server;
+  script.Route(server.http(), "/api/v1/namespaces/x/configmaps/y");
+  server.Start();
+  FakeTime time;
+  KubeClientOptions options = time.Options();
+  options.max_attempts = 1;
+  options.edge_name = "apiserver (test)";
+  CapturedLog log;
+  auto client = MustClient(PlainConfig(server.port()), options);
+  EXPECT_FALSE(client->health().failing());
+
+  // 503 twice: one warning naming the edge and the server's message.
+  EXPECT_FALSE(client->Get("/api/v1/namespaces/x/configmaps/y").ok());
+  EXPECT_FALSE(client->Get("/api/v1/namespaces/x/configmaps/y").ok());
+  EXPECT_TRUE(client->health().failing());
+  // A 404 is an answer: the server is reachable again (the request's own error is the caller's).
+  EXPECT_TRUE(IsKubeNotFound(client->Get("/api/v1/namespaces/x/configmaps/y").status()));
+  EXPECT_FALSE(client->health().failing());
+  EXPECT_TRUE(client->Get("/api/v1/namespaces/x/configmaps/y").ok());
+
+  const std::vector<Json> lines = log.Lines();
+  ASSERT_EQ(2u, lines.size());
+  EXPECT_EQ("warn", lines[0]["level"]);
+  EXPECT_EQ("kube", lines[0]["component"]);
+  EXPECT_EQ("apiserver (test)", lines[0]["edge"]);
+  EXPECT_THAT(lines[0]["cause"].get<std::string>(), HasSubstr("etcd is down"));
+  EXPECT_THAT(lines[1]["msg"].get<std::string>(), HasSubstr("recovered"));
+  EXPECT_EQ("2", lines[1]["failures"]);
+  EXPECT_EQ(2u, client->health().snapshot().failures);
+}
+
+TEST(KubeClientHealthTest, AClosedPortIsAFailureNamingTheServer) {
+  int port = 0;
+  {
+    TestServer closed;  // bound, then closed: nothing listens there any more
+    closed.Start();
+    port = closed.port();
+  }
+  FakeTime time;
+  KubeClientOptions options = time.Options();
+  options.max_attempts = 2;
+  options.edge_name = "apiserver (closed)";
+  CapturedLog log;
+  auto client = MustClient(PlainConfig(port), options);
+  EXPECT_FALSE(client->Get("/api/v1/namespaces").ok());
+  const common::EdgeHealth::Snapshot health = client->health().snapshot();
+  EXPECT_TRUE(health.failing);
+  EXPECT_EQ(2u, health.failures);  // each attempt
+  EXPECT_THAT(health.last_error, HasSubstr(fmt::format("127.0.0.1:{}", port)));
+  ASSERT_EQ(1u, log.Lines().size());  // said once, not per attempt
+}
+
+TEST(InformerUnitTest, AForbiddenListIsAnErrorNamingTheMissingPermissionNotASilentRetry) {
+  Script script;
+  script.answers = {{403, StatusBody(403, "Forbidden",
+                                     "configmaps is forbidden: User \"system:serviceaccount:"
+                                     "aiops:aiops\" cannot list resource \"configmaps\"")}};
+  TestServer server;
+  script.Route(server.http(), "/api/v1/namespaces/x/configmaps");
+  server.Start();
+  CapturedLog log;
+  auto client = MustClient(PlainConfig(server.port()), {});
+  Informer::Options options{"/api/v1/namespaces/x/configmaps"};
+  options.retry_backoff = absl::Milliseconds(10);
+  Informer informer(*client, options, [](const std::string&, const Json&) {});
+  informer.Start();
+  EXPECT_FALSE(informer.WaitForSync(absl::Milliseconds(300)));
+  informer.Stop();
+  EXPECT_GE(script.Hits(), 2);  // it keeps trying: RBAC may be granted while it runs
+  const common::EdgeHealth::Snapshot health = informer.health().snapshot();
+  EXPECT_TRUE(health.failing);
+  EXPECT_TRUE(health.permanent);
+  EXPECT_EQ("watch /api/v1/namespaces/x/configmaps", health.name);
+  std::vector<Json> errors;
+  for (const Json& line : log.Lines()) {
+    if (line["level"] == "error") {
+      errors.push_back(line);
+    }
+  }
+  ASSERT_EQ(1u, errors.size()) << "said once, at once, as an error";
+  EXPECT_EQ("informer", errors[0]["component"]);
+  EXPECT_THAT(errors[0]["msg"].get<std::string>(), HasSubstr("cannot list resource"));
+  EXPECT_THAT(errors[0]["msg"].get<std::string>(), HasSubstr("Role/ClusterRole"));
 }
 
 }  // namespace

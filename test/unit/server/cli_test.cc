@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "common/log.h"
 #include "common/version.h"
 #include "server/daemon.h"
 #include "server/json_log.h"
@@ -16,6 +17,11 @@
 
 namespace aiops::server {
 namespace {
+
+using common::LogJson;
+using common::LogLevel;
+using common::SetLogLevel;
+using common::SetLogSink;
 
 struct Result {
   int code;

@@ -69,6 +69,13 @@ TEST(DaemonConfigTest, ErrorsNameTheKey) {
            {R"({"clusterID": "x"})", "unknown key \"clusterID\""},
            {R"({"dataDir": 3})", "\"dataDir\" must be a string"},
            {R"({"leaderElection": {"enabled": "yes"}})", "\"leaderElection.enabled\""},
+           // The API server would refuse the Lease and the replica would wait for ever.
+           {R"({"leaderElection": {"leaseName": "Chatcli_Leader"}})",
+            "\"leaderElection.leaseName\" 'Chatcli_Leader' is not a valid Kubernetes object name"},
+           {R"({"leaderElection": {"leaseName": "leader-"}})", "is not a valid Kubernetes"},
+           {R"({"leaderElection": {"leaseName": ""}})", "is not a valid Kubernetes"},
+           {R"({"leaderElection": {"namespace": "ops.team"}})",
+            "\"leaderElection.namespace\" 'ops.team' is not a valid namespace name"},
            {R"({"watcher": {"targets": [{"deployment": "x"}]}})",
             "\"watcher.targets[0].namespace\" is required"},
            {R"({"watcher": {"restartsMin": 0}})", "\"watcher.restartsMin\" must be a positive"},
