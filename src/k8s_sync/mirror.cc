@@ -352,10 +352,17 @@ absl::StatusOr<uint64_t> Mirror::SyncOnce(absl::Duration wait) {
   for (const v1::Event& e : events) {
     Fold(e, pending_);
     folded_ = e.sequence();
+    if (options_.on_written && unannounced_.size() < 10'000) {
+      unannounced_.push_back(e);
+    }
   }
   RetryParked(pending_);
   AIOPS_RETURN_IF_ERROR(CollectExpired(pending_));
   AIOPS_RETURN_IF_ERROR(ApplyDirty(pending_));
+  for (const v1::Event& e : unannounced_) {
+    options_.on_written(e, state_);
+  }
+  unannounced_.clear();
   if (folded_ != cursor_) {
     cursor_ = folded_;
     AIOPS_RETURN_IF_ERROR(log_.PutCursor(options_.follower, cursor_));

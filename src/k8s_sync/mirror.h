@@ -16,6 +16,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <vector>
 
 #include <absl/status/status.h>
 #include <absl/time/time.h>
@@ -82,6 +83,11 @@ class Mirror {
     // (with the error) and once when a parked object is written (error OK). Optional.
     std::function<void(const std::string& object, const absl::Status& error)> on_parked;
     absl::Duration parked_retry = absl::Minutes(10);
+    // Called by SyncOnce, once the objects a batch touched are written, with each event of the
+    // batch and the state after it (for Kubernetes Events: the objects they name then exist).
+    // Not called for what Start folds (history). At most 10,000 events wait for their writes;
+    // beyond that, events are not announced. Optional.
+    std::function<void(const v1::Event& event, const projections::PipelineState& state)> on_written;
   };
   struct Stats {
     uint64_t events = 0;
@@ -159,6 +165,7 @@ class Mirror {
   uint64_t cursor_ = 0;                   // persisted: every object is written up to here
   uint64_t folded_ = 0;  // folded into state_ (ahead of cursor_ while writes are pending)
   Dirty pending_;        // objects still to write for the events folded past cursor_
+  std::vector<v1::Event> unannounced_;    // folded, not yet given to Options::on_written
   std::map<std::string, Parked> parked_;  // by "kind namespace/name"
   // During Start: the objects the API server holds, by path; each is compared with what would
   // be written, and skipped when already so.

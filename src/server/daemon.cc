@@ -275,11 +275,10 @@ absl::Status Daemon::Start() {
     metrics_.Add("aiops_kube_api_requests_total",
                  {{"verb", verb}, {"code", std::to_string(status)}});
   };
-  // Three clients, each with its own rate limit and connection: the Lease renewal and the
-  // effectors' reads and writes must not queue behind the mirror, which after a storm has
-  // thousands of CRs to write at the client's QPS.
-  // Rate limits from the configuration's kubeClient (the Lease client keeps the defaults: a
-  // renewal every few seconds).
+  // Four clients, each with its own rate limit and connection: the Lease renewal and the
+  // effectors' reads and writes must not queue behind the mirror (or the Kubernetes Events), which
+  // after a storm has thousands of CRs to write at the client's QPS. Rate limits from the
+  // configuration's kubeClient (the Lease client keeps the defaults: a renewal every few seconds).
   k8s_sync::KubeClientOptions main_options = options;
   main_options.qps = config_.kube_client.qps;
   main_options.burst = static_cast<int>(config_.kube_client.burst);
@@ -287,12 +286,18 @@ absl::Status Daemon::Start() {
   mirror_options.qps = config_.kube_client.mirror_qps;
   mirror_options.burst = static_cast<int>(config_.kube_client.mirror_burst);
   k8s_sync::KubeClientOptions lease_options = options;
+  // Kubernetes Events: a few per incident, behind nothing else (client-go's recorder has its
+  // own limits too).
+  k8s_sync::KubeClientOptions events_options = options;
+  events_options.qps = 5;
+  events_options.burst = 25;
   main_options.edge_name = "apiserver";
   lease_options.edge_name = "apiserver (lease client)";
   mirror_options.edge_name = "apiserver (mirror client)";
+  events_options.edge_name = "apiserver (events client)";
   for (const auto& [slot, slot_options] :
        {std::pair{&client_, &main_options}, std::pair{&lease_client_, &lease_options},
-        std::pair{&mirror_client_, &mirror_options}}) {
+        std::pair{&mirror_client_, &mirror_options}, std::pair{&events_client_, &events_options}}) {
     absl::StatusOr<std::unique_ptr<k8s_sync::KubeClient>> client =
         k8s_sync::KubeClient::Create(*kube, *slot_options);
     if (!client.ok()) {
@@ -839,7 +844,18 @@ void Daemon::MirrorLoop() {
   options.retention = config_.mirror_retention;
   options.clock = &clock_;
   options.stop = &leading_threads_stop_;
-  options.on_parked = [this, runner](const std::string& object, const absl::Status& error) {
+  // Kubernetes Events for what the mirror has just written (issue states, action and
+  // verification results on plans and workloads), on a client of their own: never blocking.
+  k8s_sync::KubeEventSink events(*events_client_, k8s_sync::KubeEventSink::Options{});
+  events.Start();
+  options.on_written = [this, &events](const v1::Event& e,
+                                       const projections::PipelineState& state) {
+    for (k8s_sync::KubeEvent& k : k8s_sync::KubeEventsFor(e, state, clock_.Now())) {
+      events.Post(std::move(k));
+    }
+  };
+  options.on_parked = [this, runner, &events](const std::string& object,
+                                              const absl::Status& error) {
     if (error.ok()) {
       Info("mirror: a parked object was written", {{"object", object}});
       return;
@@ -860,11 +876,7 @@ void Daemon::MirrorLoop() {
     if (absl::StatusOr<uint64_t> seq = runner->Submit(std::move(parked)); !seq.ok()) {
       Warn(fmt::format("cannot record that {} was parked: {}", object, seq.status()));
     }
-    if (absl::Status s = k8s_sync::RecordKubeEvent(
-            *client_, k8s_sync::ParkedObjectEvent(object, error, clock_.Now()));
-        !s.ok()) {
-      Warn(fmt::format("cannot write the Kubernetes Event for parked {}: {}", object, s));
-    }
+    events.Post(k8s_sync::ParkedObjectEvent(object, error, clock_.Now()));
   };
   k8s_sync::Mirror mirror(*log, *mirror_client_, options);
   // Write failures are said once, then reminded and recovered from (not one line per retry).

@@ -106,6 +106,7 @@ class Daemon {
   std::unique_ptr<k8s_sync::KubeClient> client_;         // detectors, inputs, effectors, API
   std::unique_ptr<k8s_sync::KubeClient> lease_client_;   // leader election only
   std::unique_ptr<k8s_sync::KubeClient> mirror_client_;  // the CR mirror only
+  std::unique_ptr<k8s_sync::KubeClient> events_client_;  // Kubernetes Events only
   std::unique_ptr<k8s_sync::LeaderElector> elector_;
   std::unique_ptr<httplib::Server> http_;
   std::thread http_thread_;

@@ -601,6 +601,26 @@ TEST_F(DaemonScenarioTest, OomKillIsRemediatedVerifiedAndResolved) {
       },
       absl::Seconds(15)))
       << plan_count << " plans, the first " << plan_state;
+  // #22.3: what was done is in Kubernetes Events too, on the workload and on the Issue.
+  std::string described;
+  EXPECT_TRUE(Eventually(
+      [&] {
+        auto out = testing::ControlPlaneEnvironment::Get().Kubectl(
+            {"describe", "deployment", "web", "-n", ns_});
+        described = out.ok() ? out->out : "";
+        return absl::StrContains(described, "RemediationApplied");
+      },
+      absl::Seconds(15)))
+      << described;
+  EXPECT_THAT(described, HasSubstr("chatcli-aiops"));
+  auto issue_events = client_->Get(
+      fmt::format("/api/v1/namespaces/{}/events?fieldSelector=involvedObject.kind%3DIssue", ns_));
+  ASSERT_TRUE(issue_events.ok());
+  std::string reasons;
+  for (const Json& e : (*issue_events)["items"]) {
+    reasons += k8s_sync::StrAt(e, "reason") + " ";
+  }
+  EXPECT_THAT(reasons, HasSubstr("Resolved"));
   httplib::Client http("127.0.0.1", http_port_);
   std::string metrics_body;
   // The first incident's figures: events by type, one analysis in the latency histogram,

@@ -369,14 +369,13 @@ TEST_F(MirrorTest, AStartRetriedAfterAFailureFoldsTheLogOnce) {
 TEST_F(MirrorTest, ARefusedObjectIsParkedAndTheWritesBehindItGoOn) {
   common::FakeClock clock(absl::FromUnixMillis(t_));
   std::vector<std::pair<std::string, std::string>> reports;
+  KubeEventSink sink(*client_, {});
   Mirror::Options options;
   options.clock = &clock;
   options.on_parked = [&](const std::string& object, const absl::Status& error) {
     reports.emplace_back(object, std::string(error.message()));
     // What the daemon does besides: a Kubernetes Event kubectl users see.
-    const absl::Status recorded =
-        RecordKubeEvent(*client_, ParkedObjectEvent(object, error, clock.Now()));
-    EXPECT_TRUE(recorded.ok()) << recorded;
+    sink.Post(ParkedObjectEvent(object, error, clock.Now()));
   };
   Mirror mirror(*log_, *client_, options);
   ASSERT_TRUE(mirror.Start().ok());
@@ -397,6 +396,8 @@ TEST_F(MirrorTest, ARefusedObjectIsParkedAndTheWritesBehindItGoOn) {
   ASSERT_EQ(1U, reports.size());
   EXPECT_EQ(fmt::format("RemediationPlan {}/{}-plan-1", ns_, bad), reports[0].first);
   EXPECT_THAT(reports[0].second, ::testing::HasSubstr("HTTP 422"));
+  sink.Flush();
+  EXPECT_EQ(1U, sink.stats().created);
   auto events = client_->Get(fmt::format("/api/v1/namespaces/{}/events", ns_));
   ASSERT_TRUE(events.ok()) << events.status();
   ASSERT_EQ(1U, (*events)["items"].size());
@@ -418,6 +419,84 @@ TEST_F(MirrorTest, ARefusedObjectIsParkedAndTheWritesBehindItGoOn) {
   EXPECT_GT(mirror.stats().applies, applies);
   EXPECT_EQ(1U, reports.size());  // the same refusal again: reported once
   EXPECT_EQ(1U, mirror.stats().parked);
+}
+
+// #22.3: Kubernetes Events for what the mirror wrote: on the Issue for each state change (with
+// the incident id, shown by `kubectl describe`), on the plan for its action and verification, on
+// the workload for the action; the same Event again is a count, a noisy object is held back.
+TEST_F(MirrorTest, KubernetesEventsFollowTheIncidentAndAreAggregated) {
+  common::FakeClock clock(absl::FromUnixMillis(t_));
+  KubeEventSink sink(*client_, {});
+  Mirror::Options options;
+  options.clock = &clock;
+  options.on_written = [&](const v1::Event& e, const projections::PipelineState& state) {
+    for (KubeEvent& k : KubeEventsFor(e, state, absl::FromUnixMillis(e.logical_time_ms()))) {
+      sink.Post(std::move(k));
+    }
+  };
+  Mirror mirror(*log_, *client_, options);
+  ASSERT_TRUE(mirror.Start().ok());
+  const std::string issue = ResolvedIncident();
+  while (mirror.cursor() < log_->LastSequence()) {
+    ASSERT_TRUE(mirror.SyncOnce(absl::Seconds(1)).ok());
+  }
+  sink.Flush();
+  EXPECT_EQ(0U, sink.stats().errors);
+  auto list = client_->Get(fmt::format("/api/v1/namespaces/{}/events", ns_));
+  ASSERT_TRUE(list.ok()) << list.status();
+  std::vector<std::string> seen;  // "Kind reason"
+  for (const Json& e : (*list)["items"]) {
+    seen.push_back(e["involvedObject"]["kind"].get<std::string>() + " " +
+                   e["reason"].get<std::string>());
+  }
+  for (const char* expected :
+       {"Issue Detected", "Issue Resolved", "RemediationPlan ActionSucceeded",
+        "RemediationPlan VerificationPassed", "Deployment RemediationApplied"}) {
+    EXPECT_THAT(seen, ::testing::Contains(expected)) << ::testing::PrintToString(seen);
+  }
+  // The Issue's Events carry its uid, so `kubectl describe` shows them.
+  auto described =
+      testing::ControlPlaneEnvironment::Get().Kubectl({"describe", "issue", issue, "-n", ns_});
+  ASSERT_TRUE(described.ok() && described->exit_code == 0);
+  EXPECT_THAT(described->out, HasSubstr("Resolved"));
+  EXPECT_THAT(described->out, HasSubstr("chatcli-aiops"));
+  EXPECT_THAT(described->out, ::testing::Not(HasSubstr("Events:  <none>")));
+
+  // The same Event twice is one Event with count 2.
+  KubeEvent again;
+  again.api_version = "v1";
+  again.kind = "ConfigMap";
+  again.namespace_name = ns_;
+  again.name = "settings";
+  again.reason = "Test";
+  again.message = "same";
+  again.at = clock.Now();
+  const KubeEventSink::Stats before = sink.stats();
+  sink.Post(again);
+  sink.Post(again);
+  sink.Flush();
+  EXPECT_EQ(before.created + 1, sink.stats().created);
+  EXPECT_EQ(before.aggregated + 1, sink.stats().aggregated);
+  auto counted = client_->Get(fmt::format(
+      "/api/v1/namespaces/{}/events?fieldSelector=involvedObject.name%3Dsettings", ns_));
+  ASSERT_TRUE(counted.ok());
+  ASSERT_EQ(1U, (*counted)["items"].size());
+  EXPECT_EQ(2, (*counted)["items"][0]["count"]);
+
+  // A noisy object gets its burst, then is held back.
+  KubeEventSink::Options strict;
+  strict.burst = 2;
+  strict.clock = &clock;
+  KubeEventSink limited(*client_, strict);
+  for (int i = 0; i < 4; ++i) {
+    KubeEvent noisy = again;
+    noisy.name = "noisy";
+    noisy.message = "change " + std::to_string(i);
+    limited.Post(noisy);
+  }
+  limited.Flush();
+  EXPECT_EQ(2U, limited.stats().created);
+  EXPECT_EQ(2U, limited.stats().spam_filtered);
 }
 
 TEST_F(MirrorTest, DeletedObjectsAreRebuiltFromTheLog) {
