@@ -314,8 +314,14 @@ absl::Status Daemon::Start() {
                    {"http", std::to_string(http_port_)}});
   if (!config_.leader_election.enabled) {
     StartLeading();
-    return failed_.load() ? absl::InternalError("the leading components did not start")
-                          : absl::OkStatus();
+    if (!failed_.load()) {
+      return absl::OkStatus();
+    }
+    // Why, as StartLeading found it (a locked or damaged log, a log behind the cluster, ...).
+    absl::MutexLock lock(&lead_mu_);
+    return lead_error_.ok() ? absl::InternalError("the leading components did not start")
+                            : absl::Status(lead_error_.code(),
+                                           fmt::format("cannot lead: {}", lead_error_.message()));
   }
   k8s_sync::LeaderElector::Options le;
   le.namespace_name =
@@ -383,6 +389,7 @@ void Daemon::StartLeading() {
   if (!s.ok()) {
     Error(fmt::format("cannot lead: {}", s));
     StopLeadingComponents();
+    lead_error_ = s;
     failed_.store(true);
   }
 }

@@ -116,6 +116,7 @@ class Daemon {
   // The leading components, started and stopped together under lead_mu_.
   mutable absl::Mutex lead_mu_;
   bool leading_ ABSL_GUARDED_BY(lead_mu_) = false;
+  absl::Status lead_error_ ABSL_GUARDED_BY(lead_mu_);  // why StartLeading failed
   std::unique_ptr<eventlog::RocksEventLog> log_ ABSL_GUARDED_BY(lead_mu_);
   std::unique_ptr<Runner> runner_ ABSL_GUARDED_BY(lead_mu_);
   std::unique_ptr<analysis::Analyzer> analyzer_ ABSL_GUARDED_BY(lead_mu_);
