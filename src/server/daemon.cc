@@ -377,6 +377,13 @@ void Daemon::StartLeading() {
   // Without lead_mu_: /readyz and Stop() must not wait while the former leader holds the lock.
   absl::StatusOr<std::unique_ptr<eventlog::RocksEventLog>> log =
       OpenLogWaitingForLock(config_.data_dir, stopping_);
+  if (log.ok()) {
+    // A log behind what the cluster shows it wrote is not acted on: its decisions would repeat
+    // or contradict what was done (#21).
+    if (absl::Status s = CheckLogAgainstCluster((*log)->LastSequence()); !s.ok()) {
+      log = s;
+    }
+  }
   absl::MutexLock lock(&lead_mu_);
   if (stopping_.load() || leading_) {
     return;  // an opened log closes here
@@ -404,14 +411,23 @@ void Daemon::StopLeading() {
   failed_.store(true);
 }
 
-absl::Status Daemon::StartLeadingComponents() {
-  // log_ was opened by StartLeading. A log behind what the cluster shows it wrote is not acted
-  // on: its decisions would repeat or contradict what was done (#21).
-  if (absl::Status s =
-          k8s_sync::CheckLogNotBehindCluster(*client_, config_.cluster_id, log_->LastSequence());
-      !s.ok()) {
-    return s;
+absl::Status Daemon::CheckLogAgainstCluster(uint64_t last_sequence) {
+  // An API server that does not answer yet is waited for as long as the log's lock is (the
+  // Lease is renewed only once StartLeading returns); a log that is behind is refused at once.
+  const absl::Time give_up = absl::Now() + kLogLockWait;
+  for (;;) {
+    const absl::Status s =
+        k8s_sync::CheckLogNotBehindCluster(*client_, config_.cluster_id, last_sequence);
+    if (s.ok() || absl::IsFailedPrecondition(s) || absl::Now() >= give_up || stopping_.load()) {
+      return s;
+    }
+    Warn(fmt::format("cannot check the log against the cluster yet, retrying: {}", s));
+    absl::SleepFor(absl::Seconds(1));
   }
+}
+
+absl::Status Daemon::StartLeadingComponents() {
+  // log_ was opened (and checked against the cluster) by StartLeading.
   Runner::Options runner_options;
   runner_options.on_failure = [this](const absl::Status& s) {
     Error(fmt::format("pipeline failed: {} (the process exits)", s));

@@ -79,6 +79,8 @@ class Daemon {
  private:
   void StartLeading();
   void StopLeading();
+  // CheckLogNotBehindCluster, retried while the API server does not answer (up to 10 s).
+  absl::Status CheckLogAgainstCluster(uint64_t last_sequence);
   absl::Status StartLeadingComponents() ABSL_EXCLUSIVE_LOCKS_REQUIRED(lead_mu_);
   void StopLeadingComponents() ABSL_EXCLUSIVE_LOCKS_REQUIRED(lead_mu_);
   absl::StatusOr<std::unique_ptr<analysis::Analyzer>> MakeAnalyzer();
