@@ -176,6 +176,22 @@ TEST(KubeClientTest, WrongCredentialsAndWrongCaGiveActionableErrors) {
   EXPECT_THAT(std::string(r.status().message()), HasSubstr("cannot connect"));
 }
 
+// The explain paths of a CRD schema's objects that have fields: "issues", "issues.spec",
+// "issues.spec.resource", ..., array items under the array's name (kubectl explain descends
+// into them).
+void ExplainPaths(const Json& schema, const std::string& path, std::vector<std::string>& out) {
+  const Json& object = schema.contains("items") ? schema["items"] : schema;
+  if (!object.contains("properties")) {
+    return;
+  }
+  out.push_back(path);
+  for (const auto& [name, property] : object["properties"].items()) {
+    if (name != "metadata") {  // the standard ObjectMeta
+      ExplainPaths(property, path + "." + name, out);
+    }
+  }
+}
+
 TEST(KubeClientTest, InstallsTheCrdsAndAppliesCustomResourcesWithStatus) {
   auto client = MustClient(TokenConfig(Cp().token));
   for (const auto& entry :
@@ -251,8 +267,9 @@ TEST(KubeClientTest, InstallsTheCrdsAndAppliesCustomResourcesWithStatus) {
   ASSERT_TRUE(table.ok());
   EXPECT_THAT(table->out, HasSubstr("SEVERITY"));
   EXPECT_THAT(table->out, HasSubstr("STATE"));
+  EXPECT_THAT(table->out, HasSubstr("RESOURCE"));
   EXPECT_THAT(table->out, HasSubstr("RISK"));
-  EXPECT_THAT(table->out, ::testing::ContainsRegex("api-oom-1 +critical +Analyzing +80"));
+  EXPECT_THAT(table->out, ::testing::ContainsRegex("api-oom-1 +critical +Analyzing +api +80"));
 
   // kubectl shows every kind's printer columns, in the CRD's order: one sample of each kind in
   // the namespace (kubectl prints no table for an empty list), then `kubectl get <short name>`.
@@ -295,6 +312,26 @@ TEST(KubeClientTest, InstallsTheCrdsAndAppliesCustomResourcesWithStatus) {
   }
   EXPECT_THAT(short_names,
               ::testing::UnorderedElementsAre("inst", "anom", "iss", "ai", "rp", "rb"));
+
+  // kubectl explain describes every field (docs for people at the cluster; the unit test
+  // crd_schema_test.cc checks the files, this that the API server publishes them).
+  for (const auto& entry :
+       fs::directory_iterator(std::string(AIOPS_SOURCE_DIR) + "/deploy/crd/bases")) {
+    auto crd = YamlToJson(ReadAll(entry.path().string()));
+    ASSERT_TRUE(crd.ok()) << crd.status();
+    std::vector<std::string> fields;
+    ExplainPaths((*crd)["spec"]["versions"][0]["schema"]["openAPIV3Schema"],
+                 (*crd)["spec"]["names"]["plural"].get<std::string>(), fields);
+    EXPECT_GE(fields.size(), 3U) << entry.path();
+    for (const std::string& field : fields) {
+      auto explained = testing::ControlPlaneEnvironment::Get().Kubectl(
+          {"explain", field, "--api-version=platform.chatcli.io/v1alpha1"});
+      ASSERT_TRUE(explained.ok()) << explained.status();
+      EXPECT_EQ(0, explained->exit_code) << field << ": " << explained->err;
+      EXPECT_THAT(explained->out, HasSubstr("FIELDS:")) << field;
+      EXPECT_THAT(explained->out, ::testing::Not(HasSubstr("<no description>"))) << explained->out;
+    }
+  }
 }
 
 TEST(KubeClientTest, ErrorsAreClassified) {
