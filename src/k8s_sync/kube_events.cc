@@ -7,24 +7,17 @@
 
 #include <fmt/format.h>
 
+#include "common/utf8.h"
 #include "k8s_sync/json_access.h"
-#include "projections/naming.h"
 
 namespace aiops::k8s_sync {
 namespace {
 
 constexpr size_t kMaxMessageBytes = 1024;
 
-// Cut at a UTF-8 character boundary, with a marker.
+// Valid UTF-8 (an API server's error body may not be) and at most kMaxMessageBytes.
 std::string Cut(const std::string& text) {
-  if (text.size() <= kMaxMessageBytes) {
-    return text;
-  }
-  size_t end = kMaxMessageBytes - 3;
-  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) {
-    --end;
-  }
-  return text.substr(0, end) + "...";
+  return common::TruncateUtf8(common::SanitizeUtf8(text), kMaxMessageBytes, "...");
 }
 
 }  // namespace
@@ -53,9 +46,6 @@ nlohmann::json KubeEventObject(const KubeEvent& event) {
           {"count", 1}};
 }
 
-}  // namespace aiops::k8s_sync
-
-namespace aiops::k8s_sync {
 namespace {
 
 namespace p = projections;

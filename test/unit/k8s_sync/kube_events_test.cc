@@ -120,6 +120,10 @@ TEST(KubeEventObjectTest, IsALegacyCoreEventNamingItsObjectAndSource) {
   EXPECT_EQ(1, o["count"]);
   EXPECT_EQ("2025-12-06T05:46:40Z", o["firstTimestamp"]);
   EXPECT_EQ(1024U, o["message"].get<std::string>().size());
+  // An API server's error body may be any bytes: the Event's JSON must still serialize.
+  e.message = "refused: \xff\xfe";
+  EXPECT_NO_THROW(KubeEventObject(e).dump());
+  EXPECT_EQ("refused: \xEF\xBF\xBD\xEF\xBF\xBD", KubeEventObject(e)["message"]);
 }
 
 }  // namespace
