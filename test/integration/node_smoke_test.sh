@@ -44,12 +44,7 @@ WORK=$(mktemp -d /tmp/aiops-node.XXXXXX)
 NODE_DIR=$WORK/cp/node
 cleanup() {
   local rc=$?
-  if [[ -f "$NODE_DIR/node.conf" ]]; then
-    "$NODE" stop --dir "$NODE_DIR" >/dev/null 2>&1 || echo "warning: node.sh stop failed" >&2
-  fi
-  if [[ -f "$WORK/cp/control-plane.env" ]]; then
-    "$CP" stop --dir "$WORK/cp" >/dev/null 2>&1 || echo "warning: control_plane.sh stop failed" >&2
-  fi
+  node_test_stop
   if [[ $rc -ne 0 ]]; then
     echo "(logs kept in $WORK/cp/logs and $NODE_DIR/logs)" >&2
   else
@@ -58,23 +53,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-passed=0; failed=0
-pass() { passed=$((passed + 1)); }
-fail() { failed=$((failed + 1)); printf 'FAIL: %s\n' "$*"; }
 timing() { printf 'TIMING %-44s %6d ms\n' "$1" "$2"; }
 
-t=$(now_ms)
-AIOPS_K8S_BIN_DIR=$BIN "$CP" start --dir "$WORK/cp" --owner-pid $$ >/dev/null ||
-  die "tools/control_plane.sh start failed"
-timing "control plane start" $(( $(now_ms) - t ))
-t=$(now_ms)
-"$NODE" start --control-plane-dir "$WORK/cp" --owner-pid $$ >/dev/null || die "tools/node.sh start failed"
-timing "node cold start (containerd, images, kubelet, Ready)" $(( $(now_ms) - t ))
-# shellcheck disable=SC1091
-source "$WORK/cp/control-plane.env"
-# shellcheck disable=SC1091
-source "$NODE_DIR/node.env"
-k() { "$AIOPS_K8S_KUBECTL" --kubeconfig "$AIOPS_K8S_KUBECONFIG" "$@"; }
+node_test_start "node cold start (containerd, images, kubelet, Ready)"
 
 # --- workloads -----------------------------------------------------------------------------------
 

@@ -2,7 +2,9 @@
 # operator_incluster_test.sh): a picture of the machine before the test and the check, after the
 # node stopped, that the test left nothing behind. Both hold the host's node lock
 # (tools/node.sh's), so another node on the machine (a person's, another test's) is neither in the
-# picture nor taken for a leftover. The caller defines pass and fail (one check each).
+# picture nor taken for a leftover. Also what the three share: the pass/fail counters, the node
+# and control plane started and stopped. The caller defines die, now_ms, T_START and timing,
+# and sets $CP, $NODE, $NODE_DIR, $BIN and $WORK (they are read when the functions run).
 # shellcheck shell=bash
 
 NODE_TEST_LOCK=${AIOPS_NODE_LOCK_FILE:-/run/chatcli-aiops-node.lock}
@@ -68,4 +70,42 @@ node_test_machine_after() {
   for w in $after_dirs; do [[ " $before_dirs " == *" $w "* ]] || new+="$w "; done
   if [[ -z "$new" ]]; then pass; else fail "left behind: $new"; fi
   # The lock stays held until the test exits (fd 7): checks the caller adds run under it too.
+}
+
+# One check each: pass, fail DESCRIPTION, check DESCRIPTION COMMAND..., and a timestamped line.
+passed=0; failed=0
+pass() { passed=$((passed + 1)); }
+fail() { failed=$((failed + 1)); printf 'FAIL: %s\n' "$*"; }
+check() {
+  local what=$1; shift
+  if "$@"; then pass; else fail "$what"; fi
+}
+say() { printf '[%4ds] %s\n' $(( ($(now_ms) - T_START) / 1000 )) "$*"; }
+
+# Starts the control plane in $WORK/cp and the node on it (timing both; NODE_LABEL names the
+# node's timing line), sources their environment files and defines k (kubectl on them).
+node_test_start() {
+  local node_label=$1 t
+  t=$(now_ms)
+  AIOPS_K8S_BIN_DIR=$BIN "$CP" start --dir "$WORK/cp" --owner-pid $$ >/dev/null ||
+    die "tools/control_plane.sh start failed"
+  timing "control plane start" $(( $(now_ms) - t ))
+  t=$(now_ms)
+  "$NODE" start --control-plane-dir "$WORK/cp" --owner-pid $$ >/dev/null || die "tools/node.sh start failed"
+  timing "$node_label" $(( $(now_ms) - t ))
+  # shellcheck disable=SC1091
+  source "$WORK/cp/control-plane.env"
+  # shellcheck disable=SC1091
+  source "$NODE_DIR/node.env"
+}
+k() { "$AIOPS_K8S_KUBECTL" --kubeconfig "$AIOPS_K8S_KUBECONFIG" "$@"; }
+
+# The node, then the control plane, stopped if they were started (for the caller's EXIT trap).
+node_test_stop() {
+  if [[ -f "$NODE_DIR/node.conf" ]]; then
+    "$NODE" stop --dir "$NODE_DIR" >/dev/null 2>&1 || echo "warning: node.sh stop failed" >&2
+  fi
+  if [[ -f "$WORK/cp/control-plane.env" ]]; then
+    "$CP" stop --dir "$WORK/cp" >/dev/null 2>&1 || echo "warning: control_plane.sh stop failed" >&2
+  fi
 }

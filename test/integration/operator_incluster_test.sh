@@ -69,12 +69,7 @@ WORK=$(mktemp -d /tmp/aiops-incl.XXXXXX)   # short: containerd's socket lives be
 NODE_DIR=$WORK/cp/node
 cleanup() {
   local rc=$?
-  if [[ -f "$NODE_DIR/node.conf" ]]; then
-    "$NODE" stop --dir "$NODE_DIR" >/dev/null 2>&1 || echo "warning: node.sh stop failed" >&2
-  fi
-  if [[ -f "$WORK/cp/control-plane.env" ]]; then
-    "$CP" stop --dir "$WORK/cp" >/dev/null 2>&1 || echo "warning: control_plane.sh stop failed" >&2
-  fi
+  node_test_stop
   if [[ $rc -ne 0 ]]; then
     rm -f "$WORK/chatcli-aiops-dev.tar"
     echo "(overlay, operator logs and the PV's data kept in $WORK; node logs in $NODE_DIR/logs)" >&2
@@ -85,15 +80,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 143' TERM INT HUP  # the EXIT trap cleans up
 
-passed=0; failed=0
-pass() { passed=$((passed + 1)); }
-fail() { failed=$((failed + 1)); printf 'FAIL: %s\n' "$*"; }
-check() {  # check DESCRIPTION COMMAND...
-  local what=$1; shift
-  if "$@"; then pass; else fail "$what"; fi
-}
 timing() { printf 'TIMING %-52s %7s ms\n' "$1" "$2"; }
-say() { printf '[%4ds] %s\n' $(( ($(now_ms) - T_START) / 1000 )) "$*"; }
 
 # --- 1. the image (before the node: the build does not hold the node lock) ----------------------
 
@@ -106,18 +93,7 @@ timing "image build (prebuilt, buildah)" "$T_IMAGE"
 
 # --- 2. control plane, node, image import ------------------------------------------------------------
 
-t=$(now_ms)
-AIOPS_K8S_BIN_DIR=$BIN "$CP" start --dir "$WORK/cp" --owner-pid $$ >/dev/null ||
-  die "tools/control_plane.sh start failed"
-timing "control plane start" $(( $(now_ms) - t ))
-t=$(now_ms)
-"$NODE" start --control-plane-dir "$WORK/cp" --owner-pid $$ >/dev/null || die "tools/node.sh start failed"
-timing "node start (waits for the host lock)" $(( $(now_ms) - t ))
-# shellcheck disable=SC1091
-source "$WORK/cp/control-plane.env"
-# shellcheck disable=SC1091
-source "$NODE_DIR/node.env"
-k() { "$AIOPS_K8S_KUBECTL" --kubeconfig "$AIOPS_K8S_KUBECONFIG" "$@"; }
+node_test_start "node start (waits for the host lock)"
 API_PORT=${AIOPS_K8S_SERVER##*:}
 API_PORT=${API_PORT%%/*}
 
